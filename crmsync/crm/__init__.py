@@ -1,0 +1,1 @@
+"""Talking to a CRM: one small contract (``base.Connector``), two implementations."""

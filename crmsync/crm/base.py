@@ -1,0 +1,108 @@
+"""The connector contract: what the pipeline may ask of a CRM.
+
+The pipeline sees only these types and ``crmsync.errors``; Salesforce and HubSpot differ
+behind them. Object names are the CRM's own: ``contact`` for HubSpot, ``Contact`` and
+``Lead`` for Salesforce. Field values travel in the CRM's wire form (the mapping engine
+serialises them: JSON types for Salesforce, strings for HubSpot).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass
+class Person:
+    """A contact or lead as found in the CRM."""
+
+    object: str  # "contact" | "Contact" | "Lead"
+    id: str
+    phones: dict[str, str | None]  # phone field name -> value as stored
+    modified_at: str | None = None  # ISO 8601, for on_multiple: most_recent
+    owner_id: str | None = None  # Salesforce OwnerId, HubSpot hubspot_owner_id
+    values: dict[str, Any] = field(default_factory=dict)  # current values of the fields asked for
+    created: bool = False  # True when crmsync created it for this call
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.object,
+            "id": self.id,
+            "created": self.created,
+            "owner_id": self.owner_id,
+            "modified_at": self.modified_at,
+        }
+
+
+@dataclass
+class Activity:
+    """The call log to upsert on a person, keyed by the external call id."""
+
+    call_id: str
+    title: str
+    body: str
+    timestamp: str  # ISO 8601 UTC: when the call ended (or the event time)
+    direction: str | None = None  # "inbound" | "outbound"
+    duration_seconds: int | None = None
+    status: str | None = None  # canonical: completed, no_answer, busy, failed, ...
+    disposition: str | None = None  # HubSpot GUID / Salesforce CallDisposition text
+    from_number: str | None = None
+    to_number: str | None = None
+    recording_url: str | None = None
+    owner_id: str | None = None  # defaults to the person's owner
+    properties: dict[str, Any] = field(default_factory=dict)  # extra activity fields from the mapping
+
+
+@dataclass
+class WriteResult:
+    """What ``write_call`` did."""
+
+    activity_id: str
+    activity_created: bool  # False when an earlier attempt had already created it
+    written: dict[str, Any] = field(default_factory=dict)  # field -> value the CRM accepted
+    rejected: dict[str, str] = field(default_factory=dict)  # field -> the CRM's own reason
+
+
+@dataclass
+class FieldInfo:
+    """A CRM field, as ``describe`` reports it (for ``mappings check --remote``)."""
+
+    name: str
+    type: str  # the CRM's own type name: string, number, enumeration, picklist, phone, date, ...
+    label: str = ""
+    options: list[str] | None = None  # allowed values of a picklist / enumeration
+    updateable: bool = True
+
+
+class Connector(Protocol):
+    """One CRM. Built once per worker process; safe to reuse for every call.
+
+    Every method raises only ``crmsync.errors`` types: ``RetryableError`` (and
+    ``RateLimited``), ``PermanentError``, ``CredentialsError``.
+    """
+
+    name: str  # "salesforce" | "hubspot"
+
+    def find_people(self, e164: str, objects: Sequence[str], fields: Sequence[str]) -> list[Person]:
+        """Every person in ``objects`` whose stored phone matches ``e164`` (SPEC §5 rule),
+        in ``objects`` order, each with the current values of ``fields``."""
+        ...
+
+    def create_person(self, object: str, properties: Mapping[str, Any], fields: Sequence[str]) -> Person:
+        """Create a person; the returned ``Person`` has ``created=True``."""
+        ...
+
+    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any]) -> WriteResult:
+        """Upsert the activity (at most one per ``activity.call_id``, ever) and write
+        ``updates`` onto the person. Fields the CRM refuses are reported in
+        ``WriteResult.rejected`` while the activity and the other fields are still written."""
+        ...
+
+    def describe(self, object: str) -> dict[str, FieldInfo]:
+        """The object's fields by name."""
+        ...
+
+    def check_credentials(self) -> None:
+        """One cheap request; raises ``CredentialsError`` when the CRM refuses us."""
+        ...
