@@ -1,0 +1,215 @@
+"""Settings: one value object built from the environment, validated at start (SPEC §3).
+
+``Settings.from_env()`` is called once per process and passed in explicitly; nothing
+here is global. A missing or contradictory variable raises ``SettingsError`` naming it
+and saying how to fix it; the entry points print that one line and exit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import phonenumbers
+
+from crmsync.errors import SettingsError
+
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+DEDUPE_TTL = 7 * 24 * 3600  # seconds
+MAX_BODY_BYTES = 2 * 1024 * 1024  # bytes
+HUBSPOT_RATE_LIMIT = "100/10s"  # requests per window, all workers together
+HUBSPOT_SEARCH_RATE_LIMIT = "4/s"  # search requests, all workers together
+SALESFORCE_API_VERSION = "59.0"
+CRMS = ("salesforce", "hubspot")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True)
+class SalesforceSettings:
+    instance_url: str | None = None
+    access_token: str | None = field(default=None, repr=False)
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    security_token: str | None = field(default=None, repr=False)
+    consumer_key: str | None = None
+    consumer_secret: str | None = field(default=None, repr=False)
+    private_key: str | None = field(default=None, repr=False)
+    domain: str | None = None
+    api_version: str = SALESFORCE_API_VERSION
+    daily_budget: int | None = None
+
+    @property
+    def auth_mode(self) -> str:
+        """``access_token`` | ``jwt`` | ``password`` | ``client_credentials`` | ``none``."""
+        if self.access_token:
+            return "access_token"
+        if self.username and self.consumer_key and self.private_key:
+            return "jwt"
+        if self.username and self.password:
+            return "password"
+        if self.consumer_key and self.consumer_secret:
+            return "client_credentials"
+        return "none"
+
+
+@dataclass(frozen=True)
+class HubSpotSettings:
+    access_token: str | None = field(default=None, repr=False)
+    base_url: str = "https://api.hubapi.com"
+    rate_limit: str = HUBSPOT_RATE_LIMIT
+    search_rate_limit: str = HUBSPOT_SEARCH_RATE_LIMIT
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = DEFAULT_REDIS_URL
+    redis_ssl_cert_reqs: str | None = None
+    webhook_tokens: tuple[str, ...] = field(default=(), repr=False)
+    webhook_auth: str = "bearer"  # "bearer" | "none"
+    crm: str | None = None
+    mappings_dir: Path = Path("mappings")
+    salesforce: SalesforceSettings = field(default_factory=SalesforceSettings)
+    hubspot: HubSpotSettings = field(default_factory=HubSpotSettings)
+    hamsa_api_key: str | None = field(default=None, repr=False)
+    hamsa_base_url: str = "https://api.tryhamsa.com"
+    default_region: str = "US"
+    dedupe_ttl: int = DEDUPE_TTL
+    log_level: str = "INFO"
+    metrics_token: str | None = field(default=None, repr=False)
+
+    @property
+    def mapping_path(self) -> Path:
+        return self.mappings_dir / f"{self.crm}.yaml"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every variable of SPEC §3 (only their format: which ones a
+        process needs is checked by ``require_*``)."""
+        env = os.environ if env is None else env
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        tokens = tuple(t.strip() for t in (get("WEBHOOK_TOKENS") or "").split(",") if t.strip())
+        auth = (get("WEBHOOK_AUTH") or "bearer").lower()
+        if auth not in ("bearer", "none"):
+            raise SettingsError("WEBHOOK_AUTH", f"{auth!r} is not valid: leave it unset, or set it to none")
+        if auth == "none" and tokens:
+            raise SettingsError(
+                "WEBHOOK_AUTH", "is none but WEBHOOK_TOKENS is set: unset one of them (none is for local development)"
+            )
+        crm = get("CRM")
+        if crm is not None:
+            crm = crm.lower()
+            if crm not in CRMS:
+                raise SettingsError("CRM", f"{crm!r} is not valid: set it to salesforce or hubspot")
+        region = (get("DEFAULT_REGION") or "US").upper()
+        if region not in phonenumbers.SUPPORTED_REGIONS:
+            raise SettingsError("DEFAULT_REGION", f"{region!r} is not an ISO 3166 region code such as US, GB or SA")
+        level = (get("LOG_LEVEL") or "INFO").upper()
+        if level not in LOG_LEVELS:
+            raise SettingsError("LOG_LEVEL", f"{level!r} is not one of {', '.join(LOG_LEVELS)}")
+        cert_reqs = get("REDIS_SSL_CERT_REQS")
+        if cert_reqs is not None and cert_reqs.lower() not in ("none", "optional", "required"):
+            raise SettingsError("REDIS_SSL_CERT_REQS", f"{cert_reqs!r} is not one of none, optional, required")
+        redis_url = get("REDIS_URL") or DEFAULT_REDIS_URL
+        if not redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+
+        hubspot = HubSpotSettings(
+            access_token=get("HUBSPOT_ACCESS_TOKEN"),
+            base_url=(get("HUBSPOT_BASE_URL") or "https://api.hubapi.com").rstrip("/"),
+            rate_limit=_rate(get, "HUBSPOT_RATE_LIMIT", HUBSPOT_RATE_LIMIT),
+            search_rate_limit=_rate(get, "HUBSPOT_SEARCH_RATE_LIMIT", HUBSPOT_SEARCH_RATE_LIMIT),
+        )
+        salesforce = SalesforceSettings(
+            instance_url=get("SALESFORCE_INSTANCE_URL"),
+            access_token=get("SALESFORCE_ACCESS_TOKEN"),
+            username=get("SALESFORCE_USERNAME"),
+            password=get("SALESFORCE_PASSWORD"),
+            security_token=get("SALESFORCE_SECURITY_TOKEN"),
+            consumer_key=get("SALESFORCE_CONSUMER_KEY"),
+            consumer_secret=get("SALESFORCE_CONSUMER_SECRET"),
+            private_key=get("SALESFORCE_PRIVATE_KEY"),
+            domain=get("SALESFORCE_DOMAIN"),
+            api_version=get("SALESFORCE_API_VERSION") or SALESFORCE_API_VERSION,
+            daily_budget=_int(get, "SALESFORCE_DAILY_BUDGET", None, minimum=1),
+        )
+        return cls(
+            redis_url=redis_url,
+            redis_ssl_cert_reqs=cert_reqs.lower() if cert_reqs else None,
+            webhook_tokens=tokens,
+            webhook_auth=auth,
+            crm=crm,
+            mappings_dir=Path(get("MAPPINGS_DIR") or "mappings"),
+            salesforce=salesforce,
+            hubspot=hubspot,
+            hamsa_api_key=get("HAMSA_API_KEY"),
+            hamsa_base_url=(get("HAMSA_BASE_URL") or "https://api.tryhamsa.com").rstrip("/"),
+            default_region=region,
+            dedupe_ttl=_int(get, "DEDUPE_TTL", DEDUPE_TTL, minimum=60) or DEDUPE_TTL,
+            log_level=level,
+            metrics_token=get("METRICS_TOKEN"),
+        )
+
+    # -- what each process needs ---------------------------------------------------------
+    def require_webhook_auth(self) -> None:
+        if self.webhook_auth == "bearer" and not self.webhook_tokens:
+            raise SettingsError(
+                "WEBHOOK_TOKENS", "is not set: set it to one or more comma-separated tokens, "
+                "or WEBHOOK_AUTH=none for local development"
+            )
+
+    def require_crm(self) -> str:
+        if not self.crm:
+            raise SettingsError("CRM", "is not set: set it to salesforce or hubspot")
+        return self.crm
+
+    def require_crm_credentials(self) -> None:
+        crm = self.require_crm()
+        if crm == "hubspot" and not self.hubspot.access_token:
+            raise SettingsError("HUBSPOT_ACCESS_TOKEN", "is not set: create a private app in HubSpot and set its token")
+        if crm == "salesforce":
+            sf = self.salesforce
+            if sf.auth_mode == "none":
+                raise SettingsError(
+                    "SALESFORCE_ACCESS_TOKEN",
+                    "no Salesforce login is configured: set SALESFORCE_ACCESS_TOKEN with SALESFORCE_INSTANCE_URL, "
+                    "or SALESFORCE_USERNAME with SALESFORCE_PASSWORD (password login), SALESFORCE_CONSUMER_KEY "
+                    "with SALESFORCE_PRIVATE_KEY (JWT), or SALESFORCE_CONSUMER_KEY with SALESFORCE_CONSUMER_SECRET",
+                )
+            if sf.auth_mode == "access_token" and not sf.instance_url:
+                raise SettingsError(
+                    "SALESFORCE_INSTANCE_URL", "is not set: an access token needs the instance URL it belongs to"
+                )
+            if sf.auth_mode == "client_credentials" and not sf.domain:
+                raise SettingsError(
+                    "SALESFORCE_DOMAIN", "is not set: client-credentials login needs your My Domain (e.g. acme.my)"
+                )
+
+
+def _int(get, name: str, default: int | None, *, minimum: int) -> int | None:  # type: ignore[no-untyped-def]
+    raw = get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(name, f"{raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SettingsError(name, f"must be at least {minimum}")
+    return value
+
+
+def _rate(get, name: str, default: str) -> str:  # type: ignore[no-untyped-def]
+    from crmsync.crm.ratelimit import parse_rate
+
+    raw = get(name) or default
+    try:
+        parse_rate(raw)
+    except ValueError as exc:
+        raise SettingsError(name, str(exc)) from None
+    return raw
