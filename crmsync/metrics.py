@@ -52,3 +52,56 @@ class Metrics:
     def rate_limit_wait(self, limit: str, seconds: float) -> None:
         self.incr("rate_limit_waits_total", limit=limit)
         self.incr("rate_limit_wait_seconds_total", float(seconds), limit=limit)
+
+
+CREDENTIALS_KEY = "crmsync:credentials"  # hash crm -> problem, set while a CRM refuses us
+
+
+def credential_problems(redis: Redis) -> list[str]:
+    raw: dict[bytes, bytes] = redis.hgetall(CREDENTIALS_KEY)  # type: ignore[assignment]
+    return [f"{crm.decode()} refuses crmsync's credentials: {problem.decode()}" for crm, problem in raw.items()]
+
+
+def snapshot(redis: Redis) -> dict[str, dict[str, float]]:
+    """Every counter: name -> {label field -> value}, plus the queue depths."""
+    pipe = redis.pipeline()
+    for name in COUNTERS:
+        pipe.hgetall(PREFIX + name)
+    results = pipe.execute()
+    figures: dict[str, dict[str, float]] = {}
+    for name, raw in zip(COUNTERS, results, strict=True):
+        figures[name] = {k.decode(): float(v) for k, v in raw.items()}
+    figures["queue_depth"] = queue_depths(redis)
+    return figures
+
+
+def queue_depths(redis: Redis) -> dict[str, float]:
+    from rq import Queue
+    from rq.registry import FailedJobRegistry, ScheduledJobRegistry, StartedJobRegistry
+
+    from crmsync.store import QUEUE_NAME
+
+    queue = Queue(QUEUE_NAME, connection=redis)
+    return {
+        "state=queued": float(queue.count),
+        "state=started": float(StartedJobRegistry(queue=queue).count),
+        "state=scheduled": float(ScheduledJobRegistry(queue=queue).count),
+        "state=failed": float(FailedJobRegistry(queue=queue).count),
+    }
+
+
+def render(redis: Redis) -> str:
+    """The Prometheus text format."""
+    lines: list[str] = []
+    figures = snapshot(redis)
+    helps = {**COUNTERS, "queue_depth": ("Jobs in the crmsync queue and its registries", "gauge")}
+    for name, values in figures.items():
+        text, kind = helps[name]
+        lines += [f"# HELP crmsync_{name} {text}", f"# TYPE crmsync_{name} {kind}"]
+        for field, value in sorted(values.items()):
+            labels = ",".join(
+                f'{k}="{v}"' for k, v in (pair.split("=", 1) for pair in field.split(",") if "=" in pair)
+            )
+            number = int(value) if float(value).is_integer() else value
+            lines.append(f"crmsync_{name}{{{labels}}} {number}" if labels else f"crmsync_{name} {number}")
+    return "\n".join(lines) + "\n"

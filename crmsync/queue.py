@@ -1,0 +1,150 @@
+"""Storing an accepted event durably, in one Redis round trip.
+
+``Ingest.store(event, enqueue=…)`` runs one Lua script that, atomically:
+
+1. marks the event seen (``SET NX`` with ``DEDUPE_TTL``); if it was seen before, it only
+   appends a ``duplicate`` receipt and returns;
+2. appends the canonical event to the call's record and an ``accepted`` receipt;
+3. when the active mapping subscribes to the event type, saves an RQ job (RQ's own hash
+   layout, JSON serializer, a deterministic id) and pushes it on RQ's queue, exactly as
+   RQ's ``unique=True`` enqueue does, and marks the call ``queued``;
+4. counts the answer for ``/metrics``.
+
+Being one script, nothing can happen between the duplicate check and the enqueue: an
+event is never marked seen without being stored, and two identical deliveries in flight
+at once give one job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from redis import Redis
+from rq import Queue
+from rq.job import Job, JobStatus
+from rq.serializers import JSONSerializer
+from rq.utils import now
+
+from crmsync import store
+from crmsync.metrics import PREFIX as METRICS_PREFIX
+from crmsync.metrics import label_field
+from crmsync.store import QUEUE_NAME
+
+JOB_FUNC = "crmsync.jobs.sync_call"
+JOB_TIMEOUT = 300  # seconds one sync may run before RQ stops it
+JOB_RESULT_TTL = 24 * 3600  # seconds a finished job stays visible in RQ
+JOB_FAILURE_TTL = 30 * 24 * 3600  # seconds a failed job stays in RQ's failed registry
+
+_STORE_SCRIPT = """
+-- KEYS: seen, events, receipts, status, job, queue, rq:queues, metric events, metric duplicates
+-- ARGV: ttl, event, receipt accepted, receipt duplicate, enqueue, job id, now, metric field,
+--       metric field duplicate, receipts max, status ttl, then job hash field/value pairs
+local ttl = tonumber(ARGV[1])
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ttl) then
+  redis.call('RPUSH', KEYS[3], ARGV[4])
+  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[10]), -1)
+  redis.call('EXPIRE', KEYS[3], ttl)
+  redis.call('HINCRBY', KEYS[8], ARGV[9], 1)
+  redis.call('HINCRBY', KEYS[9], ARGV[9], 1)
+  return 0
+end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ttl)
+redis.call('RPUSH', KEYS[3], ARGV[3])
+redis.call('LTRIM', KEYS[3], -tonumber(ARGV[10]), -1)
+redis.call('EXPIRE', KEYS[3], ttl)
+redis.call('HINCRBY', KEYS[8], ARGV[8], 1)
+if ARGV[5] == '1' then
+  if redis.call('EXISTS', KEYS[5]) == 0 then
+    redis.call('HSET', KEYS[5], unpack(ARGV, 12))
+    redis.call('RPUSH', KEYS[6], ARGV[6])
+    redis.call('SADD', KEYS[7], KEYS[6])
+  end
+  redis.call('HSET', KEYS[4], 'state', '"queued"', 'updated_at', ARGV[7])
+  redis.call('EXPIRE', KEYS[4], tonumber(ARGV[11]))
+end
+return 1
+"""
+
+
+def job_id_for(dedupe: str, attempt: str = "") -> str:
+    """RQ job ids allow ``[A-Za-z0-9_-]``; call ids may hold anything, so hash them."""
+    return "sync-" + hashlib.sha256(f"{dedupe}|{attempt}".encode()).hexdigest()[:32]
+
+
+def build_job(redis: Redis, call_id: str, trigger: str, job_id: str) -> Job:
+    """An RQ job for ``crmsync.jobs.sync_call(call_id, trigger)``, ready to be saved."""
+    job = Job.create(
+        JOB_FUNC,
+        args=(call_id, trigger),
+        connection=redis,
+        id=job_id,
+        origin=QUEUE_NAME,
+        serializer=JSONSerializer,
+        timeout=JOB_TIMEOUT,
+        result_ttl=JOB_RESULT_TTL,
+        failure_ttl=JOB_FAILURE_TTL,
+        description=f"sync call {call_id} ({trigger})",
+    )
+    # What Queue._prepare_for_queue sets; the script then saves and pushes it like RQ's
+    # own unique enqueue (rq.scripts.save_unique_job).
+    job.enqueued_at = now()
+    job._status = JobStatus.QUEUED
+    return job
+
+
+def job_fields(job: Job) -> list[Any]:
+    pairs: list[Any] = []
+    for key, value in job.to_dict().items():
+        if value is not None:
+            pairs += [key, value if isinstance(value, bytes | str) else str(value)]
+    return pairs
+
+
+class Ingest:
+    """Stores accepted events; one per process, shared by its request threads."""
+
+    def __init__(self, redis: Redis, dedupe_ttl: int) -> None:
+        self._redis = redis
+        self._ttl = dedupe_ttl
+        self._script = redis.register_script(_STORE_SCRIPT)
+        self._queue_key = Queue(QUEUE_NAME, connection=redis, serializer=JSONSerializer).key
+
+    def store(self, event: dict[str, Any], dedupe: str, enqueue: bool) -> bool:
+        """True when accepted, False when a duplicate. Raises redis errors as they come."""
+        call_id = event["call_id"]
+        at = event["received_at"]
+        job_id = job_id_for(dedupe)
+        fields = job_fields(build_job(self._redis, call_id, event["event"], job_id)) if enqueue else []
+        receipt = {"event": event["event"], "at": at, "answer": "accepted", "queued": enqueue}
+        duplicate = {"event": event["event"], "at": at, "answer": "duplicate"}
+        result = self._script(
+            keys=[
+                store.seen_key(dedupe),
+                store.events_key(call_id),
+                store.receipts_key(call_id),
+                store.status_key(call_id),
+                f"rq:job:{job_id}",
+                self._queue_key,
+                "rq:queues",
+                METRICS_PREFIX + "events_received_total",
+                METRICS_PREFIX + "duplicates_total",
+            ],
+            args=[
+                self._ttl,
+                json.dumps(event, separators=(",", ":")),
+                json.dumps(receipt),
+                json.dumps(duplicate),
+                "1" if enqueue else "0",
+                job_id,
+                json.dumps(at),
+                label_field(answer="accepted", event=event["event"]),
+                label_field(answer="duplicate", event=event["event"]),
+                store.RECEIPTS_MAX,
+                store.STATUS_TTL,
+                *fields,
+            ],
+        )
+        return bool(result)

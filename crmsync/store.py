@@ -1,0 +1,104 @@
+"""What crmsync keeps in Redis, and for how long.
+
+    crmsync:seen:<dedupe key>        "1"                     DEDUPE_TTL   an event delivered before
+    crmsync:call:<id>:events         list of canonical events DEDUPE_TTL   what the job rebuilds the call from
+    crmsync:call:<id>:receipts       list of {event, at, answer}          the audit trail (capped)
+    crmsync:status:<id>              hash: the sync record (SPEC §7 status)  STATUS_TTL
+    crmsync:calls:failed             zset of call ids in state failed     for replay --failed
+    crmsync:quarantine:<qid>         hash: a refused (422) body           QUARANTINE_TTL
+    crmsync:quarantine               zset of quarantine ids by time
+    rq:job:<id>, rq:queue:crmsync    RQ's own keys (RQ's default prefix, so ``rq info`` shows them)
+
+Everything per call expires: Redis on a managed plan must not fill up, and its eviction
+policy must be ``noeviction`` (the deploy guide says so).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis import Redis
+
+from crmsync.settings import Settings
+
+QUEUE_NAME = "crmsync"
+STATUS_TTL = 30 * 24 * 3600  # seconds
+QUARANTINE_TTL = 30 * 24 * 3600  # seconds
+RECEIPTS_MAX = 500  # entries per call
+QUARANTINE_MAX = 10_000  # bodies kept at most
+
+
+def redis_client(settings: Settings, **kwargs: Any) -> Redis:
+    """A client for ``REDIS_URL``; ``rediss://`` honours ``REDIS_SSL_CERT_REQS``."""
+    options: dict[str, Any] = {"socket_connect_timeout": 2, "socket_timeout": 5, "health_check_interval": 30}
+    if settings.redis_url.startswith("rediss://") and settings.redis_ssl_cert_reqs:
+        options["ssl_cert_reqs"] = settings.redis_ssl_cert_reqs
+    options.update(kwargs)
+    return Redis.from_url(settings.redis_url, **options)
+
+
+def seen_key(dedupe: str) -> str:
+    return f"crmsync:seen:{dedupe}"
+
+
+def events_key(call_id: str) -> str:
+    return f"crmsync:call:{call_id}:events"
+
+
+def receipts_key(call_id: str) -> str:
+    return f"crmsync:call:{call_id}:receipts"
+
+
+def status_key(call_id: str) -> str:
+    return f"crmsync:status:{call_id}"
+
+
+FAILED_KEY = "crmsync:calls:failed"
+QUARANTINE_INDEX = "crmsync:quarantine"
+
+
+def quarantine_key(qid: str) -> str:
+    return f"crmsync:quarantine:{qid}"
+
+
+def load_events(redis: Redis, call_id: str) -> list[dict[str, Any]]:
+    return [json.loads(item) for item in redis.lrange(events_key(call_id), 0, -1)]  # type: ignore[union-attr]
+
+
+def load_receipts(redis: Redis, call_id: str) -> list[dict[str, Any]]:
+    return [json.loads(item) for item in redis.lrange(receipts_key(call_id), 0, -1)]  # type: ignore[union-attr]
+
+
+def load_status(redis: Redis, call_id: str) -> dict[str, Any] | None:
+    raw: dict[bytes, bytes] = redis.hgetall(status_key(call_id))  # type: ignore[assignment]
+    if not raw:
+        return None
+    record: dict[str, Any] = {}
+    for key, value in raw.items():
+        text = value.decode()
+        try:
+            record[key.decode()] = json.loads(text)
+        except ValueError:
+            record[key.decode()] = text
+    return record
+
+
+def save_status(redis: Redis, call_id: str, **fields: Any) -> None:
+    """Merge ``fields`` into the call's sync record (values stored as JSON)."""
+    key = status_key(call_id)
+    pipe = redis.pipeline()
+    pipe.hset(key, mapping={k: json.dumps(v) for k, v in fields.items()})
+    pipe.expire(key, STATUS_TTL)
+    state = fields.get("state")
+    if state == "failed":
+        pipe.zadd(FAILED_KEY, {call_id: _now_ts()})
+    elif state is not None:
+        pipe.zrem(FAILED_KEY, call_id)
+    pipe.execute()
+
+
+def _now_ts() -> float:
+    import time
+
+    return time.time()
