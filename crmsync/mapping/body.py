@@ -1,0 +1,125 @@
+"""The default activity body: what a salesperson reads on the call in the CRM.
+
+Used when a mapping has no ``activity.body``. In order: the outcome as a short list, the
+recording link, the duration, the tools the agent used, then the transcript as
+``Speaker: text`` lines. HubSpot gets HTML (``hs_call_body`` renders it), Salesforce plain
+text (``Task.Description`` is a plain textarea). Every body, default or templated, is cut
+at a line boundary with a marker so it stays under the CRM's limit (``LIMITS``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from markupsafe import escape
+
+from crmsync.mapping.coerce import as_list, is_empty
+
+LIMITS = {"salesforce": 32_000, "hubspot": 65_536}  # characters: Task.Description, hs_call_body
+_WORDS = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[_\-]+")
+
+
+def label(key: str) -> str:
+    """``interest_level`` / ``expectedSalary`` → ``Interest level`` / ``Expected salary``."""
+    words = [w for w in _WORDS.split(str(key)) if w]
+    text = " ".join(w if w.isupper() else w.lower() for w in words)
+    return text[:1].upper() + text[1:] if text else str(key)
+
+
+def display(value: Any) -> str:
+    """An outcome value for people: JSON arrays inside strings become ``a, b``."""
+    items = as_list(value)
+    if items is not None:
+        return ", ".join(display(item) for item in items)
+    if isinstance(value, dict):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).strip()
+
+
+def duration(seconds: Any) -> str | None:
+    if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+        return None
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def default_body(context: dict[str, Any], crm: str) -> str:
+    """The body for ``crm`` (HTML for HubSpot, plain text for Salesforce), uncut."""
+    call: dict[str, Any] = context.get("call") or {}
+    outcome = {k: v for k, v in (context.get("outcome") or {}).items() if not is_empty(v)}
+    tools = [t for t in context.get("tools") or [] if isinstance(t, dict)]
+    turns = [t for t in context.get("transcript") or [] if isinstance(t, dict)]
+    html = crm == "hubspot"
+    lines: list[str] = []
+
+    def heading(text: str) -> None:
+        lines.append(f"<h3>{escape(text)}</h3>" if html else ("\n" if lines else "") + text)
+
+    if outcome:
+        heading("Outcome")
+        items = [(label(k), display(v)) for k, v in outcome.items()]
+        if html:
+            lis = "".join(f"<li><b>{escape(k)}:</b> {escape(v)}</li>" for k, v in items)
+            lines.append(f"<ul>{lis}</ul>")
+        else:
+            lines.extend(f"- {k}: {v}" for k, v in items)
+    facts = []
+    if call.get("recording_url"):
+        url = str(call["recording_url"])
+        facts.append(("Recording", f'<a href="{escape(url)}">{escape(url)}</a>' if html else url))
+    if duration(call.get("duration_seconds")):
+        facts.append(("Duration", duration(call.get("duration_seconds")) or ""))
+    if facts:
+        heading("Call")
+        for name, text in facts:
+            lines.append(f"<p><b>{name}:</b> {text}</p>" if html else f"{name}: {text}")
+    if tools:
+        heading("Tools used")
+        for tool in tools:
+            name = str(tool.get("name") or "tool")
+            result = display(tool.get("output")) if not is_empty(tool.get("output")) else "no result"
+            lines.append(f"<p><b>{escape(name)}:</b> {escape(result)}</p>" if html else f"- {name}: {result}")
+    if turns:
+        heading("Transcript")
+        for turn in turns:
+            speaker, text = str(turn.get("speaker") or "Unknown"), str(turn.get("text") or "")
+            lines.append(f"<p><b>{escape(speaker)}:</b> {escape(text)}</p>" if html else f"{speaker}: {text}")
+    if not lines:
+        text = "No outcome or transcript was received for this call."
+        return f"<p>{text}</p>" if html else text
+    return "\n".join(lines)
+
+
+def truncate(body: str, limit: int, *, html: bool) -> str:
+    """``body`` cut at a line boundary so that it and a marker fit in ``limit`` characters.
+
+    In the HTML body every line is a whole element, so a cut there keeps the markup valid.
+    A first line longer than the limit is cut inside.
+    """
+    if len(body) <= limit:
+        return body
+    lines = body.split("\n")
+    kept: list[str] = []
+    size = 0
+    for line in lines:
+        marker = _marker(len(lines) - len(kept), html)
+        if size + len(line) + 1 + len(marker) > limit:
+            break
+        kept.append(line)
+        size += len(line) + 1
+    marker = _marker(len(lines) - len(kept), html)
+    if not kept:  # one huge line: cut inside it, as plain text
+        room = max(limit - len(marker) - 1, 0)
+        first = re.sub(r"<[^>]*>", "", lines[0]) if html else lines[0]
+        return (first[:room] + "\n" + marker)[:limit]
+    return "\n".join(kept) + "\n" + marker
+
+
+def _marker(cut_lines: int, html: bool) -> str:
+    text = f"[… {cut_lines} more lines cut: the CRM's length limit was reached]"
+    return f"<p><i>{escape(text)}</i></p>" if html else text

@@ -1,0 +1,223 @@
+"""The mapping engine: canonical call + the person's current CRM values → a plan. Pure.
+
+The rules of SPEC §6, per ``fields:`` entry, in this order:
+
+1. ``object:`` names another object type → the entry is not part of the plan.
+2. ``when:`` renders false → skip ("when is false").
+3. the source (``from:`` path or ``value:`` template) is missing, null or empty → skip.
+4. ``values:`` maps the source; a value not in the map is a *problem*; one mapped to null
+   is left alone.
+5. the value is coerced to ``type`` and serialised for the CRM; failure is a *problem*.
+6. ``write: if_empty`` skips a field that has a value; ``append`` adds a line to the text
+   (a line already there is not added again, so a replayed call changes nothing).
+7. a value equal to the current one is not written ("unchanged").
+
+A problem skips that one field; the rest of the call still syncs. Entries are applied in
+file order and later entries see what earlier ones planned for the same field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from jinja2 import TemplateError
+
+from crmsync.crm.base import Activity
+from crmsync.mapping.body import LIMITS, default_body, truncate
+from crmsync.mapping.coerce import CoercionError, coerce, is_empty, serialise, short
+from crmsync.mapping.context import resolve
+from crmsync.mapping.model import OWNER_FIELD, FieldRule, Mapping, map_key
+
+SUBJECT_LIMIT = 255  # Salesforce Task.Subject and CallDisposition
+
+
+@dataclass
+class FieldPlan:
+    """One field's decision. ``new`` is the wire value (None when there is none);
+    ``problem`` is True for coercion failures, unmapped values and template errors, False for
+    fields left alone on purpose (empty source, if_empty, when, unchanged)."""
+
+    to: str
+    old: Any
+    new: Any
+    action: str  # "write" | "skip"
+    reason: str = ""
+    problem: bool = False
+    source: str = ""
+    object: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    """What one call does: the activity, and per field what is written or why not."""
+
+    activity: Activity
+    fields: list[FieldPlan] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # activity-level (disposition, templates)
+
+    @property
+    def updates(self) -> dict[str, Any]:
+        """Field → wire value, for the fields to write (the last entry wins per field)."""
+        return {f.to: f.new for f in self.fields if f.action == "write"}
+
+    @property
+    def skipped(self) -> dict[str, str]:
+        return {f.to: f.reason for f in self.fields if f.action == "skip"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "activity": asdict(self.activity),
+            "fields": [f.to_dict() for f in self.fields],
+            "updates": self.updates,
+            "problems": self.problems,
+        }
+
+
+def plan(
+    mapping: Mapping, context: dict[str, Any], person_object: str | None, current: dict[str, Any], region: str
+) -> Plan:
+    """See the module docstring. ``current`` holds the person's values (missing = empty)."""
+    problems: list[str] = []
+    result = Plan(activity=_activity(mapping, context, problems), problems=problems)
+    working = dict(current)
+    for rule in mapping.fields:
+        if not rule.applies_to(person_object):
+            continue
+        decision = _field(rule, context, working.get(rule.to), mapping.crm, region)
+        if decision.action == "write":
+            working[rule.to] = decision.new
+        result.fields.append(decision)
+    return result
+
+
+def _field(rule: FieldRule, context: dict[str, Any], old: Any, crm: str, region: str) -> FieldPlan:
+    def skip(reason: str, problem: bool = False, new: Any = None) -> FieldPlan:
+        return FieldPlan(rule.to, old, new, "skip", reason, problem, rule.origin, rule.object)
+
+    try:
+        if rule.when is not None and not rule.when.truthy(context):
+            return skip("when is false")
+        raw = rule.value.render(context) if rule.value is not None else resolve(context, rule.source or "")
+    except TemplateError as exc:
+        return skip(f"template failed: {type(exc).__name__}", problem=True)
+    if is_empty(raw):
+        return skip(f"{rule.origin} is empty")
+    if rule.values is not None:
+        try:
+            raw = _map_values(raw, rule.values, rule.type)
+        except CoercionError as exc:
+            return skip(str(exc), problem=True)
+        if raw is None:
+            return skip("the value map leaves it alone")
+    try:
+        value = coerce(raw, rule.type, region)
+        new = serialise(value, rule.type, crm)
+    except CoercionError as exc:
+        return skip(str(exc), problem=True)
+    if rule.write == "if_empty" and not is_empty(old):
+        return skip("if_empty: the field has a value", new=new)
+    if rule.write == "append" and not is_empty(old):
+        lines = [line.strip() for line in str(old).splitlines()]
+        if str(new).strip() in lines:
+            return skip("unchanged: the line is already there", new=new)
+        new = str(old).rstrip("\n") + "\n" + str(new)
+    elif _same(old, value, new, rule.type, crm, region):
+        return skip("unchanged", new=new)
+    return FieldPlan(rule.to, old, new, "write", "", False, rule.origin, rule.object)
+
+
+def _map_values(raw: Any, values: dict[str, Any], type: str) -> Any:
+    """Apply a value map to one value or (for enum) to each value of a list."""
+    from crmsync.mapping.coerce import as_list
+
+    items = as_list(raw) if type == "enum" else None
+    if items is None:
+        items = [raw]
+    out = []
+    for item in items:
+        if is_empty(item):
+            continue
+        key = map_key(item)
+        if key not in values:
+            allowed = ", ".join(values) or "nothing"
+            raise CoercionError(f"{short(item)} is not in the value map ({allowed})")
+        if values[key] is not None:
+            out.append(values[key])
+    if not out:
+        return None
+    return out if len(out) > 1 else out[0]
+
+
+def _same(old: Any, value: Any, new: Any, type: str, crm: str, region: str) -> bool:
+    if is_empty(old):
+        return False
+    if type == "enum":
+        return {p.strip() for p in str(old).split(";")} == {p.strip() for p in str(new).split(";")}
+    try:
+        return bool(coerce(old, type, region) == value)
+    except CoercionError:
+        return str(old).strip() == str(new).strip()
+
+
+def _activity(mapping: Mapping, context: dict[str, Any], problems: list[str]) -> Activity:
+    call: dict[str, Any] = context.get("call") or {}
+    spec, crm = mapping.activity, mapping.crm
+
+    def render(name: str, template: Any, default: str) -> str:
+        if template is None:
+            return default
+        try:
+            return str(template.render(context)).strip()
+        except TemplateError as exc:
+            problems.append(f"activity.{name}: template failed: {type(exc).__name__}")
+            return default
+
+    agent = call.get("agent_name")
+    title = render("title", spec.title, f"AI call with {agent}" if agent else "AI call") or "AI call"
+    body = render("body", spec.body, "") if spec.body is not None else default_body(context, crm)
+    properties: dict[str, Any] = {}
+    for name, template in spec.properties.items():
+        text = render(f"properties.{name}", template, "")
+        if text:
+            properties[name] = text
+    owner = properties.pop(OWNER_FIELD[crm], None)
+    inbound = call.get("direction") != "outbound"
+    customer, agent_number = call.get("customer_number"), call.get("agent_number")
+    return Activity(
+        call_id=str(call.get("id") or ""),
+        title=title[:SUBJECT_LIMIT] if crm == "salesforce" else title,
+        body=truncate(body, LIMITS[crm], html=crm == "hubspot"),
+        timestamp=call.get("ended_at") or call.get("answered_at") or call.get("started_at") or "",
+        direction=call.get("direction"),
+        duration_seconds=call.get("duration_seconds"),
+        status=call.get("status"),
+        disposition=_disposition(mapping, context, problems),
+        from_number=customer if inbound else agent_number,
+        to_number=agent_number if inbound else customer,
+        recording_url=call.get("recording_url"),
+        owner_id=owner,
+        properties=properties,
+    )
+
+
+def _disposition(mapping: Mapping, context: dict[str, Any], problems: list[str]) -> str | None:
+    spec = mapping.activity
+    if spec.disposition_from is None:
+        return None
+    raw = resolve(context, spec.disposition_from)
+    if is_empty(raw):
+        return None
+    if spec.disposition_values is None:
+        text = str(raw).strip()
+        return text[:SUBJECT_LIMIT] if mapping.crm == "salesforce" else text
+    key = map_key(raw)
+    if key not in spec.disposition_values:
+        allowed = ", ".join(spec.disposition_values)
+        problems.append(f"activity.disposition: {short(raw)} is not in the value map ({allowed})")
+        return None
+    mapped = spec.disposition_values[key]
+    return None if mapped is None else str(mapped)

@@ -1,0 +1,292 @@
+"""Loading and validating mapping files (SPEC §6).
+
+``load_mapping(path)`` returns a ``Mapping`` or raises ``MappingError`` listing every
+problem in the file at once, each as ``path:line: key.path: message`` where the message
+says what would be valid (and, for a misspelling, the nearest valid name). Templates are
+compiled here, in the sandbox, so a template that reaches for Python internals never loads.
+``check_dir(dir)`` does the same for every ``*.yaml`` in a folder and returns the problems.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from jinja2.sandbox import SandboxedEnvironment
+
+from crmsync.errors import MappingError
+from crmsync.mapping.coerce import TYPES
+from crmsync.mapping.context import check_path, suggest
+from crmsync.mapping.model import (
+    CRM_OBJECTS,
+    EVENTS,
+    ON_MISSING,
+    ON_MULTIPLE,
+    WRITE_MODES,
+    ActivitySpec,
+    FieldRule,
+    Mapping,
+    Match,
+    map_key,
+)
+from crmsync.mapping.source import KeyPath, Located, YamlSyntaxError, path_text, read_yaml
+from crmsync.mapping.templates import Template, TemplateProblem, compile_template, environment
+
+TOP_KEYS = ("version", "crm", "events", "match", "activity", "fields")
+MATCH_KEYS = ("phone", "objects", "on_multiple", "on_missing", "create")
+CREATE_KEYS = ("object", "properties")
+ACTIVITY_KEYS = ("title", "body", "disposition", "properties")
+DISPOSITION_KEYS = ("from", "values")
+FIELD_KEYS = ("from", "value", "to", "type", "values", "write", "when", "object")
+SCALARS = (str, int, float, bool)
+
+
+def load_mapping(path: str | Path) -> Mapping:
+    """The mapping at ``path``; raises ``MappingError`` with every problem found."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise MappingError([f"{path}: cannot read the file: {reason}"]) from None
+    try:
+        located = read_yaml(text)
+    except YamlSyntaxError as exc:
+        raise MappingError([f"{path}:{exc.line}: {exc.message}"]) from None
+    checker = _Checker(path, located)
+    mapping = checker.mapping()
+    if checker.problems:
+        raise MappingError(checker.sorted_problems())
+    return mapping
+
+
+def check_dir(directory: str | Path) -> list[str]:
+    """Every problem of every ``*.yaml`` mapping in ``directory`` (empty: all valid)."""
+    directory = Path(directory)
+    files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
+    if not files:
+        return [f"{directory}: no mapping files (*.yaml) found; set MAPPINGS_DIR to the folder that has them"]
+    problems: list[str] = []
+    for file in files:
+        try:
+            load_mapping(file)
+        except MappingError as exc:
+            problems.extend(exc.problems)
+    return problems
+
+
+class _Checker:
+    """Walks one parsed file, collecting problems while building the ``Mapping``."""
+
+    def __init__(self, path: Path, located: Located) -> None:
+        self.file = path
+        self.located = located
+        self.env: SandboxedEnvironment = environment()
+        self.found: list[tuple[int, str]] = [
+            (line, f"{path}:{line}: {path_text(key)}: {message}") for line, key, message in located.problems
+        ]
+        self.crm = "hubspot"
+
+    @property
+    def problems(self) -> list[str]:
+        return [text for _, text in self.found]
+
+    def sorted_problems(self) -> list[str]:
+        return [text for _, text in sorted(self.found, key=lambda item: item[0])]
+
+    def err(self, path: KeyPath, message: str) -> None:
+        line = self.located.line(path)
+        self.found.append((line, f"{self.file}:{line}: {path_text(path)}: {message}"))
+
+    # -- generic checks -----------------------------------------------------------------
+    def keys(self, path: KeyPath, obj: Any, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> bool:
+        if not isinstance(obj, dict):
+            self.err(path, f"must be a mapping with keys {', '.join(allowed)}")
+            return False
+        for key in obj:
+            if key not in allowed:
+                self.err((*path, str(key)), f'unknown key "{key}"{suggest(key, allowed)}; '
+                                            f"valid keys: {', '.join(allowed)}")
+        for key in required:
+            if key not in obj:
+                self.err(path, f'"{key}" is required')
+        return True
+
+    def choice(self, path: KeyPath, value: Any, choices: tuple[str, ...]) -> str | None:
+        if isinstance(value, str) and value in choices:
+            return value
+        shown = f'"{value}"' if isinstance(value, str) else repr(value)
+        self.err(path, f"{shown} is not one of {', '.join(choices)}{suggest(value, choices)}")
+        return None
+
+    def template(self, path: KeyPath, value: Any) -> Template | None:
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        if not isinstance(value, SCALARS):
+            self.err(path, "must be text (a template such as \"{{ outcome.summary }}\")")
+            return None
+        try:
+            return compile_template(str(value), self.env)
+        except TemplateProblem as exc:
+            self.err(path, str(exc))
+            return None
+
+    def source_path(self, path: KeyPath, value: Any) -> str | None:
+        problem = check_path(value)
+        if problem:
+            self.err(path, problem)
+            return None
+        return str(value)
+
+    def value_map(self, path: KeyPath, value: Any) -> dict[str, Any] | None:
+        if not isinstance(value, dict) or not value:
+            self.err(path, "must be a mapping of source value -> CRM value, such as {high: High, low: Low}")
+            return None
+        out: dict[str, Any] = {}
+        for key, target in value.items():
+            where = (*path, str(key))
+            if isinstance(key, bool) or key is None:
+                read = str(key).lower()
+                self.err(where, f'YAML reads this key as {read}: quote it ("yes": ...) to mean the text')
+                continue
+            if target is not None and not isinstance(target, SCALARS):
+                self.err(where, "the CRM value must be text, a number, true/false or null (leave alone)")
+                continue
+            out[map_key(key)] = target
+        return out
+
+    def string_list(self, path: KeyPath, value: Any, example: str) -> list[Any] | None:
+        if isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or not value:
+            self.err(path, f"must be a list such as {example}")
+            return None
+        return value
+
+    # -- sections -------------------------------------------------------------------------
+    def mapping(self) -> Mapping:
+        data = self.located.data
+        result = Mapping(path=self.file, crm="hubspot")
+        if not self.keys((), data, TOP_KEYS, required=("version", "crm")):
+            return result
+        if "version" in data and (data["version"] != 1 or isinstance(data["version"], bool)):
+            self.err(("version",), f"{data['version']!r} is not supported: write version: 1")
+        crm = self.choice(("crm",), data.get("crm"), tuple(CRM_OBJECTS)) if "crm" in data else None
+        if crm:
+            result.crm = self.crm = crm
+            stem = self.file.stem
+            if stem in CRM_OBJECTS and stem != crm:
+                self.err(("crm",), f'"{crm}" does not match the file name {self.file.name}: '
+                                   f"write crm: {stem}, or rename the file")
+        if "events" in data:
+            events = self.string_list(("events",), data["events"], "[call.ended]") or []
+            result.events = [e for i, e in enumerate(events) if self.choice(("events", i), e, EVENTS)]
+        result.match = self.match(data.get("match", {}))
+        result.activity = self.activity(data.get("activity", {}))
+        fields = data.get("fields", [])
+        if not isinstance(fields, list):
+            self.err(("fields",), "must be a list of entries, each starting with - to: ...")
+            fields = []
+        objects = set(result.match.objects) | {result.match.create_object}
+        result.fields = [r for i, f in enumerate(fields) if (r := self.field(i, f, objects)) is not None]
+        return result
+
+    def match(self, data: Any) -> Match:
+        match = Match(objects=list(CRM_OBJECTS[self.crm][:1]))
+        path: KeyPath = ("match",)
+        if data is None or not self.keys(path, data, MATCH_KEYS):
+            return match
+        if "phone" in data:
+            paths = self.string_list((*path, "phone"), data["phone"], "[call.customer_number, outcome.phone]")
+            match.phone = [p for i, p in enumerate(paths or []) if self.source_path((*path, "phone", i), p)]
+        valid = CRM_OBJECTS[self.crm]
+        if "objects" in data:
+            objects = self.string_list((*path, "objects"), data["objects"], f"[{', '.join(valid)}]") or []
+            match.objects = [o for i, o in enumerate(objects) if self.choice((*path, "objects", i), o, valid)]
+        if "on_multiple" in data:
+            chosen = self.choice((*path, "on_multiple"), data["on_multiple"], ON_MULTIPLE)
+            match.on_multiple = chosen or "most_recent"
+        if "on_missing" in data:
+            match.on_missing = self.choice((*path, "on_missing"), data["on_missing"], ON_MISSING) or "skip"
+        create = data.get("create")
+        if match.on_missing == "create" and create is None:
+            self.err(path, f'on_missing is create, so "create" is required (create: {{object: {valid[0]}, '
+                           "properties: {...}})")
+        if create is not None and self.keys((*path, "create"), create, CREATE_KEYS, required=("object",)):
+            if "object" in create:
+                match.create_object = self.choice((*path, "create", "object"), create["object"], valid)
+            properties = create.get("properties", {})
+            match.create_properties = self.properties((*path, "create", "properties"), properties)
+        return match
+
+    def properties(self, path: KeyPath, data: Any) -> dict[str, Template]:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            self.err(path, "must be a mapping of CRM field -> template, such as "
+                           '{lastname: "{{ outcome.name }}"}')
+            return {}
+        out = {}
+        for name, value in data.items():
+            if (template := self.template((*path, str(name)), value)) is not None:
+                out[str(name)] = template
+        return out
+
+    def activity(self, data: Any) -> ActivitySpec:
+        spec = ActivitySpec()
+        path: KeyPath = ("activity",)
+        if data is None or not self.keys(path, data, ACTIVITY_KEYS):
+            return spec
+        if "title" in data:
+            spec.title = self.template((*path, "title"), data["title"])
+        if data.get("body") is not None:
+            spec.body = self.template((*path, "body"), data["body"])
+        disposition = data.get("disposition")
+        where = (*path, "disposition")
+        if disposition is not None and self.keys(where, disposition, DISPOSITION_KEYS, required=("from",)):
+            if "from" in disposition:
+                spec.disposition_from = self.source_path((*where, "from"), disposition["from"])
+            if "values" in disposition:
+                spec.disposition_values = self.value_map((*where, "values"), disposition["values"])
+        spec.properties = self.properties((*path, "properties"), data.get("properties", {}))
+        return spec
+
+    def field(self, index: int, data: Any, objects: set[str | None]) -> FieldRule | None:
+        path: KeyPath = ("fields", index)
+        if not self.keys(path, data, FIELD_KEYS, required=("to",)):
+            return None
+        rule = FieldRule(to="", line=self.located.line(path))
+        ok = True
+        if not isinstance(data.get("to", ""), str) or ("to" in data and not data["to"].strip()):
+            self.err((*path, "to"), "must be the CRM field name to write, such as expected_salary")
+            ok = False
+        rule.to = str(data.get("to", "")).strip()
+        if "type" in data:
+            rule.type = self.choice((*path, "type"), data["type"], TYPES) or "string"
+        if ("from" in data) == ("value" in data):
+            self.err(path, 'needs exactly one of "from" (a path such as outcome.budget) '
+                           'or "value" (a template)')
+            ok = False
+        elif "from" in data:
+            rule.source = self.source_path((*path, "from"), data["from"])
+            ok = ok and rule.source is not None
+        else:
+            rule.value = self.template((*path, "value"), data["value"])
+            ok = ok and rule.value is not None
+        if "values" in data:
+            rule.values = self.value_map((*path, "values"), data["values"])
+        elif rule.type == "enum":
+            self.err(path, 'type enum needs "values": a map of source value -> CRM picklist value')
+        if "write" in data:
+            rule.write = self.choice((*path, "write"), data["write"], WRITE_MODES) or "always"
+            if rule.write == "append" and rule.type != "string":
+                self.err((*path, "write"), f"append adds a line of text: it needs type string, "
+                                           f"not {rule.type}")
+        if "when" in data:
+            rule.when = self.template((*path, "when"), data["when"])
+        if "object" in data:
+            rule.object = self.choice((*path, "object"), data["object"], CRM_OBJECTS[self.crm])
+            if rule.object and rule.object not in objects:
+                self.err((*path, "object"), f'"{rule.object}" is never matched or created by this mapping '
+                                            "(see match.objects and match.create.object)")
+        return rule if ok else None

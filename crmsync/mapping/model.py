@@ -1,0 +1,128 @@
+"""A loaded mapping: the parts of SPEC §6, compiled, and the questions the pipeline asks of it.
+
+Built only by ``crmsync.mapping.loader`` (which validates first). Every method here is pure:
+no I/O, the same answers for the same inputs, so the worker, the preview command and the
+tests all see the same decisions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crmsync import phones
+from crmsync.mapping.coerce import is_empty
+from crmsync.mapping.context import resolve
+from crmsync.mapping.templates import Template
+
+if TYPE_CHECKING:
+    from crmsync.mapping.engine import Plan
+
+CRM_OBJECTS = {"hubspot": ("contact",), "salesforce": ("Contact", "Lead")}
+EVENTS = ("call.started", "call.answered", "transcription.update", "tool.executed", "call.ended")
+WRITE_MODES = ("always", "if_empty", "append")
+ON_MULTIPLE = ("most_recent", "first", "skip")
+ON_MISSING = ("create", "skip")
+OWNER_FIELD = {"hubspot": "hubspot_owner_id", "salesforce": "OwnerId"}
+
+
+def map_key(value: Any) -> str:
+    """How value-map keys and source values are compared: trimmed, case-insensitive text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip().lower()
+
+
+@dataclass
+class FieldRule:
+    """One entry of ``fields:``; ``source`` (a path) or ``value`` (a template) is set."""
+
+    to: str
+    type: str = "string"
+    source: str | None = None
+    value: Template | None = None
+    values: dict[str, Any] | None = None  # map_key(source value) -> target value (None: leave alone)
+    write: str = "always"
+    when: Template | None = None
+    object: str | None = None
+    line: int = 0
+
+    def applies_to(self, person_object: str | None) -> bool:
+        return self.object is None or person_object is None or self.object == person_object
+
+    @property
+    def origin(self) -> str:
+        return self.source if self.source is not None else "value template"
+
+
+@dataclass
+class Match:
+    phone: list[str] = field(default_factory=lambda: ["call.customer_number"])
+    objects: list[str] = field(default_factory=list)
+    on_multiple: str = "most_recent"
+    on_missing: str = "skip"
+    create_object: str | None = None
+    create_properties: dict[str, Template] = field(default_factory=dict)
+
+
+@dataclass
+class ActivitySpec:
+    title: Template | None = None
+    body: Template | None = None
+    disposition_from: str | None = None
+    disposition_values: dict[str, Any] | None = None
+    properties: dict[str, Template] = field(default_factory=dict)
+
+
+@dataclass
+class Mapping:
+    """A valid mapping file. ``plan`` decides what one call writes; see ``engine.plan``."""
+
+    path: Path
+    crm: str
+    version: int = 1
+    events: list[str] = field(default_factory=lambda: ["call.ended"])
+    match: Match = field(default_factory=Match)
+    activity: ActivitySpec = field(default_factory=ActivitySpec)
+    fields: list[FieldRule] = field(default_factory=list)
+
+    def lookup_number(self, context: dict[str, Any], default_region: str) -> str | None:
+        """The first non-empty ``match.phone`` value, in E.164 where it parses."""
+        for path in self.match.phone:
+            value = resolve(context, path)
+            if not is_empty(value) and isinstance(value, str | int):
+                return phones.normalise(str(value), default_region)
+        return None
+
+    def read_fields(self, object: str) -> list[str]:
+        """The CRM fields of ``object`` whose current values ``plan`` compares with (every
+        target, for if_empty, append and the unchanged check), in file order, once each."""
+        names: list[str] = []
+        for rule in self.fields:
+            if rule.applies_to(object) and rule.to not in names:
+                names.append(rule.to)
+        return names
+
+    def create_properties(self, context: dict[str, Any]) -> dict[str, str]:
+        """The new person's properties (``match.create.properties``); empty renders are left out."""
+        out: dict[str, str] = {}
+        for name, template in self.match.create_properties.items():
+            text = template.render(context).strip()
+            if text:
+                out[name] = text
+        return out
+
+    def plan(
+        self, context: dict[str, Any], person_object: str | None, current: dict[str, Any], region: str = "US"
+    ) -> Plan:
+        """What this call writes on a ``person_object`` whose fields hold ``current``.
+
+        ``person_object`` None plans every entry regardless of ``object:``; ``region``
+        reads phone-type sources written without a country code.
+        """
+        from crmsync.mapping.engine import plan
+
+        return plan(self, context, person_object, current, region)
