@@ -33,7 +33,9 @@ from crmsync.metrics import label_field
 from crmsync.store import QUEUE_NAME
 
 JOB_FUNC = "crmsync.jobs.sync_call"
-JOB_TIMEOUT = 300  # seconds one sync may run before RQ stops it
+JOB_TIMEOUT = 50  # seconds one sync may run before RQ stops it (a few CRM requests, each with a timeout)
+CRASH_RETRIES = 5  # times RQ hands back a job whose worker died
+CRASH_RETRY_INTERVALS = [1, 5, 15, 30, 60]  # seconds
 JOB_RESULT_TTL = 24 * 3600  # seconds a finished job stays visible in RQ
 JOB_FAILURE_TTL = 30 * 24 * 3600  # seconds a failed job stays in RQ's failed registry
 
@@ -92,6 +94,8 @@ def build_job(redis: Redis, call_id: str, trigger: str, job_id: str) -> Job:
     # own unique enqueue (rq.scripts.save_unique_job).
     job.enqueued_at = now()
     job._status = JobStatus.QUEUED
+    job.retries_left = CRASH_RETRIES
+    job.retry_intervals = CRASH_RETRY_INTERVALS
     return job
 
 

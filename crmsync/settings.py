@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import phonenumbers
 
@@ -191,7 +192,7 @@ class Settings:
                 )
 
 
-def _int(get, name: str, default: int | None, *, minimum: int) -> int | None:  # type: ignore[no-untyped-def]
+def _int(get: Any, name: str, default: int | None, *, minimum: int) -> int | None:
     raw = get(name)
     if raw is None:
         return default
@@ -204,7 +205,7 @@ def _int(get, name: str, default: int | None, *, minimum: int) -> int | None:  #
     return value
 
 
-def _rate(get, name: str, default: str) -> str:  # type: ignore[no-untyped-def]
+def _rate(get: Any, name: str, default: str) -> str:
     from crmsync.crm.ratelimit import parse_rate
 
     raw = get(name) or default

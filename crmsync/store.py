@@ -63,11 +63,11 @@ def quarantine_key(qid: str) -> str:
 
 
 def load_events(redis: Redis, call_id: str) -> list[dict[str, Any]]:
-    return [json.loads(item) for item in redis.lrange(events_key(call_id), 0, -1)]  # type: ignore[union-attr]
+    return [json.loads(item) for item in redis.lrange(events_key(call_id), 0, -1)]
 
 
 def load_receipts(redis: Redis, call_id: str) -> list[dict[str, Any]]:
-    return [json.loads(item) for item in redis.lrange(receipts_key(call_id), 0, -1)]  # type: ignore[union-attr]
+    return [json.loads(item) for item in redis.lrange(receipts_key(call_id), 0, -1)]
 
 
 def load_status(redis: Redis, call_id: str) -> dict[str, Any] | None:

@@ -175,8 +175,8 @@ def _call_fields(
     timestamp: str | None,
     region: str,
 ) -> dict[str, Any]:
-    params = content.get("callParams") if isinstance(content.get("callParams"), dict) else {}
-    echoed = content.get("params") if isinstance(content.get("params"), dict) else {}
+    params: dict[str, Any] = content["callParams"] if isinstance(content.get("callParams"), dict) else {}
+    echoed: dict[str, Any] = content["params"] if isinstance(content.get("params"), dict) else {}
     outcome = _outcome(content.get("outcomeResult")) or {}
     direction = _direction(_first(content.get("direction"), params.get("direction"), caller.get("direction")))
     from_number = _first(content.get("from"), content.get("fromNumber"), content.get("from_number"))

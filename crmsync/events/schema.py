@@ -77,7 +77,7 @@ class EnvelopeSchema(_Open):
             problems["eventType"] = ["No event type: expected eventType (or event_type) such as \"call.ended\"."]
         caller = data.get("caller_info") or {}
         content = data.get("data") or {}
-        inner = content.get("data") if isinstance(content.get("data"), dict) else {}
+        inner: dict[str, Any] = content["data"] if isinstance(content.get("data"), dict) else {}
         if not (
             data.get("callId")
             or data.get("call_id")

@@ -81,7 +81,6 @@ class SandboxServer:
         if self.tls:
             ssl_context = self._make_tls()
         self._server = make_server("127.0.0.1", self._port, self._wsgi, threaded=True, ssl_context=ssl_context)
-        self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
         self._thread.start()
         return self

@@ -116,7 +116,7 @@ def create_app(config: Settings | None = None, redis: Redis | None = None) -> Fl
 
     def quarantine(raw: bytes, details: dict[str, list[str]]) -> Response:
         qid = uuid.uuid4().hex[:16]
-        record = {
+        record: dict[str | bytes, str | bytes] = {
             "id": qid,
             "received_at": now_iso(),
             "source": source(),
@@ -125,7 +125,7 @@ def create_app(config: Settings | None = None, redis: Redis | None = None) -> Fl
         }
         try:
             pipe = client.pipeline()
-            pipe.hset(store.quarantine_key(qid), mapping=record)
+            pipe.hset(store.quarantine_key(qid), mapping=record)  # type: ignore[arg-type]
             pipe.expire(store.quarantine_key(qid), store.QUARANTINE_TTL)
             pipe.zadd(store.QUARANTINE_INDEX, {qid: time.time()})
             pipe.hincrby("crmsync:metrics:events_received_total", "answer=invalid,event=unknown", 1)

@@ -1,0 +1,179 @@
+"""The RQ job: sync one call, exactly once, whatever fails on the way (SPEC §8).
+
+``sync_call(call_id, trigger)`` holds the call's lock (two jobs for one call never run
+at once), rebuilds the call from every event recorded for it, runs the pipeline and
+keeps the sync record that ``crmsync status`` shows. Failures are sorted by what they
+need:
+
+* retryable (outage, 5xx, 429, timeouts): the call is queued again after a jittered
+  exponential backoff (first retry within seconds, at most 60 s apart, or as
+  ``Retry-After`` says) for at least ``RETRY_WINDOW``, then marked ``failed``;
+* configuration (refused credentials, a broken mapping): the call waits and retries
+  every ``CONFIG_RETRY`` seconds, never failing, while ``/readyz`` and the logs say so;
+* permanent (the CRM refused the data): ``failed`` at once with the CRM's own reason.
+
+A job whose worker died is handed back by RQ's maintenance (its ``Retry``); the
+activity ledger inside the connector keeps the retry from writing a second activity.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from datetime import timedelta
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import LockError
+from rq import Queue, Retry
+from rq.serializers import JSONSerializer
+
+from crmsync import hamsa, metrics, pipeline, store
+from crmsync.errors import ConfigurationError, CredentialsError, PermanentError, RateLimited, RetryableError
+from crmsync.events import call_context
+from crmsync.events.normalise import now_iso
+from crmsync.queue import (
+    CRASH_RETRIES,
+    CRASH_RETRY_INTERVALS,
+    JOB_FAILURE_TTL,
+    JOB_RESULT_TTL,
+    JOB_TIMEOUT,
+    job_id_for,
+)
+from crmsync.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+CALL_LOCK_TIMEOUT = 120  # seconds; longer than JOB_TIMEOUT, released at the end of the job
+RETRY_WINDOW = 3600  # seconds of retryable failures before a call is marked failed
+MAX_BACKOFF = 60  # seconds between two retries at most
+CONFIG_RETRY = 300  # seconds between retries while credentials or the mapping are broken
+LOCKED_RETRY = 5  # seconds before trying a call whose lock another job holds
+
+
+def sync_call(call_id: str, trigger: str) -> str:
+    """RQ entry point. Returns the call's state (kept in RQ's result for a day)."""
+    runtime = Runtime.current()
+    lock = runtime.redis.lock(f"crmsync:lock:call:{call_id}", timeout=CALL_LOCK_TIMEOUT, blocking_timeout=0)
+    if not lock.acquire(blocking=False):
+        reschedule(runtime.redis, call_id, trigger, LOCKED_RETRY)
+        return "locked"
+    try:
+        return _sync_locked(runtime, call_id, trigger)
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            pass
+
+
+def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> str:
+    redis = runtime.redis
+    record = store.load_status(redis, call_id) or {}
+    attempts = int(record.get("attempts") or 0) + 1
+    if record.get("state") in ("synced", "partial") and trigger != "replay" and not _new_events(record, redis, call_id):
+        return str(record["state"])
+    started = time.monotonic()
+    store.save_status(redis, call_id, attempts=attempts, crm=runtime.connector.name, updated_at=now_iso())
+    extra = {"call_id": call_id, "attempt": attempts}
+    try:
+        events = store.load_events(redis, call_id)
+        if not events:
+            return _finish(runtime, call_id, state="skipped", reason="no events are recorded for this call "
+                           "(expired after DEDUPE_TTL?)")
+        context = call_context(events)
+        hamsa.enrich(context, runtime.settings)
+        outcome = pipeline.sync(context, runtime.mapping, runtime.connector, redis, runtime.settings.default_region)
+    except PermanentError as exc:
+        log.warning("call failed: the CRM refused it", extra={**extra, "code": exc.code, "status": exc.status})
+        return _finish(runtime, call_id, state="failed", errors=[exc.to_dict()], reason=exc.message)
+    except CredentialsError as exc:
+        redis.hset(metrics.CREDENTIALS_KEY, exc.crm, str(exc))
+        runtime.metrics.incr("credential_errors_total", crm=exc.crm)
+        log.error("the CRM refuses crmsync's credentials; the call waits", extra=extra)
+        return _retry_later(runtime, call_id, trigger, CONFIG_RETRY, error=str(exc), window=False)
+    except ConfigurationError as exc:
+        log.error("configuration problem; the call waits", extra={**extra, "problem": str(exc).splitlines()[0]})
+        return _retry_later(runtime, call_id, trigger, CONFIG_RETRY, error=str(exc), window=False)
+    except RetryableError as exc:
+        delay = backoff(attempts)
+        if isinstance(exc, RateLimited):
+            delay = max(delay, exc.retry_after)
+        log.warning("CRM unavailable; retrying", extra={**extra, "status": exc.status, "delay": round(delay, 1)})
+        return _retry_later(runtime, call_id, trigger, delay, error=exc.to_dict())
+    redis.hdel(metrics.CREDENTIALS_KEY, runtime.connector.name)
+    log.info(
+        "call " + outcome.state,
+        extra={**extra, "person_id": (outcome.person or {}).get("id"), "activity_id": outcome.activity_id,
+               "ms": round((time.monotonic() - started) * 1000)},
+    )
+    return _finish(
+        runtime, call_id, state=outcome.state, person=outcome.person, activity_id=outcome.activity_id,
+        fields={"written": outcome.written, "skipped": outcome.skipped}, errors=outcome.errors,
+        reason=outcome.reason, events_synced=len(store.load_events(redis, call_id)),
+    )
+
+
+def _new_events(record: dict[str, Any], redis: Redis, call_id: str) -> bool:
+    return int(record.get("events_synced") or 0) < int(redis.llen(store.events_key(call_id)))
+
+
+def _finish(runtime: Runtime, call_id: str, *, state: str, **fields: Any) -> str:
+    store.save_status(runtime.redis, call_id, state=state, updated_at=now_iso(), first_failure_at=None,
+                      next_attempt_at=None, **fields)
+    runtime.metrics.incr("calls_total", state=state)
+    return state
+
+
+def _retry_later(runtime: Runtime, call_id: str, trigger: str, delay: float, *, error: Any,
+                 window: bool = True) -> str:
+    record = store.load_status(runtime.redis, call_id) or {}
+    first = record.get("first_failure_at") or time.time()
+    errors = [error] if not isinstance(error, list) else error
+    if window and time.time() - float(first) >= RETRY_WINDOW:
+        log.error("call failed: retries exhausted", extra={"call_id": call_id})
+        return _finish(runtime, call_id, state="failed", errors=errors,
+                       reason=f"the CRM stayed unavailable for {RETRY_WINDOW // 60} minutes")
+    store.save_status(runtime.redis, call_id, state="queued", first_failure_at=first, errors=errors,
+                      next_attempt_at=time.time() + delay, updated_at=now_iso())
+    reschedule(runtime.redis, call_id, trigger, delay)
+    return "retrying"
+
+
+def backoff(attempt: int) -> float:
+    """Exponential with jitter: 1–2 s, 2–4 s, 4–8 s … never more than ``MAX_BACKOFF``."""
+    ceiling = min(MAX_BACKOFF, 2.0 ** attempt)
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def queue_for(redis: Redis) -> Queue:
+    return Queue(store.QUEUE_NAME, connection=redis, serializer=JSONSerializer)
+
+
+def job_options(job_id: str) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "job_timeout": JOB_TIMEOUT,
+        "result_ttl": JOB_RESULT_TTL,
+        "failure_ttl": JOB_FAILURE_TTL,
+        "retry": Retry(max=CRASH_RETRIES, interval=CRASH_RETRY_INTERVALS),
+    }
+
+
+def reschedule(redis: Redis, call_id: str, trigger: str, delay: float) -> None:
+    """Queue the call again in ``delay`` seconds (a new job id each time)."""
+    job_id = job_id_for(f"{call_id}|{trigger}", attempt=f"{time.time_ns()}")
+    options = job_options(job_id)
+    if delay <= 0.5:
+        queue_for(redis).enqueue(sync_call, call_id, trigger, **options)
+    else:
+        queue_for(redis).enqueue_in(timedelta(seconds=delay), sync_call, call_id, trigger, **options)
+
+
+def replay(redis: Redis, call_id: str) -> str:
+    """Queue a call again now (``crmsync replay``); returns the job id."""
+    store.save_status(redis, call_id, state="queued", first_failure_at=None, updated_at=now_iso())
+    job_id = job_id_for(f"{call_id}|replay", attempt=f"{time.time_ns()}")
+    queue_for(redis).enqueue(sync_call, call_id, "replay", **job_options(job_id))
+    return job_id

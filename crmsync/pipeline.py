@@ -1,0 +1,152 @@
+"""Syncing one call: match the caller, create them if the mapping says so, upsert the
+activity and write the fields. Pure orchestration over the connector contract; the
+job (``crmsync.jobs``) adds locking, retries and the sync record.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis import Redis
+
+from crmsync import phones
+from crmsync.crm.base import Activity, Connector, Person
+from crmsync.events.normalise import now_iso
+
+log = logging.getLogger(__name__)
+
+CREATED_MEMORY_TTL = 3600  # seconds a created person is remembered: longer than any search-index lag
+NUMBER_LOCK_TIMEOUT = 60  # seconds
+
+
+@dataclass
+class Outcome:
+    """What one sync did, for the sync record."""
+
+    state: str  # synced | partial | skipped
+    person: dict[str, Any] | None = None
+    activity_id: str | None = None
+    written: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, str] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    reason: str | None = None
+    number: str | None = None
+
+
+def sync(context: dict[str, Any], mapping: Any, connector: Connector, redis: Redis, region: str) -> Outcome:
+    number = mapping.lookup_number(context, region)
+    if not number or not number.startswith("+"):
+        return Outcome(state="skipped", reason="no usable customer phone number in the call")
+    objects = list(mapping.match.objects)
+    read = _read_fields(mapping, objects)
+    people = connector.find_people(number, objects, read)
+    person = choose(people, mapping.match.on_multiple, objects)
+    if person is None and people:
+        return Outcome(state="skipped", reason=f"ambiguous: {len(people)} people have this number",
+                       number=phones.mask(number))
+    if person is None:
+        person = remembered(redis, connector.name, number)
+    if person is None:
+        if mapping.match.on_missing != "create":
+            return Outcome(state="skipped", reason="no person in the CRM has this number",
+                           number=phones.mask(number))
+        person = create_once(context, mapping, connector, redis, number, read)
+    plan = mapping.plan(context, person.object, person.values)
+    activity = build_activity(context, plan, person)
+    result = connector.write_call(person, activity, plan.updates)
+    skipped = {f.to: f.reason for f in plan.fields if f.action == "skip"}
+    problems = [f for f in plan.fields if f.action == "skip" and f.problem]
+    for name, reason in result.rejected.items():
+        skipped[name] = f"refused by the CRM: {reason}"
+    errors = [{"field": name, "message": reason} for name, reason in result.rejected.items()]
+    state = "partial" if problems or result.rejected else "synced"
+    return Outcome(
+        state=state,
+        person=person.to_dict(),
+        activity_id=result.activity_id,
+        written=result.written,
+        skipped=skipped,
+        errors=errors,
+        number=phones.mask(number),
+    )
+
+
+def _read_fields(mapping: Any, objects: list[str]) -> list[str]:
+    names: list[str] = []
+    for obj in objects:
+        for name in mapping.read_fields(obj):
+            if name not in names:
+                names.append(name)
+    return names
+
+
+def choose(people: list[Person], on_multiple: str, objects: list[str]) -> Person | None:
+    """The person the call belongs to, by the mapping's ``on_multiple`` rule."""
+    if not people:
+        return None
+    if len(people) == 1:
+        return people[0]
+    if on_multiple == "skip":
+        return None
+    if on_multiple == "first":
+        return people[0]
+    # most_recent: the most recently modified, the objects' priority order breaking ties
+    rank = {name: i for i, name in enumerate(objects)}
+    return max(people, key=lambda p: (p.modified_at or "", -rank.get(p.object, len(rank))))
+
+
+def _memory_key(crm: str, number: str) -> str:
+    return f"crmsync:created:{crm}:{number}"
+
+
+def remembered(redis: Redis, crm: str, number: str) -> Person | None:
+    """A person crmsync created for this number recently (the CRM's search may lag)."""
+    raw = redis.get(_memory_key(crm, number))
+    if not raw:
+        return None
+    data = json.loads(raw)
+    return Person(object=data["object"], id=data["id"], phones={}, owner_id=data.get("owner_id"),
+                  values=data.get("values") or {}, created=False)
+
+
+def create_once(
+    context: dict[str, Any], mapping: Any, connector: Connector, redis: Redis, number: str, read: list[str]
+) -> Person:
+    """Create the caller once, even when two calls from one new number sync at once."""
+    lock = redis.lock(f"crmsync:lock:number:{connector.name}:{number}", timeout=NUMBER_LOCK_TIMEOUT,
+                      blocking_timeout=NUMBER_LOCK_TIMEOUT)
+    with lock:
+        existing = remembered(redis, connector.name, number)
+        if existing is not None:
+            return existing
+        spec = mapping.match.create
+        person = connector.create_person(spec.object, mapping.create_properties(context), read)
+        memory = {"object": person.object, "id": person.id, "owner_id": person.owner_id, "values": person.values}
+        redis.set(_memory_key(connector.name, number), json.dumps(memory), ex=CREATED_MEMORY_TTL)
+        log.info("person created", extra={"call_id": context["call"]["id"], "object": person.object,
+                                           "person_id": person.id})
+        return person
+
+
+def build_activity(context: dict[str, Any], plan: Any, person: Person) -> Activity:
+    call = context["call"]
+    # activity.properties are applied last by the connector, so they may set another owner.
+    extra = dict(plan.activity.properties or {})
+    return Activity(
+        call_id=call["id"],
+        title=plan.activity.title,
+        body=plan.activity.body,
+        timestamp=call.get("ended_at") or call.get("answered_at") or call.get("started_at") or now_iso(),
+        direction=call.get("direction"),
+        duration_seconds=call.get("duration_seconds"),
+        status=call.get("status"),
+        disposition=plan.activity.disposition,
+        from_number=call.get("customer_number") if call.get("direction") != "outbound" else call.get("agent_number"),
+        to_number=call.get("agent_number") if call.get("direction") != "outbound" else call.get("customer_number"),
+        recording_url=call.get("recording_url"),
+        owner_id=person.owner_id,
+        properties=extra,
+    )

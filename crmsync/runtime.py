@@ -1,0 +1,56 @@
+"""What one worker process builds once and every job reuses: settings, Redis, the
+mapping, the CRM connector and the metrics.
+
+RQ calls job functions by name, so the job finds these through ``Runtime.current()``,
+built lazily on the first job of the process (nothing connects at import time).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from redis import Redis
+
+from crmsync import store
+from crmsync.crm.base import Connector
+from crmsync.metrics import Metrics
+from crmsync.settings import Settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    redis: Redis
+    mapping: Any  # crmsync.mapping.Mapping
+    connector: Connector
+    metrics: Metrics
+
+    _current: ClassVar[Runtime | None] = None
+    _lock: ClassVar[threading.Lock] = threading.Lock()
+
+    @classmethod
+    def build(cls, settings: Settings, redis: Redis | None = None) -> Runtime:
+        from crmsync.crm.factory import build_connector
+        from crmsync.mapping import load_mapping
+
+        settings.require_crm_credentials()
+        client = redis or store.redis_client(settings)
+        metrics = Metrics(client)
+        mapping = load_mapping(settings.mapping_path)
+        connector = build_connector(settings, client, metrics)
+        return cls(settings=settings, redis=client, mapping=mapping, connector=connector, metrics=metrics)
+
+    @classmethod
+    def current(cls) -> Runtime:
+        with cls._lock:
+            if cls._current is None:
+                cls._current = cls.build(Settings.from_env())
+            return cls._current
+
+    @classmethod
+    def install(cls, runtime: Runtime | None) -> None:
+        """Use ``runtime`` for this process's jobs (the worker builds it at start)."""
+        with cls._lock:
+            cls._current = runtime

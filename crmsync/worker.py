@@ -1,0 +1,45 @@
+"""The worker process: an RQ worker on crmsync's queue (Procfile ``worker``).
+
+A ``SimpleWorker`` (no fork per job): the connector's HTTP sessions, the CRM login and
+the mapping stay warm across jobs, which the forking worker would rebuild for every
+call (``bench/worker_modes.py`` measures both). Its timings are tuned so that a job whose
+worker died is handed back within two minutes (SPEC §8): the started-job entry lives
+``JOB_TIMEOUT + 20`` seconds and maintenance runs every ``MAINTENANCE_INTERVAL``.
+SIGTERM is RQ's warm shutdown: the current call finishes, nothing is lost.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from crmsync import store
+from crmsync.queue import JOB_TIMEOUT
+from crmsync.runtime import Runtime
+from crmsync.settings import Settings
+
+MAINTENANCE_INTERVAL = 15  # seconds between sweeps for abandoned and scheduled jobs
+
+
+class CrmsyncWorker(SimpleWorker):
+    def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
+        return int(job.timeout or JOB_TIMEOUT) + 20
+
+
+def build_worker(settings: Settings, *, burst: bool = False) -> tuple[CrmsyncWorker, Runtime]:
+    runtime = Runtime.build(settings)
+    Runtime.install(runtime)
+    worker = CrmsyncWorker(
+        [store.QUEUE_NAME],
+        connection=runtime.redis,
+        serializer=JSONSerializer,
+        maintenance_interval=MAINTENANCE_INTERVAL,
+    )
+    return worker, runtime
+
+
+def run(settings: Settings, *, burst: bool = False) -> bool:
+    worker, _ = build_worker(settings, burst=burst)
+    return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))
