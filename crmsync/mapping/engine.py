@@ -46,6 +46,7 @@ class FieldPlan:
     problem: bool = False
     source: str = ""
     object: str | None = None
+    type: str = "string"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,7 +97,7 @@ def plan(
 
 def _field(rule: FieldRule, context: dict[str, Any], old: Any, crm: str, region: str) -> FieldPlan:
     def skip(reason: str, problem: bool = False, new: Any = None) -> FieldPlan:
-        return FieldPlan(rule.to, old, new, "skip", reason, problem, rule.origin, rule.object)
+        return FieldPlan(rule.to, old, new, "skip", reason, problem, rule.origin, rule.object, rule.type)
 
     try:
         if rule.when is not None and not rule.when.truthy(context):
@@ -105,7 +106,7 @@ def _field(rule: FieldRule, context: dict[str, Any], old: Any, crm: str, region:
     except TemplateError as exc:
         return skip(f"template failed: {type(exc).__name__}", problem=True)
     if is_empty(raw):
-        return skip(f"{rule.origin} is empty")
+        return skip("source is empty")
     if rule.values is not None:
         try:
             raw = _map_values(raw, rule.values, rule.type)
@@ -127,7 +128,7 @@ def _field(rule: FieldRule, context: dict[str, Any], old: Any, crm: str, region:
         new = str(old).rstrip("\n") + "\n" + str(new)
     elif _same(old, value, new, rule.type, crm, region):
         return skip("unchanged", new=new)
-    return FieldPlan(rule.to, old, new, "write", "", False, rule.origin, rule.object)
+    return FieldPlan(rule.to, old, new, "write", "", False, rule.origin, rule.object, rule.type)
 
 
 def _map_values(raw: Any, values: dict[str, Any], type: str) -> Any:

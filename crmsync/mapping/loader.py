@@ -166,7 +166,7 @@ class _Checker:
     # -- sections -------------------------------------------------------------------------
     def mapping(self) -> Mapping:
         data = self.located.data
-        result = Mapping(path=self.file, crm="hubspot")
+        result = Mapping(path=self.file, crm="hubspot", lines=self.located.lines)
         if not self.keys((), data, TOP_KEYS, required=("version", "crm")):
             return result
         if "version" in data and (data["version"] != 1 or isinstance(data["version"], bool)):

@@ -88,6 +88,7 @@ class Mapping:
     match: Match = field(default_factory=Match)
     activity: ActivitySpec = field(default_factory=ActivitySpec)
     fields: list[FieldRule] = field(default_factory=list)
+    lines: dict[tuple[str | int, ...], int] = field(default_factory=dict, repr=False)  # key path -> line
 
     def lookup_number(self, context: dict[str, Any], default_region: str) -> str | None:
         """The first non-empty ``match.phone`` value, in E.164 where it parses."""

@@ -1,0 +1,150 @@
+"""Terminal output of ``crmsync mappings check`` and ``preview``: rich tables meant for people.
+
+Every text from a file or a call goes in as ``rich.text.Text`` so that brackets such as
+``fields[2]`` or ``[call.ended]`` are never read as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+BODY_LINES = 12  # lines of the activity body shown; --json has all of it
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
+
+
+def mask(number: str | None) -> str | None:
+    """A phone number with its middle hidden (``+966•••••4567``): enough to recognise it."""
+    if not number:
+        return number
+    if len(number) < 8:
+        return "•" * len(number)
+    return number[:4] + "•" * (len(number) - 8) + number[-4:]
+
+
+def problems(items: list[str]) -> None:
+    out = console()
+    for item in items:
+        out.print(Text("✗ ", style="bold red") + Text(item))
+
+
+def check_report(report: dict[str, Any]) -> None:
+    out = console()
+    for item in report.get("problems", []):
+        out.print(Text("✗ ", style="bold red") + Text(item))
+    for entry in report["files"]:
+        if entry["ok"]:
+            summary = f"  {entry['crm']} · events {', '.join(entry['events'])} · {entry['fields']} fields"
+            out.print(Text("✓ ", style="bold green") + Text(entry["path"], style="bold") + Text(summary, style="dim"))
+            continue
+        count = len(entry["problems"])
+        out.print(Text("✗ ", style="bold red") + Text(entry["path"], style="bold")
+                  + Text(f"  {count} problem{'s' if count != 1 else ''}", style="red"))
+        for item in entry["problems"]:
+            out.print(Text("    ") + Text(item))
+    remote = report.get("remote")
+    if remote is not None:
+        if remote["ok"]:
+            out.print(Text("✓ ", style="bold green") + Text(f"{remote['path']} matches {remote['crm']}'s fields "
+                                                               "and picklists"))
+        else:
+            out.print(Text("✗ ", style="bold red") + Text(f"{remote['path']} against {remote['crm']}:", style="bold"))
+            for item in remote["problems"]:
+                out.print(Text("    ") + Text(item))
+    out.print(Text("All mappings are valid." if report["ok"] else "Fix the problems above, then check again.",
+                   style="green" if report["ok"] else "red"))
+
+
+def preview_report(report: dict[str, Any], *, html: bool) -> None:
+    out = console()
+    head = Table.grid(padding=(0, 2))
+    head.add_row(Text("call", style="dim"), Text(str(report["call_id"])))
+    head.add_row(Text("events", style="dim"), Text(", ".join(report["events"])))
+    head.add_row(Text("number looked up", style="dim"), Text(str(report["number"] or "none found")))
+    match = report["match"]
+    who = match.get("person") or {}
+    found = f"{who.get('type')} {who.get('id')} ({match.get('how')})" if who else match.get("note", "")
+    head.add_row(Text("match", style="dim"), Text(found))
+    if match.get("create"):
+        head.add_row(Text("would create", style="dim"), Text(", ".join(f"{k}={v}" for k, v in match["create"].items())))
+    out.print(Panel(head, title=f"{report['crm']} · {report['mapping']}", title_align="left"))
+    if not report["syncs"]:
+        out.print(Text(f"This mapping does not sync {', '.join(report['events'])} events (see events:): "
+                       "nothing would be written.", style="yellow"))
+        return
+    plan = report.get("plan")
+    if plan is None:
+        out.print(Text("Nothing would be written.", style="yellow"))
+        return
+    _activity(out, plan, html)
+    _fields(out, plan)
+
+
+def _activity(out: Console, plan: dict[str, Any], html: bool) -> None:
+    activity = plan["activity"]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row(Text("title", style="dim"), Text(activity["title"]))
+    grid.add_row(Text("when", style="dim"), Text(str(activity["timestamp"] or "—")))
+    if activity.get("disposition"):
+        grid.add_row(Text("disposition", style="dim"), Text(str(activity["disposition"])))
+    if activity.get("owner_id"):
+        grid.add_row(Text("owner", style="dim"), Text(str(activity["owner_id"])))
+    for name, value in activity["properties"].items():
+        grid.add_row(Text(name, style="dim"), Text(str(value)))
+    body = activity["body"]
+    lines = (re.sub(r"<[^>]+>", "", body.replace("</li>", "\n")) if html else body).splitlines()
+    shown = "\n".join(lines[:BODY_LINES])
+    more = f"\n… {len(lines) - BODY_LINES} more lines (--json shows all)" if len(lines) > BODY_LINES else ""
+    grid.add_row(Text("body", style="dim"), Text(shown) + Text(more, style="dim"))
+    grid.add_row(Text("", style="dim"), Text(f"{len(body):,} characters{' of HTML' if html else ''}", style="dim"))
+    out.print(Panel(grid, title="activity", title_align="left"))
+    for problem in plan["problems"]:
+        out.print(Text("⚠ ", style="bold yellow") + Text(problem))
+
+
+def _fields(out: Console, plan: dict[str, Any]) -> None:
+    table = Table(title="fields", title_justify="left", show_lines=False)
+    table.add_column("field", style="bold")
+    table.add_column("from", style="dim")
+    table.add_column("old → new", no_wrap=True, overflow="ellipsis")
+    table.add_column("", justify="center")
+    table.add_column("why not")
+    for entry in plan["fields"]:
+        to = entry["to"] + (f" ({entry['object']})" if entry.get("object") else "")
+        old, new = _show(entry["old"], entry["type"]), _show(entry["new"], entry["type"])
+        style = "green" if entry["action"] == "write" else "dim"
+        change = Text(old, style="dim") + Text(" → ") + Text(new, style=style)
+        if entry["action"] == "write":
+            mark, reason = Text("write", style="bold green"), Text("")
+        elif entry["problem"]:
+            mark, reason = Text("skip", style="bold red"), Text(entry["reason"], style="red")
+        else:
+            mark, reason = Text("skip", style="dim"), Text(entry["reason"], style="dim")
+        table.add_row(Text(to), Text(entry["source"]), change, mark, reason)
+    out.print(table)
+    written = sum(1 for e in plan["fields"] if e["action"] == "write")
+    bad = sum(1 for e in plan["fields"] if e["problem"])
+    summary = f"{written} field{'s' if written != 1 else ''} would be written"
+    out.print(Text(summary + (f", {bad} skipped with a problem" if bad else ""), style="red" if bad else "green"))
+
+
+def _show(value: Any, type: str, limit: int = 40) -> str:
+    """A value for the table; HubSpot's epoch milliseconds are shown as ISO 8601."""
+    if value is None or value == "":
+        return "∅"
+    if type in ("date", "datetime") and isinstance(value, str) and value.isdigit():
+        stamp = datetime.fromtimestamp(int(value) / 1000, UTC)
+        value = stamp.date().isoformat() if type == "date" else stamp.isoformat().replace("+00:00", "Z")
+    text = value if isinstance(value, str) else json.dumps(value)
+    text = text.replace("\n", " ⏎ ")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
