@@ -33,7 +33,7 @@ class SettingsError(ConfigurationError):
     """A missing or contradictory environment variable; ``variable`` names it."""
 
     def __init__(self, variable: str, message: str) -> None:
-        super().__init__(f"{variable}: {message}")
+        super().__init__(f"{variable} {message}")
         self.variable = variable
 
 

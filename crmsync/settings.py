@@ -178,7 +178,7 @@ class Settings:
             if sf.auth_mode == "none":
                 raise SettingsError(
                     "SALESFORCE_ACCESS_TOKEN",
-                    "no Salesforce login is configured: set SALESFORCE_ACCESS_TOKEN with SALESFORCE_INSTANCE_URL, "
+                    "is not set and no other Salesforce login is configured: set it with SALESFORCE_INSTANCE_URL, "
                     "or SALESFORCE_USERNAME with SALESFORCE_PASSWORD (password login), SALESFORCE_CONSUMER_KEY "
                     "with SALESFORCE_PRIVATE_KEY (JWT), or SALESFORCE_CONSUMER_KEY with SALESFORCE_CONSUMER_SECRET",
                 )

@@ -70,13 +70,13 @@ class EnvelopeSchema(_Open):
     caller_info = fields.Nested(CallerInfoSchema, allow_none=True)
     data = ObjectOrNull(allow_none=True)
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _needs_type_and_id(self, data: dict[str, Any], **kwargs: Any) -> None:
         problems: dict[str, list[str]] = {}
         if not (data.get("eventType") or data.get("event_type")):
             problems["eventType"] = ["No event type: expected eventType (or event_type) such as \"call.ended\"."]
-        caller = data.get("caller_info") or {}
-        content = data.get("data") or {}
+        caller = data.get("caller_info") if isinstance(data.get("caller_info"), dict) else {}
+        content = data.get("data") if isinstance(data.get("data"), dict) else {}
         inner: dict[str, Any] = content["data"] if isinstance(content.get("data"), dict) else {}
         if not (
             data.get("callId")
