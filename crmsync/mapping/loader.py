@@ -105,7 +105,7 @@ class _Checker:
             return False
         for key in obj:
             if key not in allowed:
-                self.err((*path, str(key)), f'unknown key "{key}"{suggest(key, allowed)}; '
+                self.err((*path, self.located.key_text(path, key)), f'unknown key "{key}"{suggest(key, allowed)}; '
                                             f"valid keys: {', '.join(allowed)}")
         for key in required:
             if key not in obj:
@@ -144,10 +144,10 @@ class _Checker:
             return None
         out: dict[str, Any] = {}
         for key, target in value.items():
-            where = (*path, str(key))
+            where = (*path, self.located.key_text(path, key))
             if isinstance(key, bool) or key is None:
-                read = str(key).lower()
-                self.err(where, f'YAML reads this key as {read}: quote it ("yes": ...) to mean the text')
+                read, text = str(key).lower(), where[-1]
+                self.err(where, f'YAML reads this key as {read}: quote it ("{text}": ...) to mean the text')
                 continue
             if target is not None and not isinstance(target, SCALARS):
                 self.err(where, "the CRM value must be text, a number, true/false or null (leave alone)")
@@ -228,7 +228,7 @@ class _Checker:
             return {}
         out = {}
         for name, value in data.items():
-            if (template := self.template((*path, str(name)), value)) is not None:
+            if (template := self.template((*path, self.located.key_text(path, name)), value)) is not None:
                 out[str(name)] = template
         return out
 

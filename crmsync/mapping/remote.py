@@ -19,7 +19,7 @@ from crmsync.mapping.model import Mapping
 from crmsync.mapping.source import KeyPath, path_text
 
 Describe = Callable[[str], dict[str, FieldInfo]]
-ACTIVITY_OBJECT = {"hubspot": "calls", "salesforce": "Task"}
+ACTIVITY_OBJECT = {"hubspot": "call", "salesforce": "Task"}
 TEXT = {"string", "textarea", "text", "phone", "phone_number", "email", "url", "combobox", "encryptedstring"}
 NUMBERS = {"number", "double", "currency", "percent", "int", "long"}
 PICKLISTS = {"enumeration", "picklist", "multipicklist", "combobox"}

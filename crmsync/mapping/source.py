@@ -35,6 +35,11 @@ class Located:
     data: Any
     lines: dict[KeyPath, int] = field(default_factory=dict)
     problems: list[tuple[int, KeyPath, str]] = field(default_factory=list)  # duplicate keys and the like
+    written: dict[tuple[KeyPath, Any], str] = field(default_factory=dict)  # (path, non-text key) -> as written
+
+    def key_text(self, path: KeyPath, key: Any) -> str:
+        """A key as the file wrote it (``yes``, not ``True``)."""
+        return key if isinstance(key, str) else self.written.get((path, key), str(key))
 
     def line(self, path: KeyPath) -> int:
         """The line of ``path``, or of its nearest written ancestor (1 for the top level)."""
@@ -83,7 +88,9 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, located: Loc
             if not isinstance(key, str | int | float | bool) and key is not None:
                 located.problems.append((key_node.start_mark.line + 1, path, "a key must be a plain word"))
                 continue
-            child = (*path, key if isinstance(key, str) else str(key))
+            if not isinstance(key, str):
+                located.written[(path, key)] = str(key_node.value)
+            child = (*path, located.key_text(path, key))
             line = key_node.start_mark.line + 1
             if key in out:
                 located.problems.append((line, child, f"duplicate key {key!r}: the one on line "

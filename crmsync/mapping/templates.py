@@ -62,7 +62,7 @@ def compile_template(source: str, env: SandboxedEnvironment) -> Template:
         where = f" (template line {exc.lineno})" if exc.lineno and exc.lineno > 1 else ""
         raise TemplateProblem(f"template syntax error{where}: {exc.message}") from None
     _refuse_unsafe(tree)
-    _check_names(tree)
+    _check_names(tree, env)
     return Template(source, env.from_string(tree))
 
 
@@ -89,9 +89,9 @@ def _refuse_unsafe(tree: nodes.Template) -> None:
             )
 
 
-def _check_names(tree: nodes.Template) -> None:
+def _check_names(tree: nodes.Template, env: SandboxedEnvironment) -> None:
     for name in sorted(meta.find_undeclared_variables(tree)):
-        if name not in ROOTS:
+        if name not in ROOTS and name not in env.globals:
             roots = ", ".join(ROOTS)
             raise TemplateProblem(f'unknown name "{name}": templates see {roots}{suggest(name, ROOTS)}')
     for node in tree.find_all(nodes.Getattr):
