@@ -1,0 +1,298 @@
+"""The Salesforce connector (``base.Connector``): SOSL phone lookup, one composite request
+per call for the Task and the profile fields, and describe.
+
+Cost per synced call: 2 API requests, the SOSL lookup and one ``composite`` (Task create
+or update + Contact/Lead update, ``allOrNone``). A SOQL lookup of the Task by
+``CallObject`` is added only when the ledger says an earlier attempt may have created it
+(the attempt started, its answer never arrived).
+
+    connector = SalesforceConnector(settings.salesforce, redis)
+    people = connector.find_people("+14155551212", ["Contact", "Lead"], ["Interest_Level__c"])
+    result = connector.write_call(people[0], activity, {"Interest_Level__c": "High"})
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+from redis import Redis
+from simple_salesforce import format_soql
+
+from crmsync import phones
+from crmsync.crm.base import Activity, FieldInfo, Person, WriteResult
+from crmsync.crm.ledger import PENDING, ActivityLedger
+from crmsync.crm.salesforce_client import CRM, SalesforceClient, error_details, error_from
+from crmsync.errors import PermanentError
+from crmsync.metrics import Metrics
+from crmsync.settings import SalesforceSettings
+
+PHONE_FIELDS: dict[str, tuple[str, ...]] = {
+    "Contact": ("Phone", "MobilePhone", "HomePhone", "OtherPhone"),
+    "Lead": ("Phone", "MobilePhone"),
+}
+BASE_FIELDS = ("Id", "OwnerId", "LastModifiedDate")
+SUBJECT_MAX = 255  # characters
+DESCRIPTION_MAX = 32000  # characters
+TEXT_MAX = 255  # CallDisposition, CallObject
+TRUNCATED = "\n… [truncated]"
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_RECORD_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
+_NO_SUCH_COLUMN = re.compile(r"No such column '(\w+)'")
+
+FieldSpec = Sequence[str] | Mapping[str, Sequence[str]]
+
+
+def _phone_fields(obj: str) -> tuple[str, ...]:
+    return PHONE_FIELDS.get(obj, ("Phone",))
+
+
+def _get(record: Mapping[str, Any], name: str) -> Any:
+    """A field of a Salesforce record; field names are case-insensitive."""
+    if name in record:
+        return record[name]
+    return next((v for k, v in record.items() if k.lower() == name.lower()), None)
+
+
+class SalesforceConnector:
+    """Salesforce behind the connector contract. One session and one login per connector;
+    build one per worker process and ``close()`` it at the end."""
+
+    name = CRM
+
+    def __init__(self, settings: SalesforceSettings, redis: Redis, *, session: requests.Session | None = None,
+                 timeout: float | tuple[float, float] = (3.05, 20), metrics: Metrics | None = None) -> None:
+        self.settings = settings
+        self.client = SalesforceClient(settings, redis, session=session, timeout=timeout,
+                                       metrics=metrics or Metrics(redis))
+        self.ledger = ActivityLedger(redis, CRM)
+        self._describe: dict[str, dict[str, FieldInfo]] = {}
+
+    @property
+    def session(self) -> requests.Session:
+        return self.client.session
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> SalesforceConnector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lookup ----------------------------------------------------------------------------
+    def find_people(self, e164: str, objects: Sequence[str], fields: FieldSpec) -> list[Person]:
+        """Contacts and Leads whose stored phone is ``e164`` by the SPEC §5 rule, grouped in
+        ``objects`` order (SOSL relevance within an object).
+
+        ``fields`` is either a list of field names, each asked only of the objects whose
+        ``describe`` has it (describe is cached per object for the connector's life, so
+        the first lookup costs one extra request per object), or a mapping
+        ``{object: [field, …]}`` used as given. ``Person.values`` is keyed by the names
+        asked for. SOSL gets digits only: the national number first, then the full E.164
+        digits when that matched nobody. Every hit is re-checked with ``phones.matches``.
+        """
+        for obj in objects:
+            if not _NAME.match(obj):
+                raise PermanentError(CRM, f"{obj!r} is not a Salesforce object name", code="INVALID_TYPE")
+        wanted = self._fields_per_object(objects, fields)
+        people: list[Person] = []
+        for term in dict.fromkeys([phones.national_digits(e164), phones.digits(e164)]):
+            people = self._search(term, e164, objects, wanted)
+            if people:
+                break
+        order = [o.lower() for o in objects]
+        people.sort(key=lambda p: order.index(p.object.lower()) if p.object.lower() in order else len(order))
+        return people
+
+    def _fields_per_object(self, objects: Sequence[str], fields: FieldSpec) -> dict[str, dict[str, str]]:
+        """object -> {name asked for: the object's own name for it}."""
+        out: dict[str, dict[str, str]] = {}
+        for obj in objects:
+            if isinstance(fields, Mapping):
+                names = {f: f for f in fields.get(obj, ())}
+            elif fields:
+                known = {n.lower(): n for n in self.describe(obj)}
+                names = {f: known[f.lower()] for f in fields if f.lower() in known}
+            else:
+                names = {}
+            for real in names.values():
+                if not _NAME.match(real):
+                    raise PermanentError(CRM, f"{real!r} is not a Salesforce field name", code="INVALID_FIELD")
+            out[obj] = names
+        return out
+
+    def _search(self, term: str, e164: str, objects: Sequence[str],
+                wanted: dict[str, dict[str, str]]) -> list[Person]:
+        returning = []
+        for obj in objects:
+            columns = [*BASE_FIELDS, *_phone_fields(obj), *wanted[obj].values()]
+            returning.append(f"{obj}({', '.join({c.lower(): c for c in columns}.values())})")
+        sosl = f"FIND {{{phones.digits(term)}}} IN PHONE FIELDS RETURNING {', '.join(returning)}"
+        result = self.client.call("look up the caller", lambda sf: sf.search(sosl)) or {}
+        people: list[Person] = []
+        seen: set[str] = set()
+        for record in result.get("searchRecords") or []:
+            obj = str((record.get("attributes") or {}).get("type") or "")
+            found = [o for o in objects if o.lower() == obj.lower()]
+            if not found or record.get("Id") in seen:
+                continue
+            obj = found[0]
+            stored = {f: _get(record, f) for f in _phone_fields(obj)}
+            if not any(phones.matches(v, e164) for v in stored.values()):
+                continue
+            seen.add(record["Id"])
+            people.append(Person(object=obj, id=record["Id"], phones=stored,
+                                 modified_at=record.get("LastModifiedDate"), owner_id=record.get("OwnerId"),
+                                 values={a: _get(record, r) for a, r in wanted[obj].items()}))
+        return people
+
+    def create_person(self, object: str, properties: Mapping[str, Any], fields: Sequence[str]) -> Person:
+        """Create a Contact or Lead (one request). Its owner is the API user unless
+        ``properties`` sets ``OwnerId``."""
+        if not _NAME.match(object):
+            raise PermanentError(CRM, f"{object!r} is not a Salesforce object name", code="INVALID_TYPE")
+        body = dict(properties)
+        created = self.client.call(f"create the {object}",
+                                   lambda sf: sf.restful(f"sobjects/{object}/", method="POST", json=body))
+        return Person(object=object, id=str((created or {})["id"]),
+                      phones={f: body.get(f) for f in _phone_fields(object)},
+                      owner_id=body.get("OwnerId"), values={f: body.get(f) for f in fields}, created=True)
+
+    # -- the call --------------------------------------------------------------------------
+    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any]) -> WriteResult:
+        """Create (or update) the call's Task and write ``updates`` onto the person in one
+        ``composite`` request. A person update that Salesforce refuses for named fields is
+        retried without them; they come back in ``WriteResult.rejected`` with Salesforce's
+        own message, and the Task is written all the same."""
+        if not _NAME.match(person.object) or not _RECORD_ID.match(person.id):
+            raise PermanentError(CRM, f"{person.object} {person.id!r} is no Salesforce record", code="NOT_FOUND")
+        state = self.ledger.get(activity.call_id)
+        existing = self._find_task(activity.call_id) if state == PENDING else state
+        if existing:
+            self.ledger.record(activity.call_id, existing)
+        else:
+            self.ledger.begin(activity.call_id)
+        task = self.task_fields(person, activity, create=not existing)
+        pending = dict(updates)
+        rejected: dict[str, str] = {}
+        while True:
+            answers = self._composite(person, task, existing, pending)
+            task_answer = answers[0]
+            failures = [a for a in answers if a["httpStatusCode"] >= 300 and not _halted(a)]
+            if not failures:
+                break
+            failed = failures[0]
+            if failed["referenceId"] != "person" or failed["httpStatusCode"] != 400 or not pending:
+                raise error_from(failed["httpStatusCode"], failed["body"],
+                                 "write the call's Task" if failed["referenceId"] == "task" else
+                                 f"update the {person.object}")
+            code, message, blamed = error_details(failed["body"])
+            blamed += _NO_SUCH_COLUMN.findall(message)
+            refused = [k for k in pending if k.lower() in {b.lower() for b in blamed}] or list(pending)
+            for key in refused:
+                rejected[key] = f"{code}: {message}" if code else message
+                del pending[key]
+        activity_id = existing or str(task_answer["body"]["id"])
+        self.ledger.record(activity.call_id, activity_id)
+        return WriteResult(activity_id=activity_id, activity_created=not existing, written=pending,
+                           rejected=rejected)
+
+    def task_fields(self, person: Person, activity: Activity, *, create: bool = True) -> dict[str, Any]:
+        """The Task for ``activity``: a completed call on ``person``, owned by the activity's
+        owner or else the person's, with Salesforce's length limits applied."""
+        description = activity.body or ""
+        if len(description) > DESCRIPTION_MAX:
+            description = description[: DESCRIPTION_MAX - len(TRUNCATED)] + TRUNCATED
+        task: dict[str, Any] = {
+            "Subject": (activity.title or "Call")[:SUBJECT_MAX],
+            "Description": description,
+            "Status": "Completed",
+            "Priority": "Normal",
+            "CallObject": activity.call_id[:TEXT_MAX],
+            "WhoId": person.id,
+        }
+        if create:
+            task["TaskSubtype"] = "Call"  # create-only on Salesforce
+        if activity.direction in ("inbound", "outbound"):
+            task["CallType"] = activity.direction.capitalize()
+        if activity.duration_seconds is not None:
+            task["CallDurationInSeconds"] = int(activity.duration_seconds)
+        if activity.disposition:
+            task["CallDisposition"] = str(activity.disposition)[:TEXT_MAX]
+        day = _utc_date(activity.timestamp)
+        if day:
+            task["ActivityDate"] = day
+        owner = activity.owner_id or person.owner_id
+        if owner:
+            task["OwnerId"] = owner
+        task.update(activity.properties)
+        return task
+
+    def _find_task(self, call_id: str) -> str | None:
+        soql = format_soql("SELECT Id FROM Task WHERE CallObject = {} LIMIT 1", call_id[:TEXT_MAX])
+        result = self.client.call("look up the call's Task", lambda sf: sf.query(soql)) or {}
+        records = result.get("records") or []
+        return str(records[0]["Id"]) if records else None
+
+    def _composite(self, person: Person, task: dict[str, Any], existing: str | None,
+                   updates: dict[str, Any]) -> list[dict[str, Any]]:
+        base = f"/services/data/v{self.settings.api_version}/sobjects"
+        subrequests: list[dict[str, Any]] = [
+            {"method": "PATCH", "url": f"{base}/Task/{existing}", "referenceId": "task", "body": task}
+            if existing else
+            {"method": "POST", "url": f"{base}/Task", "referenceId": "task", "body": task}
+        ]
+        if updates:
+            subrequests.append({"method": "PATCH", "url": f"{base}/{person.object}/{person.id}",
+                                "referenceId": "person", "body": updates})
+        body = {"allOrNone": True, "compositeRequest": subrequests}
+        result = self.client.call("write the call", lambda sf: sf.restful("composite", method="POST", json=body))
+        answers = (result or {}).get("compositeResponse")
+        if not isinstance(answers, list) or len(answers) != len(subrequests):
+            raise error_from(502, None, "write the call: Salesforce's composite answer was incomplete")
+        return answers
+
+    # -- metadata --------------------------------------------------------------------------
+    def describe(self, object: str) -> dict[str, FieldInfo]:
+        """The object's fields by name, picklist values included (cached per connector)."""
+        if object not in self._describe:
+            if not _NAME.match(object):
+                raise PermanentError(CRM, f"{object!r} is not a Salesforce object name", code="INVALID_TYPE")
+            result = self.client.call(f"describe {object}",
+                                      lambda sf: sf.restful(f"sobjects/{object}/describe")) or {}
+            infos: dict[str, FieldInfo] = {}
+            for f in result.get("fields") or []:
+                picklist = [str(v["value"]) for v in f.get("picklistValues") or [] if v.get("active", True)]
+                infos[f["name"]] = FieldInfo(
+                    name=f["name"], type=f.get("type", ""), label=f.get("label", ""),
+                    options=picklist if f.get("type") in ("picklist", "multipicklist") else None,
+                    updateable=bool(f.get("updateable", False)),
+                )
+            self._describe[object] = infos
+        return self._describe[object]
+
+    def check_credentials(self) -> None:
+        """One cheap request (``limits/``); ``CredentialsError`` when Salesforce refuses us."""
+        self.client.call("check the credentials", lambda sf: sf.limits())
+
+
+def _halted(answer: Mapping[str, Any]) -> bool:
+    body = answer.get("body")
+    return isinstance(body, list) and bool(body) and body[0].get("errorCode") == "PROCESSING_HALTED"
+
+
+def _utc_date(timestamp: str | None) -> str | None:
+    if not timestamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.date().isoformat()

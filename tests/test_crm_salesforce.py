@@ -1,0 +1,354 @@
+"""The Salesforce connector: real simple-salesforce over HTTPS to the sandbox org, real Redis."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from crmsync import phones
+from crmsync.crm.salesforce import TRUNCATED, SalesforceConnector
+from crmsync.errors import CredentialsError, PermanentError, RateLimited, RetryableError
+from crmsync.sandbox.salesforce import SalesforceSandbox
+from crmsync.settings import SalesforceSettings
+from tests.phone_cases import PHONE_CASES
+from tests.sf_helpers import activity, login_session
+
+CALLER = "+14155551212"
+FIELDS = {"Contact": ["Interest_Level__c", "NPS__c"], "Lead": ["Interest_Level__c", "Company"]}
+INVALID_SESSION = [{"errorCode": "INVALID_SESSION_ID", "message": "Session expired or invalid"}]
+
+
+@pytest.fixture(scope="module")
+def org() -> Iterator[SalesforceSandbox]:
+    with SalesforceSandbox() as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(org: SalesforceSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator[SalesforceSandbox]:
+    org.reset()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(org.ca_path))
+    yield org
+    org.reset()
+
+
+def token_settings(sandbox: SalesforceSandbox, **kw) -> SalesforceSettings:
+    return SalesforceSettings(instance_url=sandbox.url, access_token=sandbox.token, **kw)
+
+
+@pytest.fixture
+def connector(sandbox, redis) -> Iterator[SalesforceConnector]:
+    with SalesforceConnector(token_settings(sandbox), redis, timeout=(1, 2)) as conn:
+        yield conn
+
+
+# -- lookup ------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("case", PHONE_CASES, ids=lambda c: f"{c.stored}~{c.received}")
+def test_phone_cases(case, sandbox, connector):
+    field = ("Phone", "MobilePhone", "HomePhone", "OtherPhone")[PHONE_CASES.index(case) % 4]
+    contact_id = sandbox.seed("Contact", {field: case.stored})
+    caller = phones.to_e164(case.received, case.region)
+    assert caller is not None
+    people = connector.find_people(caller, ["Contact"], [])
+    assert [p.id for p in people] == ([contact_id] if case.match else []), case.why
+    if case.match:
+        assert people[0].phones[field] == case.stored
+
+
+@pytest.mark.parametrize("objects", [["Contact", "Lead"], ["Lead", "Contact"]])
+def test_every_candidate_is_returned_in_objects_order(objects, sandbox, connector):
+    contact_id = sandbox.seed("Contact", {"Phone": "(415) 555-1212", "OwnerId": "005000000000042AAA",
+                                          "LastModifiedDate": "2026-01-01T00:00:00.000+0000"})
+    lead_id = sandbox.seed("Lead", {"MobilePhone": "+1 415 555 1212",
+                                    "LastModifiedDate": "2026-03-01T00:00:00.000+0000"})
+    sandbox.seed("Contact", {"Phone": "+44 415 555 1212"})  # same digits, another country
+    people = connector.find_people(CALLER, objects, FIELDS)
+    ids = {"Contact": contact_id, "Lead": lead_id}
+    assert [(p.object, p.id) for p in people] == [(o, ids[o]) for o in objects]
+    contact = next(p for p in people if p.object == "Contact")
+    assert contact.owner_id == "005000000000042AAA"
+    assert contact.modified_at == "2026-01-01T00:00:00.000+0000"
+
+
+def test_fields_of_one_object_do_not_break_the_other(sandbox, connector):
+    sandbox.seed("Contact", {"Phone": CALLER, "NPS__c": 9, "Interest_Level__c": "High"})
+    sandbox.seed("Lead", {"Phone": CALLER, "Company": "Acme"})
+    people = connector.find_people(CALLER, ["Contact", "Lead"], ["NPS__c", "Interest_Level__c", "Company"])
+    assert people[0].values == {"NPS__c": 9, "Interest_Level__c": "High"}
+    assert people[1].values == {"Interest_Level__c": None, "Company": "Acme"}
+    describes = sandbox.count(r"/describe$")
+    assert describes == 2
+    before = sandbox.api_requests()
+    connector.find_people(CALLER, ["Contact", "Lead"], ["NPS__c", "Interest_Level__c", "Company"])
+    assert sandbox.api_requests() - before == 1  # describe is cached
+
+
+def test_sosl_gets_digits_only_national_first(sandbox, connector):
+    assert connector.find_people(CALLER, ["Contact", "Lead"], FIELDS) == []
+    queries = [r.query for r in sandbox.requests if r.path.endswith("/search/")]
+    assert len(queries) == 2
+    assert "FIND+%7B4155551212%7D" in queries[0] or "FIND+{4155551212}" in queries[0]
+    assert "14155551212" in queries[1] and "%2B" not in queries[1]
+
+
+# -- writing the call ----------------------------------------------------------------------
+
+def test_synced_call_costs_two_requests_and_writes_the_task(sandbox, connector):
+    contact_id = sandbox.seed("Contact", {"Phone": "(415) 555-1212", "OwnerId": "005000000000042AAA"})
+    person = connector.find_people(CALLER, ["Contact", "Lead"], FIELDS)[0]
+    result = connector.write_call(person, activity(), {"Interest_Level__c": "High", "NPS__c": 8})
+    assert sandbox.api_requests() == 2
+    assert result.activity_created and result.written == {"Interest_Level__c": "High", "NPS__c": 8}
+    (task,) = sandbox.tasks()
+    assert task["Id"] == result.activity_id
+    assert {k: task[k] for k in ("TaskSubtype", "Status", "Priority", "CallType", "CallDurationInSeconds",
+                                 "CallDisposition", "CallObject", "WhoId", "ActivityDate", "OwnerId")} == {
+        "TaskSubtype": "Call", "Status": "Completed", "Priority": "Normal", "CallType": "Inbound",
+        "CallDurationInSeconds": 95, "CallDisposition": "interested", "CallObject": "call-1",
+        "WhoId": contact_id, "ActivityDate": "2026-05-01", "OwnerId": "005000000000042AAA"}
+    assert sandbox.get("Contact", contact_id)["Interest_Level__c"] == "High"
+
+
+def test_activity_written_three_times_exists_once(sandbox, connector):
+    sandbox.seed("Contact", {"Phone": CALLER})
+    person = connector.find_people(CALLER, ["Contact"], FIELDS)[0]
+    results = [connector.write_call(person, activity(title=f"try {n}"), {"NPS__c": n}) for n in range(3)]
+    assert [r.activity_created for r in results] == [True, False, False]
+    assert len({r.activity_id for r in results}) == 1
+    (task,) = sandbox.tasks()
+    assert task["Subject"] == "try 2" and task["TaskSubtype"] == "Call"
+
+
+def test_dropped_answer_to_a_created_task_is_not_duplicated(sandbox, connector):
+    sandbox.seed("Contact", {"Phone": CALLER})
+    person = connector.find_people(CALLER, ["Contact"], FIELDS)[0]
+    sandbox.add_fault(match="POST .*/composite", drop=True)
+    with pytest.raises(RetryableError):
+        connector.write_call(person, activity(), {"NPS__c": 7})
+    assert len(sandbox.tasks()) == 1  # created, but the answer never arrived
+    result = connector.write_call(person, activity(), {"NPS__c": 7})
+    assert result.activity_created is False
+    assert [t["Id"] for t in sandbox.tasks()] == [result.activity_id]
+    assert sandbox.count(r"GET .*/query/$") == 1
+    connector.write_call(person, activity(), {"NPS__c": 7})
+    assert len(sandbox.tasks()) == 1 and sandbox.count(r"GET .*/query/$") == 1
+
+
+def test_refused_fields_are_reported_and_the_task_is_written(sandbox, connector):
+    contact_id = sandbox.seed("Contact", {"Phone": CALLER})
+    person = connector.find_people(CALLER, ["Contact"], FIELDS)[0]
+    result = connector.write_call(person, activity(), {"Interest_Level__c": "Extreme", "Preferred_Time__c": "9am",
+                                                       "No_Such__c": 1})
+    assert set(result.rejected) == {"Interest_Level__c", "No_Such__c"}
+    assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in result.rejected["Interest_Level__c"]
+    assert "bad value for restricted picklist" in result.rejected["Interest_Level__c"]
+    assert "INVALID_FIELD" in result.rejected["No_Such__c"]
+    assert result.written == {"Preferred_Time__c": "9am"}
+    assert len(sandbox.tasks()) == 1
+    assert sandbox.get("Contact", contact_id)["Preferred_Time__c"] == "9am"
+
+
+def test_long_texts_are_cut_to_salesforce_limits(sandbox, connector):
+    sandbox.seed("Contact", {"Phone": CALLER})
+    person = connector.find_people(CALLER, ["Contact"], FIELDS)[0]
+    connector.write_call(person, activity(title="t" * 300, body="b" * 40000, disposition="d" * 300), {})
+    (task,) = sandbox.tasks()
+    assert len(task["Subject"]) == 255 and len(task["CallDisposition"]) == 255
+    assert len(task["Description"]) == 32000 and task["Description"].endswith(TRUNCATED)
+
+
+def test_missing_person_is_permanent_and_nothing_is_written(sandbox, connector):
+    sandbox.seed("Contact", {"Phone": CALLER})
+    person = connector.find_people(CALLER, ["Contact"], FIELDS)[0]
+    sandbox.org.delete("Contact", person.id)
+    with pytest.raises(PermanentError) as info:
+        connector.write_call(person, activity(), {"NPS__c": 1})
+    assert info.value.code in ("NOT_FOUND", "INVALID_CROSS_REFERENCE_KEY")
+    assert sandbox.tasks() == []
+
+
+def test_create_person(sandbox, connector):
+    person = connector.create_person("Lead", {"LastName": "Unknown caller", "Company": "-", "Phone": CALLER},
+                                     ["Company"])
+    assert person.created and person.object == "Lead" and person.values == {"Company": "-"}
+    assert sandbox.get("Lead", person.id)["Phone"] == CALLER
+    with pytest.raises(PermanentError) as info:
+        connector.create_person("Lead", {"LastName": "No company"}, [])
+    assert info.value.code == "REQUIRED_FIELD_MISSING" and info.value.fields == ["Company"]
+
+
+# -- errors --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    "status, body, expected, code",
+    [
+        (400, [{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Phone +14155551212 is blocked",
+                "fields": ["Phone"]}], PermanentError, "FIELD_CUSTOM_VALIDATION_EXCEPTION"),
+        (400, [{"errorCode": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [LastName]",
+                "fields": ["LastName"]}], PermanentError, "REQUIRED_FIELD_MISSING"),
+        (403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}], RateLimited,
+         "REQUEST_LIMIT_EXCEEDED"),
+        (403, [{"errorCode": "INSUFFICIENT_ACCESS", "message": "no"}], PermanentError, "INSUFFICIENT_ACCESS"),
+        (404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], PermanentError,
+         "NOT_FOUND"),
+        (429, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}], RateLimited, None),
+        (500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}], RetryableError, "UNKNOWN_EXCEPTION"),
+        (503, "<html>Service Unavailable</html>", RetryableError, None),
+    ],
+)
+def test_errors_by_status(status, body, expected, code, sandbox, connector):
+    sandbox.add_fault(match="GET .*/search/", status=status, body=body)
+    with pytest.raises(expected) as info:
+        connector.find_people(CALLER, ["Contact"], FIELDS)
+    error = info.value
+    assert type(error) is expected or expected is RetryableError and not isinstance(error, PermanentError)
+    assert error.status == status
+    if code:
+        assert error.code == code
+    if isinstance(error, RateLimited):
+        assert error.retry_after > 0
+    if isinstance(body, list) and body[0].get("fields"):
+        assert error.fields == body[0]["fields"]
+    for text in (str(error), error.message):
+        assert "4155551212" not in text and "search/?q" not in text
+
+
+def test_timeout_is_retryable(sandbox, redis):
+    sandbox.add_fault(match="GET .*/search/", delay=1.0)
+    with SalesforceConnector(token_settings(sandbox), redis, timeout=(1, 0.3)) as conn:
+        with pytest.raises(RetryableError, match="did not answer in time"):
+            conn.find_people(CALLER, ["Contact"], FIELDS)
+
+
+def test_unreachable_salesforce_is_retryable(redis, sandbox):
+    settings = SalesforceSettings(instance_url="https://127.0.0.1:9", access_token="x")
+    with SalesforceConnector(settings, redis, timeout=(1, 1)) as conn:
+        with pytest.raises(RetryableError) as info:
+            conn.check_credentials()
+    assert not isinstance(info.value, PermanentError)
+
+
+def test_refused_access_token_is_a_credentials_error(sandbox, connector):
+    sandbox.expire_sessions()
+    with pytest.raises(CredentialsError):
+        connector.check_credentials()
+    assert sandbox.api_requests() == 1
+
+
+# -- refreshable logins --------------------------------------------------------------------
+
+def _rsa_pair() -> tuple[str, str]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption()).decode()
+    public = key.public_key().public_bytes(serialization.Encoding.PEM,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return private, public
+
+
+def login_settings(sandbox: SalesforceSandbox, mode: str) -> SalesforceSettings:
+    c = sandbox.creds
+    if mode == "soap":
+        return SalesforceSettings(username=c.username, password=c.password, security_token=c.security_token)
+    if mode == "oauth-password":
+        return SalesforceSettings(username=c.username, password=c.password, security_token=c.security_token,
+                                  consumer_key=c.consumer_key, consumer_secret=c.consumer_secret)
+    if mode == "client-credentials":
+        return SalesforceSettings(consumer_key=c.consumer_key, consumer_secret=c.consumer_secret, domain="acme.my")
+    private, public = _rsa_pair()
+    c.jwt_public_key = public
+    return SalesforceSettings(username=c.username, consumer_key=c.consumer_key,
+                              private_key=private.replace("\n", "\\n"))  # as a one-line config var
+
+
+@pytest.fixture
+def restore_creds(sandbox):
+    saved = dict(vars(sandbox.creds))
+    yield
+    vars(sandbox.creds).update(saved)
+
+
+@pytest.mark.parametrize("mode", ["soap", "oauth-password", "client-credentials", "jwt"])
+def test_login_modes_renew_an_expired_session_once(mode, sandbox, redis, restore_creds):
+    session = login_session(sandbox.url)
+    with SalesforceConnector(login_settings(sandbox, mode), redis, session=session) as conn:
+        conn.check_credentials()
+        assert sandbox.logins == 1
+        sandbox.expire_sessions()
+        conn.check_credentials()
+        assert sandbox.logins == 2
+        assert sandbox.count(r"/limits/$") == 3
+    session.close()
+
+
+@pytest.mark.parametrize("mode", ["soap", "client-credentials"])
+def test_a_401_that_keeps_coming_never_loops(mode, sandbox, redis, restore_creds):
+    session = login_session(sandbox.url)
+    sandbox.add_fault(match="GET .*/limits/", status=401, body=INVALID_SESSION, times=None)
+    with SalesforceConnector(login_settings(sandbox, mode), redis, session=session) as conn:
+        with pytest.raises(CredentialsError):
+            conn.check_credentials()
+    session.close()
+    assert sandbox.count(r"/limits/$") == 2
+    assert sandbox.logins == 2
+
+
+@pytest.mark.parametrize("mode", ["soap", "oauth-password", "client-credentials", "jwt"])
+def test_refused_login_is_a_credentials_error(mode, sandbox, redis, restore_creds):
+    settings = login_settings(sandbox, mode)
+    sandbox.creds.password = "changed"
+    sandbox.creds.consumer_secret = "rotated"
+    if mode == "jwt":
+        sandbox.creds.jwt_public_key = _rsa_pair()[1]
+    session = login_session(sandbox.url)
+    with SalesforceConnector(settings, redis, session=session) as conn:
+        with pytest.raises(CredentialsError) as info:
+            conn.check_credentials()
+    session.close()
+    assert "changed" not in str(info.value) and "rotated" not in str(info.value)
+    assert sandbox.api_requests() == 0
+
+
+# -- budget, metrics, describe -------------------------------------------------------------
+
+def test_daily_budget_is_shared_and_enforced(sandbox, redis):
+    settings = token_settings(sandbox, daily_budget=3)
+    with SalesforceConnector(settings, redis) as one, SalesforceConnector(settings, redis) as two:
+        one.check_credentials()
+        two.check_credentials()
+        one.check_credentials()
+        with pytest.raises(RateLimited):
+            two.check_credentials()
+    assert sandbox.api_requests() == 3
+
+
+def test_stops_short_of_the_orgs_allowance(sandbox, connector):
+    sandbox.api_used = 15000 - 100
+    connector.check_credentials()
+    with pytest.raises(RateLimited) as info:
+        connector.check_credentials()
+    assert info.value.retry_after > 0
+    assert sandbox.api_requests() == 1
+
+
+def test_requests_are_counted_in_metrics(sandbox, connector, redis):
+    connector.check_credentials()
+    sandbox.add_fault(match="GET .*/limits/", status=503, body=[])
+    with pytest.raises(RetryableError):
+        connector.check_credentials()
+    counts = {k.decode(): int(v) for k, v in redis.hgetall("crmsync:metrics:crm_requests_total").items()}
+    assert counts == {"crm=salesforce,status=200": 1, "crm=salesforce,status=503": 1}
+
+
+def test_describe_reports_types_and_picklists(sandbox, connector):
+    fields = connector.describe("Contact")
+    assert fields["Interest_Level__c"].options == ["High", "Medium", "Low"]
+    assert fields["Budget__c"].type == "currency"
+    assert fields["LastModifiedDate"].updateable is False
+    assert "NPS__c" not in connector.describe("Lead")
+    connector.describe("Contact")
+    assert sandbox.count(r"/describe$") == 2
