@@ -121,5 +121,5 @@ def truncate(body: str, limit: int, *, html: bool) -> str:
 
 
 def _marker(cut_lines: int, html: bool) -> str:
-    text = f"[… {cut_lines} more lines cut: the CRM's length limit was reached]"
+    text = f"[… {cut_lines} more lines cut to fit the CRM limit]"
     return f"<p><i>{escape(text)}</i></p>" if html else text

@@ -21,8 +21,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from jinja2 import TemplateError
-
 from crmsync.crm.base import Activity
 from crmsync.mapping.body import LIMITS, default_body, truncate
 from crmsync.mapping.coerce import CoercionError, coerce, is_empty, serialise, short
@@ -103,7 +101,7 @@ def _field(rule: FieldRule, context: dict[str, Any], old: Any, crm: str, region:
         if rule.when is not None and not rule.when.truthy(context):
             return skip("when is false")
         raw = rule.value.render(context) if rule.value is not None else resolve(context, rule.source or "")
-    except TemplateError as exc:
+    except Exception as exc:  # an admin's template may fail in any way (1 / 0, "a" + 1): one field
         return skip(f"template failed: {type(exc).__name__}", problem=True)
     if is_empty(raw):
         return skip("source is empty")
@@ -173,7 +171,7 @@ def _activity(mapping: Mapping, context: dict[str, Any], problems: list[str]) ->
             return default
         try:
             return str(template.render(context)).strip()
-        except TemplateError as exc:
+        except Exception as exc:  # see _field
             problems.append(f"activity.{name}: template failed: {type(exc).__name__}")
             return default
 

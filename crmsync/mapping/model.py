@@ -108,10 +108,14 @@ class Mapping:
         return names
 
     def create_properties(self, context: dict[str, Any]) -> dict[str, str]:
-        """The new person's properties (``match.create.properties``); empty renders are left out."""
+        """The new person's properties (``match.create.properties``); empty renders, and
+        templates that fail on this call, are left out."""
         out: dict[str, str] = {}
         for name, template in self.match.create_properties.items():
-            text = template.render(context).strip()
+            try:
+                text = template.render(context).strip()
+            except Exception:  # an admin's template may fail in any way; the CRM reports what is missing
+                continue
             if text:
                 out[name] = text
         return out

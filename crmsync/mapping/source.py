@@ -79,7 +79,13 @@ def read_yaml(text: str) -> Located:
         loader.dispose()
 
 
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
 def _build(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, located: Located) -> Any:
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
+        raise YamlSyntaxError(node.start_mark.line + 1,
+                              f"YAML error: the tag {node.tag} is not allowed: mapping files are plain YAML")
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<) as safe_load does
         out: dict[Any, Any] = {}
