@@ -352,3 +352,34 @@ def test_describe_reports_types_and_picklists(sandbox, connector):
     assert "NPS__c" not in connector.describe("Lead")
     connector.describe("Contact")
     assert sandbox.count(r"/describe$") == 2
+
+
+def test_create_person_is_not_duplicated_by_a_lost_answer(sandbox, connector):
+    properties = {"LastName": "Unknown caller", "Company": "-", "Phone": CALLER}
+    sandbox.add_fault(match="POST .*/sobjects/Lead/$", drop=True)
+    with pytest.raises(RetryableError):
+        connector.create_person("Lead", properties, [])
+    again = connector.create_person("Lead", properties, [])
+    assert [r["Id"] for r in sandbox.records("Lead")] == [again.id] and again.created
+    requests_before = sandbox.api_requests()
+    assert connector.create_person("Lead", properties, []).id == again.id  # search index may lag: no duplicate
+    assert sandbox.api_requests() == requests_before
+
+
+def test_a_number_that_is_not_e164_is_permanent(connector):
+    with pytest.raises(PermanentError):
+        connector.find_people("not a number", ["Contact"], [])
+
+
+def test_a_refusal_without_field_names_still_writes_the_task(sandbox, connector):
+    sandbox.seed("Contact", {"Phone": CALLER})
+    person = connector.find_people(CALLER, ["Contact"], FIELDS)[0]
+    sandbox.add_fault(match="POST .*/composite", status=200, body={"compositeResponse": [
+        {"body": [{"errorCode": "PROCESSING_HALTED", "message": "rolled back"}], "httpHeaders": {},
+         "httpStatusCode": 400, "referenceId": "task"},
+        {"body": [{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Closed accounts are locked"}],
+         "httpHeaders": {}, "httpStatusCode": 400, "referenceId": "person"}]})
+    result = connector.write_call(person, activity(), {"NPS__c": 3, "Preferred_Time__c": "9am"})
+    assert set(result.rejected) == {"NPS__c", "Preferred_Time__c"} and result.written == {}
+    assert "Closed accounts are locked" in result.rejected["NPS__c"]
+    assert len(sandbox.tasks()) == 1 and sandbox.count(r"/composite$") == 2

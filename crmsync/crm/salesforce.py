@@ -13,12 +13,14 @@ or update + Contact/Lead update, ``allOrNone``). A SOQL lookup of the Task by
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import requests
+from phonenumbers import NumberParseException
 from redis import Redis
 from simple_salesforce import format_soql
 
@@ -39,6 +41,8 @@ SUBJECT_MAX = 255  # characters
 DESCRIPTION_MAX = 32000  # characters
 TEXT_MAX = 255  # CallDisposition, CallObject
 TRUNCATED = "\n… [truncated]"
+MAX_WRITE_ATTEMPTS = 4  # composites per write_call: refused fields are dropped, then all of them
+PERSON_TTL = 3600  # seconds a created person is remembered by phone: longer than the search-index lag
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _RECORD_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
 _NO_SUCH_COLUMN = re.compile(r"No such column '(\w+)'")
@@ -68,6 +72,7 @@ class SalesforceConnector:
         self.settings = settings
         self.client = SalesforceClient(settings, redis, session=session, timeout=timeout,
                                        metrics=metrics or Metrics(redis))
+        self.redis = redis
         self.ledger = ActivityLedger(redis, CRM)
         self._describe: dict[str, dict[str, FieldInfo]] = {}
 
@@ -99,9 +104,13 @@ class SalesforceConnector:
         for obj in objects:
             if not _NAME.match(obj):
                 raise PermanentError(CRM, f"{obj!r} is not a Salesforce object name", code="INVALID_TYPE")
+        try:
+            national = phones.national_digits(e164)
+        except NumberParseException:
+            raise PermanentError(CRM, f"{phones.mask(e164)} is not an E.164 number", code="INVALID_PHONE") from None
         wanted = self._fields_per_object(objects, fields)
         people: list[Person] = []
-        for term in dict.fromkeys([phones.national_digits(e164), phones.digits(e164)]):
+        for term in dict.fromkeys([national, phones.digits(e164)]):
             people = self._search(term, e164, objects, wanted)
             if people:
                 break
@@ -152,16 +161,46 @@ class SalesforceConnector:
         return people
 
     def create_person(self, object: str, properties: Mapping[str, Any], fields: Sequence[str]) -> Person:
-        """Create a Contact or Lead (one request). Its owner is the API user unless
-        ``properties`` sets ``OwnerId``."""
+        """Create a Contact or Lead (one request); its owner is the API user unless
+        ``properties`` sets ``OwnerId``.
+
+        At most one person is created per object and phone number within ``PERSON_TTL``:
+        a retry whose earlier create got no answer, or a second call from the same number
+        while Salesforce's search index does not show the new record yet, gets the same
+        record back (found by an exact SOQL match on the phone value when the earlier
+        answer was lost) instead of a duplicate."""
         if not _NAME.match(object):
             raise PermanentError(CRM, f"{object!r} is not a Salesforce object name", code="INVALID_TYPE")
         body = dict(properties)
-        created = self.client.call(f"create the {object}",
-                                   lambda sf: sf.restful(f"sobjects/{object}/", method="POST", json=body))
-        return Person(object=object, id=str((created or {})["id"]),
-                      phones={f: body.get(f) for f in _phone_fields(object)},
+        phone_field = next((f for f in _phone_fields(object) if isinstance(body.get(f), str) and body[f]), None)
+        key = None
+        record_id: str | None = None
+        if phone_field:
+            digest = hashlib.sha256(str(body[phone_field]).encode()).hexdigest()[:32]
+            key = f"crmsync:person:{CRM}:{object}:{digest}"
+            raw = self.redis.get(key)
+            state = raw.decode() if isinstance(raw, bytes) else raw
+            if state == PENDING:
+                record_id = self._find_created(object, phone_field, body[phone_field])
+            elif state:
+                record_id = str(state)
+            if not record_id:
+                self.redis.set(key, PENDING, ex=PERSON_TTL, nx=True)
+        if not record_id:
+            created = self.client.call(f"create the {object}",
+                                       lambda sf: sf.restful(f"sobjects/{object}/", method="POST", json=body))
+            record_id = str((created or {})["id"])
+        if key:
+            self.redis.set(key, record_id, ex=PERSON_TTL)
+        return Person(object=object, id=record_id, phones={f: body.get(f) for f in _phone_fields(object)},
                       owner_id=body.get("OwnerId"), values={f: body.get(f) for f in fields}, created=True)
+
+    def _find_created(self, object: str, field: str, value: str) -> str | None:
+        soql = format_soql("SELECT Id FROM {:literal} WHERE {:literal} = {} ORDER BY CreatedDate DESC LIMIT 1",
+                           object, field, value)
+        result = self.client.call(f"look up the new {object}", lambda sf: sf.query(soql)) or {}
+        records = result.get("records") or []
+        return str(records[0]["Id"]) if records else None
 
     # -- the call --------------------------------------------------------------------------
     def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any]) -> WriteResult:
@@ -180,7 +219,7 @@ class SalesforceConnector:
         task = self.task_fields(person, activity, create=not existing)
         pending = dict(updates)
         rejected: dict[str, str] = {}
-        while True:
+        for attempt in range(MAX_WRITE_ATTEMPTS):
             answers = self._composite(person, task, existing, pending)
             task_answer = answers[0]
             failures = [a for a in answers if a["httpStatusCode"] >= 300 and not _halted(a)]
@@ -193,10 +232,17 @@ class SalesforceConnector:
                                  f"update the {person.object}")
             code, message, blamed = error_details(failed["body"])
             blamed += _NO_SUCH_COLUMN.findall(message)
-            refused = [k for k in pending if k.lower() in {b.lower() for b in blamed}] or list(pending)
-            for key in refused:
-                rejected[key] = f"{code}: {message}" if code else message
+            reason = f"{code}: {message}" if code else message
+            named = [k for k in pending if k.lower() in {b.lower() for b in blamed}]
+            for key in named:
+                rejected[key] = reason
                 del pending[key]
+            if not named or attempt >= MAX_WRITE_ATTEMPTS - 2:  # then the Task is written alone
+                for key in pending:
+                    rejected[key] = f"not written: Salesforce refused the update ({reason})"
+                pending.clear()
+        else:
+            raise PermanentError(CRM, "write the call: Salesforce kept refusing the update", code="UNKNOWN")
         activity_id = existing or str(task_answer["body"]["id"])
         self.ledger.record(activity.call_id, activity_id)
         return WriteResult(activity_id=activity_id, activity_created=not existing, written=pending,

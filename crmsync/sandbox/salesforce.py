@@ -25,8 +25,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from crmsync.sandbox.salesforce_composite import DATA_PATH, Answer, run_composite
 from crmsync.sandbox.salesforce_login import (
     SOAP_FAULT,
     SOAP_OK,
@@ -41,10 +43,6 @@ from crmsync.sandbox.salesforce_schema import SCHEMA, SfApiError, object_name
 from crmsync.sandbox.server import Fault, RecordedRequest, SandboxServer
 
 DEFAULT_TOKEN = "00D000000000001!sandbox-session"
-MAX_SUBREQUESTS = 25
-_DATA = re.compile(r"^/services/data/v(\d+\.\d+)(/.*)?$")
-_REF = re.compile(r"@\{(\w+)((?:\.\w+|\[\d+\])*)\}")
-Answer = tuple[int, Any, dict[str, str]]
 
 
 class SalesforceApp:
@@ -84,7 +82,7 @@ class SalesforceApp:
                 body = {"access_token": self._issue(), "instance_url": self._base(request), "token_type": "Bearer",
                         "id": f"{self._base(request)}/id/00D000000000001/005000000000001AAA"}
             return status, body, {}
-        match = _DATA.match(path)
+        match = DATA_PATH.match(path)
         if not match:
             return 404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], {}
         auth = request.headers.get("Authorization", "")
@@ -134,7 +132,7 @@ class SalesforceApp:
         if rest == "/limits" and method == "GET":
             return 200, {"DailyApiRequests": {"Max": self.api_max, "Remaining": self.api_max - self.api_used}}, {}
         if rest == "/composite" and method == "POST" and top:
-            return self.composite(body, version)
+            return run_composite(self.org, self.dispatch, body)
         if rest == "/sobjects" and method == "GET":
             return 200, {"encoding": "UTF-8", "maxBatchSize": 200,
                          "sobjects": [{"name": o, "label": o, "custom": False} for o in SCHEMA]}, {}
@@ -161,83 +159,12 @@ class SalesforceApp:
             return 204, None, {}
         raise SfApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed")
 
-    def composite(self, body: Any, version: str) -> Answer:
-        """``POST composite``: run the subrequests in order; with ``allOrNone`` one failure
-        rolls all of them back and every other subrequest answers ``PROCESSING_HALTED``."""
-        subs = body.get("compositeRequest") if isinstance(body, dict) else None
-        if not isinstance(subs, list) or not subs:
-            raise SfApiError(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty list")
-        if len(subs) > MAX_SUBREQUESTS:
-            raise SfApiError(400, "INVALID_BATCH_REQUEST",
-                             f"Composite request may contain at most {MAX_SUBREQUESTS} subrequests")
-        for sub in subs:
-            url = str(sub.get("url", "")) if isinstance(sub, dict) else ""
-            if not _DATA.match(url.split("?")[0]) or re.search(r"/v[\d.]+/(search|composite|parameterizedSearch)",
-                                                               url):
-                raise SfApiError(400, "INVALID_BATCH_REQUEST", f"The URL {url!r} is not supported in composite")
-            if sub.get("method") not in ("GET", "POST", "PUT", "PATCH", "DELETE"):
-                raise SfApiError(400, "INVALID_BATCH_REQUEST", "method must be GET, POST, PUT, PATCH or DELETE")
-        all_or_none = bool(body.get("allOrNone"))
-        with self.org.lock:
-            saved = self.org.snapshot() if all_or_none else None
-            results: dict[str, Any] = {}
-            answers: list[dict[str, Any]] = []
-            failed = False
-            for sub in subs:
-                ref = str(sub.get("referenceId", ""))
-                if failed and all_or_none:
-                    answers.append(_halted(ref))
-                    continue
-                try:
-                    url = _resolve(sub["url"], results)
-                    payload = _resolve(sub.get("body"), results)
-                except KeyError as exc:
-                    failed = True
-                    answers.append(_halted(ref, f"Invalid reference specified. No value for {exc.args[0]} found"))
-                    continue
-                path, _, query = url.partition("?")
-                match = _DATA.match(path)
-                assert match is not None
-                params = {k: v[-1] for k, v in parse_qs(query).items()}
-                status, out, headers = self.dispatch(sub["method"], match[2] or "/", params, payload, match[1])
-                answers.append({"body": out, "httpHeaders": headers, "httpStatusCode": status, "referenceId": ref})
-                if status < 300:
-                    results[ref] = out
-                else:
-                    failed = True
-            if failed and all_or_none and saved is not None:
-                self.org.restore(saved)
-                answers = [a if a["httpStatusCode"] >= 400 and a["body"] and
-                           a["body"][0].get("errorCode") != "PROCESSING_HALTED" else _halted(a["referenceId"])
-                           for a in answers]
-        return 200, {"compositeResponse": answers}, {}
 
+class _QuietHandler(WSGIRequestHandler):
+    """werkzeug logs each request line, and a SOSL URL holds the phone number searched for."""
 
-def _halted(ref: str, message: str = "The transaction was rolled back since another operation in the same "
-            "transaction failed.") -> dict[str, Any]:
-    return {"body": [{"errorCode": "PROCESSING_HALTED", "message": message}], "httpHeaders": {},
-            "httpStatusCode": 400, "referenceId": ref}
-
-
-def _resolve(value: Any, results: dict[str, Any]) -> Any:
-    """Replace ``@{ref.path}`` references by the values earlier subrequests returned."""
-    if isinstance(value, dict):
-        return {k: _resolve(v, results) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_resolve(v, results) for v in value]
-    if not isinstance(value, str) or "@{" not in value:
-        return value
-
-    def lookup(match: re.Match[str]) -> Any:
-        current = results[match[1]]
-        for step in re.findall(r"\.(\w+)|\[(\d+)\]", match[2]):
-            current = current[int(step[1])] if step[1] else current[step[0]]
-        return current
-
-    whole = _REF.fullmatch(value)
-    if whole:
-        return lookup(whole)
-    return _REF.sub(lambda m: str(lookup(m)), value)
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
 
 
 class SalesforceSandbox:
@@ -259,6 +186,9 @@ class SalesforceSandbox:
 
     def start(self) -> SalesforceSandbox:
         self.server.start()
+        inner = getattr(self.server, "_server", None)
+        if inner is not None:  # until SandboxServer takes a request handler of its own
+            inner.RequestHandlerClass = _QuietHandler
         self.app.public_url = self.server.url
         return self
 
