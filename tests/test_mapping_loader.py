@@ -161,7 +161,8 @@ def test_top_level_problems(tmp_path: Path) -> None:
     assert problems_of(path) == [f'{path}:1: (top level): "crm" is required']
     path = write(tmp_path, "version: 1\ncrm: salesforce\n")
     assert problems_of(path) == [
-        f'{path}:2: crm: "salesforce" does not match the file name hubspot.yaml: write crm: hubspot, or rename the file']
+        f'{path}:2: crm: "salesforce" does not match the file name hubspot.yaml: write crm: hubspot, '
+        "or rename the file"]
     path = write(tmp_path, "version: 1\ncrm: pipedrive\n", "other.yaml")
     assert problems_of(path) == [f'{path}:2: crm: "pipedrive" is not one of hubspot, salesforce']
 

@@ -74,6 +74,8 @@ def _remote_check(settings: Settings, loaded: dict[Path, Mapping], as_json: bool
         result["problems"] = remote_problems(mapping, connector.describe)
     except CrmsyncError as exc:
         result["problems"] = [f"{path}: could not read {crm}'s metadata: {exc}"]
+    finally:
+        _close(connector)
     result["ok"] = not result["problems"]
     return result
 
@@ -139,6 +141,8 @@ def _match(report: dict[str, Any], mapping: Mapping, context: dict[str, Any], nu
         people = connector.find_people(number, objects, fields)
     except CrmsyncError as exc:
         _fail([f"{mapping.crm}: the lookup failed: {exc}"], as_json)
+    finally:
+        _close(connector)
     person, how = choose_person(people, mapping.match.on_multiple)
     report["match"] = {"looked_up": True, "found": len(people), "how": how}
     if person is not None:
@@ -175,6 +179,12 @@ def _connector(settings: Settings, as_json: bool) -> Any:
         return build_connector(settings, Redis.from_url(settings.redis_url))
     except CrmsyncError as exc:
         _fail([str(exc)], as_json)
+
+
+def _close(connector: Any) -> None:
+    close = getattr(connector, "close", None)
+    if callable(close):
+        close()
 
 
 def _fail(problems: list[str], as_json: bool) -> NoReturn:

@@ -37,11 +37,11 @@ ACCEPTS: dict[str, set[str]] = {  # mapping type -> CRM field types it can fill 
 
 def remote_problems(mapping: Mapping, describe: Describe) -> list[str]:
     """Every problem the CRM's metadata reveals; an object it cannot describe is one problem."""
-    problems: list[str] = []
+    found: list[tuple[int, str]] = []
 
     def err(path: KeyPath, message: str) -> None:
         line = mapping.lines.get(path) or mapping.lines.get(path[:-1]) or mapping.lines.get(path[:2]) or 1
-        problems.append(f"{mapping.path}:{line}: {path_text(path)}: {message}")
+        found.append((line, f"{mapping.path}:{line}: {path_text(path)}: {message}"))
 
     objects = list(dict.fromkeys([*mapping.match.objects, mapping.match.create_object]))
     described: dict[str, dict[str, FieldInfo]] = {}
@@ -79,7 +79,7 @@ def remote_problems(mapping: Mapping, describe: Describe) -> list[str]:
         if fields:
             for name in mapping.activity.properties:
                 _field(fields, name, activity_object, ("activity", "properties", name), err)
-    return problems
+    return [text for _, text in sorted(found, key=lambda item: item[0])]
 
 
 def _field(fields: dict[str, FieldInfo], name: str, obj: str, path: KeyPath,

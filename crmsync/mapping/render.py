@@ -20,7 +20,7 @@ BODY_LINES = 12  # lines of the activity body shown; --json has all of it
 
 
 def console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=True)
 
 
 def mask(number: str | None) -> str | None:
@@ -144,7 +144,8 @@ def _show(value: Any, type: str, limit: int = 40) -> str:
         return "∅"
     if type in ("date", "datetime") and isinstance(value, str) and value.isdigit():
         stamp = datetime.fromtimestamp(int(value) / 1000, UTC)
-        value = stamp.date().isoformat() if type == "date" else stamp.isoformat().replace("+00:00", "Z")
+        iso = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        value = stamp.date().isoformat() if type == "date" else iso
     text = value if isinstance(value, str) else json.dumps(value)
     text = text.replace("\n", " ⏎ ")
     return text if len(text) <= limit else text[: limit - 1] + "…"
