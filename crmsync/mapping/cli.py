@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import click
 
 import crmsync.mapping.render as render
+from crmsync import phones
 from crmsync.errors import CrmsyncError, MappingError
 from crmsync.mapping.loader import load_mapping
 from crmsync.mapping.model import Mapping
@@ -112,7 +113,7 @@ def preview(event_file: Path, remote: bool, as_json: bool) -> None:
     number = mapping.lookup_number(context, settings.default_region)
     report: dict[str, Any] = {
         "crm": crm, "mapping": str(settings.mapping_path), "call_id": context["call"].get("id"),
-        "events": types, "number": render.mask(number), "syncs": any(t in mapping.events for t in types),
+        "events": types, "number": phones.mask(number) or None, "syncs": any(t in mapping.events for t in types),
     }
     person_object, current = _match(report, mapping, context, number, settings, remote, as_json)
     if report["syncs"] and person_object is not None:

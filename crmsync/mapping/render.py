@@ -23,15 +23,6 @@ def console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
-def mask(number: str | None) -> str | None:
-    """A phone number with its middle hidden (``+966•••••4567``): enough to recognise it."""
-    if not number:
-        return number
-    if len(number) < 8:
-        return "•" * len(number)
-    return number[:4] + "•" * (len(number) - 8) + number[-4:]
-
-
 def problems(items: list[str]) -> None:
     out = console()
     for item in items:
