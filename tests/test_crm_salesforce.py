@@ -9,7 +9,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from crmsync import phones
-from crmsync.crm.salesforce import TRUNCATED, SalesforceConnector
+from crmsync.crm.salesforce import SalesforceConnector
+from crmsync.crm.salesforce_task import TRUNCATED
 from crmsync.errors import CredentialsError, PermanentError, RateLimited, RetryableError
 from crmsync.sandbox.salesforce import SalesforceSandbox
 from crmsync.settings import SalesforceSettings

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -28,6 +27,7 @@ from crmsync import phones
 from crmsync.crm.base import Activity, FieldInfo, Person, WriteResult
 from crmsync.crm.ledger import PENDING, ActivityLedger
 from crmsync.crm.salesforce_client import CRM, SalesforceClient, error_details, error_from
+from crmsync.crm.salesforce_task import TEXT_MAX, task_fields
 from crmsync.errors import PermanentError
 from crmsync.metrics import Metrics
 from crmsync.settings import SalesforceSettings
@@ -37,10 +37,6 @@ PHONE_FIELDS: dict[str, tuple[str, ...]] = {
     "Lead": ("Phone", "MobilePhone"),
 }
 BASE_FIELDS = ("Id", "OwnerId", "LastModifiedDate")
-SUBJECT_MAX = 255  # characters
-DESCRIPTION_MAX = 32000  # characters
-TEXT_MAX = 255  # CallDisposition, CallObject
-TRUNCATED = "\n… [truncated]"
 MAX_WRITE_ATTEMPTS = 4  # composites per write_call: refused fields are dropped, then all of them
 PERSON_TTL = 3600  # seconds a created person is remembered by phone: longer than the search-index lag
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -216,7 +212,7 @@ class SalesforceConnector:
             self.ledger.record(activity.call_id, existing)
         else:
             self.ledger.begin(activity.call_id)
-        task = self.task_fields(person, activity, create=not existing)
+        task = task_fields(person, activity, create=not existing)
         pending = dict(updates)
         rejected: dict[str, str] = {}
         for attempt in range(MAX_WRITE_ATTEMPTS):
@@ -247,37 +243,6 @@ class SalesforceConnector:
         self.ledger.record(activity.call_id, activity_id)
         return WriteResult(activity_id=activity_id, activity_created=not existing, written=pending,
                            rejected=rejected)
-
-    def task_fields(self, person: Person, activity: Activity, *, create: bool = True) -> dict[str, Any]:
-        """The Task for ``activity``: a completed call on ``person``, owned by the activity's
-        owner or else the person's, with Salesforce's length limits applied."""
-        description = activity.body or ""
-        if len(description) > DESCRIPTION_MAX:
-            description = description[: DESCRIPTION_MAX - len(TRUNCATED)] + TRUNCATED
-        task: dict[str, Any] = {
-            "Subject": (activity.title or "Call")[:SUBJECT_MAX],
-            "Description": description,
-            "Status": "Completed",
-            "Priority": "Normal",
-            "CallObject": activity.call_id[:TEXT_MAX],
-            "WhoId": person.id,
-        }
-        if create:
-            task["TaskSubtype"] = "Call"  # create-only on Salesforce
-        if activity.direction in ("inbound", "outbound"):
-            task["CallType"] = activity.direction.capitalize()
-        if activity.duration_seconds is not None:
-            task["CallDurationInSeconds"] = int(activity.duration_seconds)
-        if activity.disposition:
-            task["CallDisposition"] = str(activity.disposition)[:TEXT_MAX]
-        day = _utc_date(activity.timestamp)
-        if day:
-            task["ActivityDate"] = day
-        owner = activity.owner_id or person.owner_id
-        if owner:
-            task["OwnerId"] = owner
-        task.update(activity.properties)
-        return task
 
     def _find_task(self, call_id: str) -> str | None:
         soql = format_soql("SELECT Id FROM Task WHERE CallObject = {} LIMIT 1", call_id[:TEXT_MAX])
@@ -330,15 +295,3 @@ class SalesforceConnector:
 def _halted(answer: Mapping[str, Any]) -> bool:
     body = answer.get("body")
     return isinstance(body, list) and bool(body) and body[0].get("errorCode") == "PROCESSING_HALTED"
-
-
-def _utc_date(timestamp: str | None) -> str | None:
-    if not timestamp:
-        return None
-    try:
-        moment = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.date().isoformat()

@@ -180,7 +180,9 @@ class SalesforceClient:
             if self._sf is None:
                 s = self.settings
                 if self.mode == "access_token":
-                    self._sf = Salesforce(session_id=s.access_token, instance_url=s.instance_url, session=self.session,
+                    url = s.instance_url or ""
+                    url = url if "://" in url else f"https://{url}"  # simple-salesforce uses https whatever is set
+                    self._sf = Salesforce(session_id=s.access_token, instance_url=url, session=self.session,
                                           version=s.api_version, object_pairs_hook=dict)
                 else:
                     session_id, instance = self._login()
@@ -217,8 +219,10 @@ class SalesforceClient:
             raise CredentialsError(CRM, f"login refused ({exc.code}): {scrub(exc.auth_message, 200)}; "
                                    f"check the SALESFORCE_* credentials ({self.mode} login)") from exc
         except requests.Timeout as exc:
+            self.metrics.crm_request(CRM, "timeout")
             raise RetryableError(CRM, "login: Salesforce did not answer in time") from exc
         except requests.RequestException as exc:
+            self.metrics.crm_request(CRM, "error")
             raise RetryableError(CRM, f"login: could not reach Salesforce ({type(exc).__name__})") from exc
         except (ValueError, TypeError) as exc:  # e.g. a private key that is no PEM key
             raise CredentialsError(CRM, f"login could not be attempted ({type(exc).__name__}); check "

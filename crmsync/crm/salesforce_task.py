@@ -1,0 +1,59 @@
+"""The Salesforce Task that logs one call (Part A3 of the CRM reference): a completed
+``Call`` subtype with call type, duration, result and the external call id in
+``CallObject`` (what the duplicate check looks up), cut to Salesforce's length limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from crmsync.crm.base import Activity, Person
+
+SUBJECT_MAX = 255  # characters
+DESCRIPTION_MAX = 32000  # characters
+TEXT_MAX = 255  # characters: CallDisposition, CallObject
+TRUNCATED = "\n… [truncated]"
+
+
+def task_fields(person: Person, activity: Activity, *, create: bool = True) -> dict[str, Any]:
+    """The Task for ``activity``: a completed call on ``person``, owned by the activity's
+    owner or else the person's, with Salesforce's length limits applied."""
+    description = activity.body or ""
+    if len(description) > DESCRIPTION_MAX:
+        description = description[: DESCRIPTION_MAX - len(TRUNCATED)] + TRUNCATED
+    task: dict[str, Any] = {
+        "Subject": (activity.title or "Call")[:SUBJECT_MAX],
+        "Description": description,
+        "Status": "Completed",
+        "Priority": "Normal",
+        "CallObject": activity.call_id[:TEXT_MAX],
+        "WhoId": person.id,
+    }
+    if create:
+        task["TaskSubtype"] = "Call"  # create-only on Salesforce
+    if activity.direction in ("inbound", "outbound"):
+        task["CallType"] = activity.direction.capitalize()
+    if activity.duration_seconds is not None:
+        task["CallDurationInSeconds"] = int(activity.duration_seconds)
+    if activity.disposition:
+        task["CallDisposition"] = str(activity.disposition)[:TEXT_MAX]
+    day = _utc_date(activity.timestamp)
+    if day:
+        task["ActivityDate"] = day
+    owner = activity.owner_id or person.owner_id
+    if owner:
+        task["OwnerId"] = owner
+    task.update(activity.properties)
+    return task
+
+
+def _utc_date(timestamp: str | None) -> str | None:
+    if not timestamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(timestamp)
+    except ValueError:
+        return None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return moment.date().isoformat()
