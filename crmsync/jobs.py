@@ -45,7 +45,7 @@ from crmsync.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-CALL_LOCK_TIMEOUT = 120  # seconds; longer than JOB_TIMEOUT, released at the end of the job
+CALL_LOCK_TIMEOUT = JOB_TIMEOUT + 10  # seconds: RQ stops a job at JOB_TIMEOUT; released at its end
 RETRY_WINDOW = 3600  # seconds of retryable failures before a call is marked failed
 MAX_BACKOFF = 60  # seconds between two retries at most
 CONFIG_RETRY = 300  # seconds between retries while credentials or the mapping are broken

@@ -54,14 +54,15 @@ def sync(context: dict[str, Any], mapping: Any, connector: Connector, redis: Red
             return Outcome(state="skipped", reason="no person in the CRM has this number",
                            number=phones.mask(number))
         person = create_once(context, mapping, connector, redis, number, read)
-    plan = mapping.plan(context, person.object, person.values)
+    plan = mapping.plan(context, person.object, person.values, region)
     activity = build_activity(context, plan, person)
     result = connector.write_call(person, activity, plan.updates)
     skipped = {f.to: f.reason for f in plan.fields if f.action == "skip"}
-    problems = [f for f in plan.fields if f.action == "skip" and f.problem]
+    problems = [f for f in plan.fields if f.action == "skip" and f.problem] + list(plan.problems)
     for name, reason in result.rejected.items():
         skipped[name] = f"refused by the CRM: {reason}"
-    errors = [{"field": name, "message": reason} for name, reason in result.rejected.items()]
+    errors: list[dict[str, Any]] = [{"field": name, "message": reason} for name, reason in result.rejected.items()]
+    errors += [{"message": problem} for problem in plan.problems]
     state = "partial" if problems or result.rejected else "synced"
     return Outcome(
         state=state,
@@ -122,8 +123,8 @@ def create_once(
         existing = remembered(redis, connector.name, number)
         if existing is not None:
             return existing
-        spec = mapping.match.create
-        person = connector.create_person(spec.object, mapping.create_properties(context), read)
+        obj = mapping.match.create_object or mapping.match.objects[0]
+        person = connector.create_person(obj, mapping.create_properties(context), read)
         memory = {"object": person.object, "id": person.id, "owner_id": person.owner_id, "values": person.values}
         redis.set(_memory_key(connector.name, number), json.dumps(memory), ex=CREATED_MEMORY_TTL)
         log.info("person created", extra={"call_id": context["call"]["id"], "object": person.object,
@@ -132,21 +133,8 @@ def create_once(
 
 
 def build_activity(context: dict[str, Any], plan: Any, person: Person) -> Activity:
-    call = context["call"]
-    # activity.properties are applied last by the connector, so they may set another owner.
-    extra = dict(plan.activity.properties or {})
-    return Activity(
-        call_id=call["id"],
-        title=plan.activity.title,
-        body=plan.activity.body,
-        timestamp=call.get("ended_at") or call.get("answered_at") or call.get("started_at") or now_iso(),
-        direction=call.get("direction"),
-        duration_seconds=call.get("duration_seconds"),
-        status=call.get("status"),
-        disposition=plan.activity.disposition,
-        from_number=call.get("customer_number") if call.get("direction") != "outbound" else call.get("agent_number"),
-        to_number=call.get("agent_number") if call.get("direction") != "outbound" else call.get("customer_number"),
-        recording_url=call.get("recording_url"),
-        owner_id=person.owner_id,
-        properties=extra,
-    )
+    """The plan's activity, owned by the person's owner unless the mapping named another."""
+    activity: Activity = plan.activity
+    activity.owner_id = activity.owner_id or person.owner_id
+    activity.timestamp = activity.timestamp or now_iso()
+    return activity
