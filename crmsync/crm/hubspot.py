@@ -1,0 +1,290 @@
+"""The HubSpot connector: contacts found by phone, calls logged as engagements.
+
+A synced call costs three requests: one contact search (every stored form of the number
+ORed in one request), one call create (or update), one contact update. Every request
+first takes room in the shared limits in Redis (``hubspot:general``, e.g. 100/10 s, and
+``hubspot:search``, e.g. 4/s; searches are exempt from HubSpot's 10-second limit, so
+they take only the search limit), so all workers together wait before HubSpot refuses.
+
+One call, one activity: ``ActivityLedger`` records the call id → activity id. When an
+earlier create's answer was lost (the ledger says PENDING), the call is searched by
+``hs_call_external_id`` before creating. HubSpot's search index lags behind writes, so
+"not found" is trusted only once the lost create is older than ``index_lag`` seconds;
+before that the connector raises ``RetryableError`` and the worker comes back later,
+which costs a delay but never a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import phonenumbers
+from hubspot import HubSpot
+from redis import Redis
+from urllib3.util.retry import Retry
+
+from crmsync import phones
+from crmsync.crm.base import Activity, FieldInfo, Person, WriteResult
+from crmsync.crm.hubspot_calls import Attempts, association, call_properties, properties_key, wire
+from crmsync.crm.hubspot_errors import (
+    CRM,
+    error_body,
+    is_api_exception,
+    is_network_error,
+    property_errors,
+    scrub,
+    translate,
+)
+from crmsync.crm.ledger import PENDING, ActivityLedger
+from crmsync.crm.ratelimit import SharedLimiter
+from crmsync.errors import CredentialsError, PermanentError, RetryableError, SyncError
+from crmsync.metrics import Metrics
+from crmsync.settings import HubSpotSettings
+
+log = logging.getLogger(__name__)
+
+INDEX_LAG = 60.0  # seconds HubSpot's search may lag a write (third-party reports: 10 s create, 60 s update)
+MAX_PAGES = 5  # contact search pages of 100 followed for one number
+OBJECTS = {"contact": "contacts", "contacts": "contacts", "call": "calls", "calls": "calls"}
+
+
+class HubSpotConnector:
+    """``crmsync.crm.base.Connector`` for HubSpot. Build one per worker process."""
+
+    name = CRM
+
+    def __init__(
+        self,
+        settings: HubSpotSettings,
+        redis: Redis,
+        *,
+        timeout: float | tuple[float, float] = (3.05, 20),
+        metrics: Metrics | None = None,
+        index_lag: float = INDEX_LAG,
+        max_wait: float = 30.0,
+    ) -> None:
+        self._token = settings.access_token or ""
+        self._timeout = timeout
+        self._metrics = metrics if metrics is not None else Metrics(redis)
+        self._index_lag = index_lag
+        # No urllib3 retries of anything sent: a retried POST may duplicate a call. Only
+        # connection attempts (nothing sent yet) are retried; the worker retries the rest.
+        retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False)
+        client = HubSpot(access_token=self._token, host=settings.base_url.rstrip("/"), retry=retry)
+        # Each attribute access builds a new ApiClient and connection pool: once only.
+        self._contacts = client.crm.contacts.basic_api
+        self._contacts_search = client.crm.contacts.search_api
+        self._calls = client.crm.objects.calls.basic_api
+        self._calls_search = client.crm.objects.calls.search_api
+        self._properties = client.crm.properties.core_api
+        self._apis = [self._contacts, self._contacts_search, self._calls, self._calls_search, self._properties]
+        self._general = SharedLimiter(redis, "hubspot:general", settings.rate_limit, max_wait=max_wait,
+                                      on_wait=self._metrics.rate_limit_wait)
+        self._search = SharedLimiter(redis, "hubspot:search", settings.search_rate_limit, max_wait=max_wait,
+                                     on_wait=self._metrics.rate_limit_wait)
+        self._ledger = ActivityLedger(redis, CRM)
+        self._call_attempts = Attempts(redis, "call-create")
+        self._contact_attempts = Attempts(redis, "contact-create")
+
+    def close(self) -> None:
+        """Close the connection pools (tests; a worker keeps the connector for its life)."""
+        for api in self._apis:
+            api.api_client.rest_client.pool_manager.clear()
+
+    # -- requests ------------------------------------------------------------------------
+    def _send(self, method: Callable[..., Any], *args: Any, search: bool = False, **kwargs: Any) -> Any:
+        """Call one ``*_with_http_info`` API method inside the shared limits; crmsync errors only."""
+        (self._search if search else self._general).acquire(crm=CRM)
+        try:
+            data, status, _headers = method(*args, _request_timeout=self._timeout, **kwargs)
+        except Exception as exc:
+            api_error = is_api_exception(exc)
+            if not (api_error or is_network_error(exc)):
+                raise
+            error = translate(exc, secrets=(self._token,))
+            if api_error and isinstance(getattr(exc, "body", None), str):
+                exc.body = scrub(exc.body, (self._token,), limit=None)  # type: ignore[attr-defined]  # chained
+            self._metrics.crm_request(CRM, getattr(exc, "status", 0) if api_error else "network")
+            if isinstance(error, CredentialsError):
+                self._metrics.incr("credential_errors_total", crm=CRM)
+            log.info("hubspot request failed", extra={"crm_status": getattr(error, "status", None),
+                                                      "crm_code": getattr(error, "code", None)})
+            raise error from exc
+        self._metrics.crm_request(CRM, status)
+        return data
+
+    # -- people --------------------------------------------------------------------------
+    def find_people(self, e164: str, objects: Sequence[str] = ("contact",),
+                    fields: Sequence[str] = ()) -> list[Person]:
+        """Every contact whose ``phone`` or ``mobilephone`` is the caller's number, in one
+        search ORing the number's stored forms, each hit re-checked by ``phones.matches``."""
+        for name in objects:
+            if OBJECTS.get(name.lower()) != "contacts":
+                raise PermanentError(CRM, f"object {name!r} cannot be matched by phone in HubSpot: use contact")
+        try:
+            national = phones.national_digits(e164)
+        except phonenumbers.NumberParseException:
+            raise PermanentError(CRM, "the caller's number is not E.164 (+ and country code)") from None
+        wanted = list(dict.fromkeys(["phone", "mobilephone", "hubspot_owner_id", "lastmodifieddate", *fields]))
+        groups = [
+            {"filters": [{"propertyName": "phone", "operator": "EQ", "value": e164}]},
+            {"filters": [{"propertyName": "mobilephone", "operator": "EQ", "value": e164}]},
+            {"filters": [{"propertyName": "hs_searchable_calculated_phone_number", "operator": "EQ",
+                          "value": national}]},
+            {"filters": [{"propertyName": "hs_searchable_calculated_phone_number", "operator": "CONTAINS_TOKEN",
+                          "value": f"*{national}"}]},
+            {"filters": [{"propertyName": "hs_searchable_calculated_mobile_number", "operator": "CONTAINS_TOKEN",
+                          "value": f"*{national}"}]},
+        ]
+        people: list[Person] = []
+        after: str | None = None
+        for _ in range(MAX_PAGES):
+            request: dict[str, Any] = {"filterGroups": groups, "properties": wanted, "limit": 100}
+            if after:
+                request["after"] = after
+            page = self._send(self._contacts_search.do_search_with_http_info, request, search=True)
+            for hit in page.results or []:
+                props = hit.properties or {}
+                numbers = {"phone": props.get("phone"), "mobilephone": props.get("mobilephone")}
+                if any(phones.matches(v, e164) for v in numbers.values()):
+                    people.append(_person(hit.id, props, fields))
+            paging = getattr(page, "paging", None)
+            after = paging.next.after if paging is not None and paging.next is not None else None
+            if not after:
+                break
+        return people
+
+    def create_person(self, object: str, properties: Mapping[str, Any], fields: Sequence[str] = ()) -> Person:
+        """Create a contact. A create whose answer was lost is not repeated blindly: the
+        same properties within ``index_lag`` wait for the search index (the pipeline
+        searched just before), and a known result is read back instead of created again."""
+        if OBJECTS.get(object.lower()) != "contacts":
+            raise PermanentError(CRM, f"cannot create a {object!r} in HubSpot: use contact")
+        values = {k: wire(v) for k, v in properties.items()}
+        key = properties_key(values)
+        names = list(dict.fromkeys(["phone", "mobilephone", "hubspot_owner_id", "lastmodifieddate", *fields]))
+        known = self._contact_attempts.get_result(key)
+        if known:
+            try:
+                found = self._send(self._contacts.get_by_id_with_http_info, known, properties=names)
+                return _person(found.id, found.properties or {}, fields, created=True)
+            except PermanentError as err:
+                if err.status != 404:
+                    raise
+        age = self._contact_attempts.age(key)
+        if age is not None and age < self._index_lag:
+            raise RetryableError(CRM, f"an earlier contact create got no answer {age:.0f}s ago: waiting "
+                                 f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
+        created = self._create(self._contact_attempts, key, self._contacts.create_with_http_info,
+                               {"properties": values, "associations": []})
+        self._contact_attempts.set_result(key, created.id, 24 * 3600)
+        return _person(created.id, created.properties or {}, fields, created=True)
+
+    def _create(self, attempts: Attempts, key: str, method: Callable[..., Any], body: dict[str, Any]) -> Any:
+        attempts.start(key)
+        try:
+            created = self._send(method, body)
+        except (SyncError, CredentialsError) as err:
+            status = getattr(err, "status", 0)
+            if isinstance(err, CredentialsError) or 400 <= status < 500:
+                attempts.clear(key)  # HubSpot answered with a refusal: nothing was created
+            raise
+        attempts.clear(key)
+        return created
+
+    # -- calls ---------------------------------------------------------------------------
+    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any]) -> WriteResult:
+        """Upsert the call engagement on the contact, then write ``updates`` on the contact;
+        properties HubSpot refuses are retried without and reported in ``rejected``."""
+        props = call_properties(activity, person)
+        activity_id, created = self._upsert_call(person, activity.call_id, props)
+        written, rejected = self._update_contact(person.id, {k: wire(v) for k, v in updates.items()})
+        return WriteResult(activity_id, created, written, rejected)
+
+    def _upsert_call(self, person: Person, call_id: str, props: dict[str, str]) -> tuple[str, bool]:
+        state = self._ledger.get(call_id)
+        if state is not None and state != PENDING:
+            try:
+                self._send(self._calls.update_with_http_info, state, {"properties": props})
+                return state, False
+            except PermanentError as err:
+                if err.status != 404:
+                    raise
+                log.warning("hubspot call was deleted in HubSpot; logging it again", extra={"call_id": call_id})
+        elif state == PENDING:
+            age = self._call_attempts.age(call_id)
+            if age is not None:  # an earlier create got no answer: it may exist
+                found = self._find_call(call_id)
+                if found:
+                    self._ledger.record(call_id, found)
+                    self._call_attempts.clear(call_id)
+                    self._send(self._calls.update_with_http_info, found, {"properties": props})
+                    return found, False
+                if age < self._index_lag:
+                    raise RetryableError(CRM, f"an earlier call create got no answer {age:.0f}s ago: waiting "
+                                         f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
+                # older than the index lag and still not found: that create never landed
+        self._ledger.begin(call_id)
+        created = self._create(self._call_attempts, call_id, self._calls.create_with_http_info,
+                               {"properties": props, "associations": association(person.id)})
+        self._ledger.record(call_id, created.id)
+        return created.id, True
+
+    def _find_call(self, call_id: str) -> str | None:
+        request = {"filterGroups": [{"filters": [{"propertyName": "hs_call_external_id", "operator": "EQ",
+                                                  "value": call_id}]}],
+                   "properties": ["hs_call_external_id"], "limit": 10}
+        page = self._send(self._calls_search.do_search_with_http_info, request, search=True)
+        ids = sorted((hit.id for hit in page.results or []), key=lambda i: (len(i), i))
+        return ids[0] if ids else None
+
+    def _update_contact(self, contact_id: str, values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        if not values:
+            return {}, {}
+        try:
+            self._send(self._contacts.update_with_http_info, contact_id, {"properties": values})
+            return dict(values), {}
+        except PermanentError as err:
+            refused = property_errors(error_body(err.__cause__)) if err.__cause__ else {}
+            refused = {k: scrub(v, (self._token,)) for k, v in refused.items() if k in values}
+            if err.status != 400 or not refused:
+                raise
+        rest = {k: v for k, v in values.items() if k not in refused}
+        if rest:
+            self._send(self._contacts.update_with_http_info, contact_id, {"properties": rest})
+        return rest, refused
+
+    # -- metadata ------------------------------------------------------------------------
+    def describe(self, object: str) -> dict[str, FieldInfo]:
+        kind = OBJECTS.get(object.lower())
+        if kind is None:
+            raise PermanentError(CRM, f"unknown HubSpot object {object!r}: use contact or call")
+        result = self._send(self._properties.get_all_with_http_info, kind)
+        fields: dict[str, FieldInfo] = {}
+        for prop in result.results or []:
+            meta = prop.modification_metadata
+            read_only = bool(meta is not None and meta.read_only_value) or bool(prop.calculated)
+            options = [o.value for o in prop.options or []] if prop.type in ("enumeration", "bool") else None
+            fields[prop.name] = FieldInfo(name=prop.name, type=prop.type or "string", label=prop.label or "",
+                                          options=options, updateable=not read_only)
+        return fields
+
+    def check_credentials(self) -> None:
+        self._send(self._properties.get_by_name_with_http_info, "contacts", "phone")
+
+
+def _person(pid: str, props: Mapping[str, Any], fields: Sequence[str], *, created: bool = False) -> Person:
+    return Person(
+        object="contact",
+        id=str(pid),
+        phones={"phone": props.get("phone"), "mobilephone": props.get("mobilephone")},
+        modified_at=props.get("lastmodifieddate"),
+        owner_id=props.get("hubspot_owner_id") or None,
+        values={name: props.get(name) for name in fields},
+        created=created,
+    )
+
+
+

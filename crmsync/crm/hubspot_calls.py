@@ -1,0 +1,119 @@
+"""What a HubSpot call engagement says, and how crmsync remembers a create in flight.
+
+``call_properties`` turns an ``Activity`` into the ``hs_call_*`` properties of
+``POST /crm/v3/objects/calls``. ``Attempts`` records when a create whose answer we do not
+have was sent: HubSpot has no unique key for calls or contacts and its search index
+lags, so after a lost answer the connector must know how long ago the create went out
+before it may trust "not found" from search.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from redis import Redis
+
+from crmsync.crm.base import Activity, Person
+
+GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+CALL_TO_CONTACT = 194  # HUBSPOT_DEFINED association type id, call -> contact
+STATUSES = {"completed": "COMPLETED", "no_answer": "NO_ANSWER", "busy": "BUSY", "failed": "FAILED",
+            "canceled": "CANCELED", "cancelled": "CANCELED", "missed": "MISSED", "in_progress": "IN_PROGRESS",
+            "ringing": "RINGING", "queued": "QUEUED"}
+ATTEMPT_TTL = 90 * 24 * 3600  # seconds, as long as the activity ledger
+
+
+def wire(value: Any) -> str:
+    """A property value as HubSpot wants it: a string ("" clears)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def call_properties(activity: Activity, person: Person) -> dict[str, str]:
+    """The call's ``hs_*`` properties; only an https recording URL and a GUID disposition
+    are sent (HubSpot refuses others), and the owner defaults to the person's."""
+    props: dict[str, str] = {
+        "hs_timestamp": activity.timestamp,
+        "hs_call_title": activity.title,
+        "hs_call_body": activity.body,
+        "hs_call_external_id": activity.call_id,
+    }
+    if activity.duration_seconds is not None:
+        props["hs_call_duration"] = str(int(round(activity.duration_seconds * 1000)))
+    direction = (activity.direction or "").lower()
+    if direction in ("inbound", "outbound"):
+        props["hs_call_direction"] = direction.upper()
+    if activity.status:
+        status = STATUSES.get(activity.status.lower())
+        if status:
+            props["hs_call_status"] = status
+    # Activity.from/to are the call's own ends (inbound: customer -> agent; outbound:
+    # agent -> customer), which is how HubSpot reads hs_call_from/to_number.
+    if activity.from_number:
+        props["hs_call_from_number"] = activity.from_number
+    if activity.to_number:
+        props["hs_call_to_number"] = activity.to_number
+    if activity.recording_url and activity.recording_url.lower().startswith("https://"):
+        props["hs_call_recording_url"] = activity.recording_url
+    if activity.disposition and GUID.match(activity.disposition):
+        props["hs_call_disposition"] = activity.disposition
+    owner = activity.owner_id or person.owner_id
+    if owner:
+        props["hubspot_owner_id"] = str(owner)
+    props.update({k: wire(v) for k, v in activity.properties.items()})
+    return props
+
+
+def association(contact_id: str) -> list[dict[str, Any]]:
+    return [{"to": {"id": contact_id},
+             "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": CALL_TO_CONTACT}]}]
+
+
+def properties_key(properties: Mapping[str, Any]) -> str:
+    """A stable digest of a create request (no phone number in Redis keys)."""
+    text = json.dumps({k: wire(v) for k, v in properties.items()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
+class Attempts:
+    """When the last create with an unknown outcome was sent, per key (in Redis).
+
+    ``start`` before sending; ``clear`` once the outcome is known (created, or refused
+    with a 4xx so nothing was created). A key that stays means the answer was lost.
+    """
+
+    def __init__(self, redis: Redis, name: str, ttl: int = ATTEMPT_TTL) -> None:
+        self._redis, self._prefix, self._ttl = redis, f"crmsync:hubspot:{name}:", ttl
+
+    def start(self, key: str) -> None:
+        self._redis.set(self._prefix + key, repr(time.time()), ex=self._ttl)
+
+    def age(self, key: str) -> float | None:
+        """Seconds since the unknown attempt was sent, or None when there is none."""
+        raw = self._redis.get(self._prefix + key)
+        if raw is None:
+            return None
+        return max(0.0, time.time() - float(raw.decode() if isinstance(raw, bytes) else raw))
+
+    def clear(self, key: str) -> None:
+        self._redis.delete(self._prefix + key)
+
+    def get_result(self, key: str) -> str | None:
+        raw = self._redis.get(self._prefix + "id:" + key)
+        return None if raw is None else (raw.decode() if isinstance(raw, bytes) else str(raw))
+
+    def set_result(self, key: str, value: str, ttl: int) -> None:
+        self._redis.set(self._prefix + "id:" + key, value, ex=ttl)
