@@ -23,8 +23,8 @@ def load(fixture_path, name):
             "call.conversation_id": "5d0b6a3e-8c8f-4a55-b2f4-9f1e3c7a2b10", "call.agent_name": "Noura (Sales)",
             "call.project_id": "proj_41c2", "call.recording_url": "https://recordings.example.com/5d0b6a3e.mp3",
             "call.ended_at": "2026-03-02T09:14:52.318Z", "outcome.budget": "80000",
-            "outcome.callback_requested": "true", "transcript.0": {"speaker": "Agent", "text":
-                                                                   "Hello, this is Noura from Acme Realty. Is this a good time?"},
+            "outcome.callback_requested": "true",
+            "transcript.0": {"speaker": "Agent", "text": "Hello, this is Noura from Acme Realty. Is this a good time?"},
             "transcript.1": {"speaker": "User", "text": "Yes, go ahead."},
         }),
         ("call_ended_flat.json", "SA", {

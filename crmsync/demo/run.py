@@ -195,8 +195,8 @@ def drain(redis: Redis, call_ids: list[str], timeout: float = 60) -> None:
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Syncing calls into the CRM", total=len(call_ids))
         while time.monotonic() < deadline:
-            done = sum(1 for c in call_ids
-                       if (store.load_status(redis, c) or {}).get("state") in ("synced", "partial", "skipped", "failed"))
+            states = [(store.load_status(redis, c) or {}).get("state") for c in call_ids]
+            done = sum(1 for s in states if s in ("synced", "partial", "skipped", "failed"))
             progress.update(task, completed=done)
             if done == len(call_ids):
                 return
