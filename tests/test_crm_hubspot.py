@@ -241,6 +241,17 @@ def test_error_statuses(sandbox: HubSpotSandbox, connector: HubSpotConnector, st
         assert info.value.status == status
 
 
+def test_429_on_a_get_is_not_slept_in_the_client(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
+    sandbox.add_fault(match="GET /crm/v3/properties", status=429, headers={"Retry-After": "30"},
+                      body={"status": "error", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING",
+                            "message": "You have reached your ten_secondly_rolling limit."})
+    started = time.monotonic()
+    with pytest.raises(RateLimited) as info:
+        connector.check_credentials()
+    assert info.value.retry_after == 30 and time.monotonic() - started < 2
+    assert sandbox.count() == 1
+
+
 def test_timeout_is_retryable(sandbox: HubSpotSandbox, redis: Redis) -> None:
     conn = HubSpotConnector(sandbox.settings(), redis, timeout=(1, 0.3))
     sandbox.add_fault(match=CALLS, delay=0.8)
@@ -301,3 +312,4 @@ def test_rate_limit_shared_by_two_processes(redis: Redis, redis_url: str) -> Non
         assert 429 not in hs.statuses()
         assert hs.max_per_window(2.0) <= 10
         assert hs.max_per_window(1.0, "/search", exclude_search=False) <= 5
+        assert redis.hgetall("crmsync:metrics:rate_limit_waits_total")  # the processes did wait

@@ -71,7 +71,8 @@ class HubSpotConnector:
         self._index_lag = index_lag
         # No urllib3 retries of anything sent: a retried POST may duplicate a call. Only
         # connection attempts (nothing sent yet) are retried; the worker retries the rest.
-        retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False)
+        retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False,
+                      respect_retry_after_header=False)
         client = HubSpot(access_token=self._token, host=settings.base_url.rstrip("/"), retry=retry)
         # Each attribute access builds a new ApiClient and connection pool: once only.
         self._contacts = client.crm.contacts.basic_api

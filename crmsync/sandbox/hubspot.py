@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 import time
 import uuid
@@ -172,14 +173,14 @@ class HubSpotSandbox:
         return [c for c in self.calls.values() if c.get("hs_call_external_id") == external_id]
 
     def statuses(self, pattern: str = ".*") -> list[int]:
-        import re
-
         return [r.status for r in list(self.requests) if re.search(pattern, f"{r.method} {r.path}")]
+
+    def last_status(self) -> int:
+        """The HTTP status of the last request answered."""
+        return self.requests[-1].status
 
     def max_per_window(self, seconds: float, pattern: str = ".*", *, exclude_search: bool = True) -> int:
         """The most requests received in any ``seconds``-long window (arrival times)."""
-        import re
-
         times = sorted(
             r.at for r in list(self.requests)
             if re.search(pattern, f"{r.method} {r.path}") and not (exclude_search and r.path.endswith("/search"))
