@@ -1,0 +1,127 @@
+"""Docs that tests check: the README and app.json keep up with the code.
+
+A new environment variable, command, option or Procfile process fails one of these
+tests until it is documented.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+import pytest
+
+from crmsync.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+APP_JSON = json.loads((ROOT / "app.json").read_text(encoding="utf-8"))
+
+# How the code reads the environment: Settings.from_env's get("NAME") and its
+# _int(get, "NAME", ...) / _rate(get, "NAME", ...) helpers, and os.environ / os.getenv.
+READS = [
+    re.compile(r"""(?<![.\w])(?:get|_int|_rate)\(\s*(?:get\s*,\s*)?["']([A-Z][A-Z0-9_]*)["']"""),
+    re.compile(r"""\bos\.environ(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]*)["']"""),
+    re.compile(r"""\bos\.getenv\(\s*["']([A-Z][A-Z0-9_]*)["']"""),
+]
+# Read by a library on crmsync's behalf (requests), named in SPEC §3: documented too.
+READ_BY_LIBRARIES = {"REQUESTS_CA_BUNDLE"}
+# Set by the platform itself; an app.json entry would fight the router.
+SET_BY_PLATFORM = {"PORT"}
+
+
+def env_vars_in_code() -> set[str]:
+    names: set[str] = set()
+    for path in (ROOT / "crmsync").rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        for pattern in READS:
+            names.update(pattern.findall(text))
+    return names
+
+
+def readme_settings_table() -> set[str]:
+    """Names in the first column of the README's settings table rows."""
+    names: set[str] = set()
+    for line in README.splitlines():
+        if line.startswith("|"):
+            first = line.split("|")[1]
+            names.update(re.findall(r"`([A-Z][A-Z0-9_]*)`", first))
+    return names
+
+
+def test_code_reads_the_variables_we_expect():
+    # Guards the scanner itself: if these disappear, the regexes stopped matching.
+    found = env_vars_in_code()
+    assert {"REDIS_URL", "WEBHOOK_TOKENS", "SALESFORCE_DAILY_BUDGET", "HUBSPOT_RATE_LIMIT", "GUNICORN_THREADS"} <= found
+
+
+def test_every_env_var_in_readme_table():
+    missing = sorted((env_vars_in_code() | READ_BY_LIBRARIES) - readme_settings_table())
+    assert not missing, f"environment variables missing from the README's settings table: {missing}"
+
+
+def test_every_env_var_in_app_json():
+    missing = sorted(env_vars_in_code() - SET_BY_PLATFORM - set(APP_JSON["env"]))
+    assert not missing, f"environment variables missing from app.json's env: {missing}"
+
+
+def test_app_json_documents_only_real_variables():
+    unknown = sorted(set(APP_JSON["env"]) - env_vars_in_code() - READ_BY_LIBRARIES)
+    assert not unknown, f"app.json names variables the code never reads: {unknown}"
+    undescribed = sorted(name for name, entry in APP_JSON["env"].items() if not entry.get("description"))
+    assert not undescribed, f"app.json env entries without a description: {undescribed}"
+
+
+def test_app_json_deploys_with_redis():
+    assert "heroku-redis" in APP_JSON["addons"]
+    assert set(APP_JSON["formation"]) == {"web", "worker"}
+    assert APP_JSON["env"]["WEBHOOK_TOKENS"].get("generator") == "secret"
+    assert APP_JSON["env"]["CRM"].get("required") is True
+
+
+def commands(group: click.Group, prefix: str = "crmsync") -> list[tuple[str, click.Command]]:
+    found = []
+    for name, command in sorted(group.commands.items()):
+        path = f"{prefix} {name}"
+        found.append((path, command))
+        if isinstance(command, click.Group):
+            found += commands(command, path)
+    return found
+
+
+COMMANDS = commands(main)
+
+
+def test_walk_finds_subcommands():
+    paths = {path for path, _ in COMMANDS}
+    assert {"crmsync mappings check", "crmsync mappings preview", "crmsync quarantine list"} <= paths
+
+
+@pytest.mark.parametrize("path", [path for path, _ in COMMANDS])
+def test_every_command_in_readme(path):
+    assert path in README, f"{path!r} is not in the README"
+
+
+@pytest.mark.parametrize("path,command", COMMANDS)
+def test_every_option_in_readme(path, command):
+    missing = [opt for param in command.params if isinstance(param, click.Option)
+               for opt in param.opts if opt.startswith("--") and opt not in README]
+    assert not missing, f"options of {path!r} missing from the README: {missing}"
+
+
+def procfile() -> dict[str, str]:
+    lines = (ROOT / "Procfile").read_text(encoding="utf-8").splitlines()
+    return dict((part.strip() for part in line.split(":", 1)) for line in lines if line.strip())
+
+
+@pytest.mark.parametrize("kind,command", sorted(procfile().items()))
+def test_every_procfile_process_in_readme(kind, command):
+    assert f"`{kind}`" in README, f"Procfile process {kind!r} is not described in the README"
+    assert command in README, f"the README does not show the Procfile's {kind} command: {command!r}"
+
+
+@pytest.mark.parametrize("make", ["make test", "make demo", "make bench"])
+def test_readme_shows_make_commands(make):
+    assert f"{make}\n" in README or f"`{make}`" in README, f"the README does not show {make!r}"
