@@ -4,7 +4,8 @@ A ``SimpleWorker`` (no fork per job): the connector's HTTP sessions, the CRM log
 the mapping stay warm across jobs, which the forking worker would rebuild for every
 call (``bench/worker_modes.py`` measures both). Its timings are tuned so that a job whose
 worker died is handed back within two minutes (SPEC §8): the started-job entry lives
-``JOB_TIMEOUT + 20`` seconds and maintenance runs every ``MAINTENANCE_INTERVAL``.
+``JOB_TIMEOUT + 20`` seconds, and maintenance runs every ``MAINTENANCE_INTERVAL`` (an
+idle worker wakes from its queue wait every ``WORKER_TTL - 15`` seconds to do it).
 SIGTERM is RQ's warm shutdown: the current call finishes, nothing is lost.
 """
 
@@ -21,6 +22,7 @@ from crmsync.runtime import Runtime
 from crmsync.settings import Settings
 
 MAINTENANCE_INTERVAL = 15  # seconds between sweeps for abandoned and scheduled jobs
+WORKER_TTL = 35  # seconds; RQ waits on the queue for WORKER_TTL - 15 s, so an idle worker sweeps every 20 s
 
 
 class CrmsyncWorker(SimpleWorker):
@@ -28,7 +30,7 @@ class CrmsyncWorker(SimpleWorker):
         return int(job.timeout or JOB_TIMEOUT) + 20
 
 
-def build_worker(settings: Settings, *, burst: bool = False) -> tuple[CrmsyncWorker, Runtime]:
+def build_worker(settings: Settings) -> tuple[CrmsyncWorker, Runtime]:
     runtime = Runtime.build(settings)
     Runtime.install(runtime)
     worker = CrmsyncWorker(
@@ -36,10 +38,11 @@ def build_worker(settings: Settings, *, burst: bool = False) -> tuple[CrmsyncWor
         connection=runtime.redis,
         serializer=JSONSerializer,
         maintenance_interval=MAINTENANCE_INTERVAL,
+        worker_ttl=WORKER_TTL,
     )
     return worker, runtime
 
 
 def run(settings: Settings, *, burst: bool = False) -> bool:
-    worker, _ = build_worker(settings, burst=burst)
+    worker, _ = build_worker(settings)
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))

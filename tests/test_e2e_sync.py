@@ -28,11 +28,11 @@ FLAT_CALL = "c2a41f0e-77b9-4f3c-a1d8-0b6e9e4c5d21"
 class Stack:
     """web + worker processes around one sandbox CRM."""
 
-    def __init__(self, crm: str, sandbox, redis_url: str, tmp: Path, mappings: Path) -> None:
+    def __init__(self, crm: str, sandbox, redis_url: str, tmp: Path, mappings: Path, **extra: str) -> None:
         self.crm, self.sandbox, self.tmp = crm, sandbox, tmp
         self.port = free_port()
         self.env = {"REDIS_URL": redis_url, "WEBHOOK_TOKENS": TOKEN, "CRM": crm, "MAPPINGS_DIR": str(mappings),
-                    "DEFAULT_REGION": "SA", "PORT": str(self.port), "WEB_CONCURRENCY": "1"}
+                    "DEFAULT_REGION": "SA", "PORT": str(self.port), "WEB_CONCURRENCY": "1", **extra}
         if crm == "hubspot":
             self.env |= {"HUBSPOT_ACCESS_TOKEN": sandbox.token, "HUBSPOT_BASE_URL": sandbox.url}
         else:
@@ -194,9 +194,9 @@ def test_permanent_refusal_fails_and_replay_after_mapping_fix_syncs(hubspot_stac
 
 
 def test_a_storm_of_429s_ends_with_every_call_synced(redis, redis_url, tmp_path, mappings_dir, fixture_path):
-    # The sandbox allows 10 requests / 2 s; crmsync is told the portal allows far more, so 429s come
-    sandbox = HubSpotSandbox(rate_limit=(10, 2.0)).start()
-    running = Stack("hubspot", sandbox, redis_url, tmp_path, mappings_dir)
+    # The sandbox allows 4 requests / 2 s; crmsync is told the portal allows far more, so 429s come
+    sandbox = HubSpotSandbox(rate_limit=(4, 2.0)).start()
+    running = Stack("hubspot", sandbox, redis_url, tmp_path, mappings_dir, HUBSPOT_RATE_LIMIT="1000/10s")
     try:
         body = json.loads((fixture_path / "call_ended_documented.json").read_text())
         ids = []

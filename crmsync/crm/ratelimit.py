@@ -33,6 +33,7 @@ _UNITS: dict[str, type[RateLimitItem]] = {
     "d": RateLimitItemPerDay,
     "day": RateLimitItemPerDay,
 }
+GUARD = 0.05  # seconds
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d|day)\s*$")
 
 
@@ -78,7 +79,10 @@ class SharedLimiter:
         waited = 0.0
         while not self._limiter.hit(self._item, self._name, cost=cost):
             stats = self._limiter.get_window_stats(self._item, self._name)
-            delay = max(stats.reset_time - time.time(), 0.01) + random.uniform(0, 0.05)
+            # GUARD past the freed slot: the CRM counts a request when it arrives, a little
+            # after we count it, so a request sent the instant a slot frees can land inside
+            # the CRM's window of the request that held the slot.
+            delay = max(stats.reset_time - time.time(), 0.0) + GUARD + random.uniform(0, 0.05)
             if waited + delay > self._max_wait:
                 raise RateLimited(crm, f"shared rate limit {self._name} is full", retry_after=delay, status=0)
             if self._on_wait:
