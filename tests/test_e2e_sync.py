@@ -223,3 +223,37 @@ def test_status_json_has_the_documented_keys(hubspot_stack, fixture_path):
     assert set(record["person"]) >= {"type", "id", "created"}
     assert record["crm"] == "hubspot"
     assert store.QUEUE_NAME == "crmsync"
+
+
+def test_two_calls_from_one_new_number_create_one_person(redis, redis_url, tmp_path, mappings_dir, fixture_path):
+    # HubSpot's search index lags 5 s: the second call cannot find the person the first created
+    sandbox = HubSpotSandbox(lag=5.0).start()
+    running = Stack("hubspot", sandbox, redis_url, tmp_path, mappings_dir)
+    running.restart_worker()  # two workers, one call each
+    try:
+        body = json.loads((fixture_path / "call_ended_flat.json").read_text())
+        for call_id in ("same-number-1", "same-number-2"):
+            body["caller_info"]["call_id"] = call_id
+            assert running.post(json.dumps(body).encode()).json()["status"] == "accepted"
+        first = running.wait_state("same-number-1", ("synced", "partial"))
+        second = running.wait_state("same-number-2", ("synced", "partial"))
+        assert first["person"]["id"] == second["person"]["id"]
+        assert len(sandbox.contacts) == 1
+        assert len(activities(sandbox, "same-number-1")) == len(activities(sandbox, "same-number-2")) == 1
+    finally:
+        running.stop()
+        sandbox.stop()
+
+
+def test_sigterm_finishes_the_call_in_flight(hubspot_stack, fixture_path):
+    sandbox = hubspot_stack.sandbox
+    seed(sandbox, "+966501234567")
+    sandbox.add_fault(match="POST /crm/v3/objects/calls$", delay=2, times=1)
+    hubspot_stack.post((fixture_path / "call_ended_documented.json").read_bytes())
+    wait_for(lambda: sandbox.count("POST /crm/v3/objects/calls$") >= 1, 30, what="the call create")
+    worker = hubspot_stack.workers[0]
+    worker.stop(timeout=30)  # the platform's SIGTERM: warm shutdown
+    assert not worker.alive()
+    record = hubspot_stack.status(DOCUMENTED_CALL)
+    assert record["state"] in ("synced", "partial")
+    assert len(activities(sandbox, DOCUMENTED_CALL)) == 1
