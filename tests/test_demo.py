@@ -1,0 +1,27 @@
+"""``crmsync demo`` runs the whole pipeline and reports what it did."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.mark.parametrize("crm, created", [("hubspot", "created contact"), ("salesforce", "created Lead")])
+def test_demo_syncs_every_sample_call(redis, redis_url, crm, created):
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "crmsync"), "demo", "--crm", crm],
+        cwd=ROOT, env={"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin", "COLUMNS": "120"},
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert out.count(" synced ") + out.count(" partial ") == 3, out
+    assert "200 duplicate" in out
+    assert created in out and "matched" in out
+    assert "Point a real Hamsa agent at it" in out
+    assert "966501234567" not in out + result.stderr  # the demo shows no full numbers
