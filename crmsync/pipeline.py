@@ -15,6 +15,7 @@ from redis import Redis
 from crmsync import phones
 from crmsync.crm.base import Activity, Connector, Person
 from crmsync.events.normalise import now_iso
+from crmsync.mapping.remote import choose_person
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ def sync(context: dict[str, Any], mapping: Any, connector: Connector, redis: Red
     objects = list(mapping.match.objects)
     read = _read_fields(mapping, objects)
     people = connector.find_people(number, objects, read)
-    person = choose(people, mapping.match.on_multiple, objects)
+    person, _ = choose_person(people, mapping.match.on_multiple)
     if person is None and people:
         return Outcome(state="skipped", reason=f"ambiguous: {len(people)} people have this number",
                        number=phones.mask(number))
@@ -84,21 +85,6 @@ def _read_fields(mapping: Any, objects: list[str]) -> list[str]:
             if name not in names:
                 names.append(name)
     return names
-
-
-def choose(people: list[Person], on_multiple: str, objects: list[str]) -> Person | None:
-    """The person the call belongs to, by the mapping's ``on_multiple`` rule."""
-    if not people:
-        return None
-    if len(people) == 1:
-        return people[0]
-    if on_multiple == "skip":
-        return None
-    if on_multiple == "first":
-        return people[0]
-    # most_recent: the most recently modified, the objects' priority order breaking ties
-    rank = {name: i for i, name in enumerate(objects)}
-    return max(people, key=lambda p: (p.modified_at or "", -rank.get(p.object, len(rank))))
 
 
 def _memory_key(crm: str, number: str) -> str:

