@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -99,8 +100,9 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 @contextlib.contextmanager
 def running(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+        )
     try:
         yield process
     finally:
@@ -191,28 +193,51 @@ def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, 
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
         redis_log = work / "redis.log"
-        redis_server = stack.enter_context(running(
-            ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            redis_log))
+        redis_server = stack.enter_context(
+            running(
+                ["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+                redis_log,
+            )
+        )
         redis = Redis(port=redis_port)
         stack.callback(redis.close)
         wait_until(redis.ping, "redis-server", redis_log, redis_server)
 
-        env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0", "WEBHOOK_TOKENS": TOKEN,
-               "LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
+            "WEBHOOK_TOKENS": TOKEN,
+            "LOG_LEVEL": "WARNING",
+        }
         for name in ("CRM", "WEBHOOK_AUTH", "PORT"):
             env.pop(name, None)
         for app in apps.values():
             log = work / f"gunicorn-{app.name}.log"
-            command = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONFIG,
-                       "--bind", f"127.0.0.1:{app.port}", APPS[app.name]]
+            command = [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--config",
+                GUNICORN_CONFIG,
+                "--bind",
+                f"127.0.0.1:{app.port}",
+                APPS[app.name],
+            ]
             process = stack.enter_context(running(command, log, env))
-            wait_until(lambda port=app.port: http_answers(port), f"gunicorn ({app.name})", log, process)
+            wait_until(functools.partial(http_answers, app.port), f"gunicorn ({app.name})", log, process)
 
         def load(app: AppRun, phase: str, seconds: float) -> LoadResult:
-            result = closed_loop(f"http://127.0.0.1:{app.port}", PATH, headers, prefix, suffix,
-                                 tag=f"{stamp}-{phase}", connections=options.connections, seconds=seconds,
-                                 workdir=work)
+            result = closed_loop(
+                f"http://127.0.0.1:{app.port}",
+                PATH,
+                headers,
+                prefix,
+                suffix,
+                tag=f"{stamp}-{phase}",
+                connections=options.connections,
+                seconds=seconds,
+                workdir=work,
+            )
             app.answered += result.ok
             return result
 
@@ -223,8 +248,11 @@ def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, 
             for app in apps.values():
                 result = load(app, f"tput{number}", options.seconds)
                 rounds[app.name].append(result)
-                print(f"  closed loop   round {number + 1} {app.name:8} {result.rps:6.0f} req/s  "
-                      f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms", flush=True)
+                print(
+                    f"  closed loop   round {number + 1} {app.name:8} {result.rps:6.0f} req/s  "
+                    f"p50 {result.p50_ms:6.2f} ms  p99 {result.p99_ms:6.2f} ms",
+                    flush=True,
+                )
         for app in apps.values():
             app.throughput = merge(rounds[app.name])
         rounds = {name: [] for name in apps}
@@ -235,12 +263,16 @@ def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, 
                 def body(index: int, tag: str = tag) -> bytes:
                     return (prefix + tag + str(index) + suffix).encode()
 
-                result = constant_rate("127.0.0.1", app.port, PATH, headers, body, rate=options.rate,
-                                       seconds=options.rate_seconds)
+                result = constant_rate(
+                    "127.0.0.1", app.port, PATH, headers, body, rate=options.rate, seconds=options.rate_seconds
+                )
                 app.answered += result.ok
                 rounds[app.name].append(result)
-                print(f"  {options.rate:.0f} req/s   round {number + 1} {app.name:8} p50 {result.p50_ms:6.2f} ms  "
-                      f"p99 {result.p99_ms:6.2f} ms  max {result.max_ms:6.2f} ms", flush=True)
+                print(
+                    f"  {options.rate:.0f} req/s   round {number + 1} {app.name:8} p50 {result.p50_ms:6.2f} ms  "
+                    f"p99 {result.p99_ms:6.2f} ms  max {result.max_ms:6.2f} ms",
+                    flush=True,
+                )
         for app in apps.values():
             app.steady = merge(rounds[app.name])
 
@@ -252,8 +284,9 @@ def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, 
 # -- the report ------------------------------------------------------------------------------
 
 
-def report(apps: dict[str, AppRun], check: dict[str, int], host: dict[str, str], fixture: Path,
-           options: Options) -> str:
+def report(
+    apps: dict[str, AppRun], check: dict[str, int], host: dict[str, str], fixture: Path, options: Options
+) -> str:
     crm, base = apps["crmsync"], apps["minimal"]
     assert crm.throughput and base.throughput and crm.steady and base.steady
     ratio = crm.throughput.rps / base.throughput.rps
@@ -271,8 +304,10 @@ def report(apps: dict[str, AppRun], check: dict[str, int], host: dict[str, str],
     for app in (crm, base):
         t, s = app.throughput, app.steady
         assert t and s
-        rows.append(f"| {app.name} | {t.rps:.0f} | {t.p50_ms:.2f} | {t.p99_ms:.2f} | {t.failed} | "
-                    f"{s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.max_ms:.2f} | {s.failed} |")
+        rows.append(
+            f"| {app.name} | {t.rps:.0f} | {t.p50_ms:.2f} | {t.p99_ms:.2f} | {t.failed} | "
+            f"{s.p50_ms:.2f} | {s.p99_ms:.2f} | {s.max_ms:.2f} | {s.failed} |"
+        )
     lines = [
         "# Webhook ingest benchmark",
         "",
@@ -308,13 +343,21 @@ def parse(argv: list[str] | None) -> Options:
     parser.add_argument("--warmup", type=float, default=3, help="warm-up seconds per app (default 3)")
     parser.add_argument("--connections", type=int, default=8, help="closed-loop connections (default 8)")
     parser.add_argument("--rate", type=float, default=200, help="constant-rate requests/s (default 200)")
-    parser.add_argument("--rate-seconds", type=float, default=7,
-                        help="constant-rate seconds per app and round (default 7)")
+    parser.add_argument(
+        "--rate-seconds", type=float, default=7, help="constant-rate seconds per app and round (default 7)"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"markdown results (default {RESULTS})")
     parser.add_argument("--no-output", action="store_true", help="print only")
     args = parser.parse_args(argv)
-    return Options(args.rounds, args.seconds, args.warmup, args.connections, args.rate, args.rate_seconds,
-                   None if args.no_output else args.output)
+    return Options(
+        args.rounds,
+        args.seconds,
+        args.warmup,
+        args.connections,
+        args.rate,
+        args.rate_seconds,
+        None if args.no_output else args.output,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

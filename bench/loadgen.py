@@ -186,8 +186,20 @@ def closed_loop(
         .replace("@LATFILE@", str(workdir / f"latency-{tag}"))
     )
     margin = 2  # seconds wrk runs past the threads' own deadline; they stop themselves before it
-    command = [wrk, f"-t{connections}", f"-c{connections}", f"-d{math.ceil(seconds) + margin}s", "--timeout", "5s",
-               "-s", str(script), url, "--", tag, str(seconds)]
+    command = [
+        wrk,
+        f"-t{connections}",
+        f"-c{connections}",
+        f"-d{math.ceil(seconds) + margin}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        url,
+        "--",
+        tag,
+        str(seconds),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + margin + 30, check=False)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH-RESULT ")), None)
     if done.returncode != 0 or line is None:
@@ -290,8 +302,15 @@ async def _exchange(conn: _Connection, payload: bytes) -> tuple[int, bytes, bool
 
 
 async def _constant_rate(
-    host: str, port: int, path: str, headers: dict[str, str], make_body: Callable[[int], bytes],
-    rate: float, seconds: float, max_connections: int, drain_seconds: float,
+    host: str,
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    make_body: Callable[[int], bytes],
+    rate: float,
+    seconds: float,
+    max_connections: int,
+    drain_seconds: float,
 ) -> LoadResult:
     head = f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
     pool = _Pool(host, port, max_connections)
