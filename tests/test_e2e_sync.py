@@ -8,6 +8,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -134,9 +135,10 @@ def test_both_fixtures_land_once_with_mapped_fields(stack, fixture_path):
     assert documented["activity_id"]
 
 
-def test_on_multiple_most_recent_and_unknown_caller_skipped(hubspot_stack, fixture_path, mappings_dir):
+def test_on_multiple_most_recent(hubspot_stack, fixture_path):
     sandbox = hubspot_stack.sandbox
     older = sandbox.seed_contact({"phone": "+966501234567", "lastname": "Old"})
+    time.sleep(1.1)  # a later lastmodifieddate, whatever the clock's resolution
     newer = sandbox.seed_contact({"mobilephone": "0501234567", "lastname": "New"})
     hubspot_stack.post((fixture_path / "call_ended_documented.json").read_bytes())
     record = hubspot_stack.wait_state(DOCUMENTED_CALL, ("synced", "partial"))
@@ -257,3 +259,14 @@ def test_sigterm_finishes_the_call_in_flight(hubspot_stack, fixture_path):
     record = hubspot_stack.status(DOCUMENTED_CALL)
     assert record["state"] in ("synced", "partial")
     assert len(activities(sandbox, DOCUMENTED_CALL)) == 1
+
+
+def test_unknown_caller_is_skipped_when_the_mapping_says_skip(hubspot_stack, fixture_path, mappings_dir):
+    mapping = mappings_dir / "hubspot.yaml"
+    mapping.write_text(mapping.read_text().replace("on_missing: create", "on_missing: skip"))
+    hubspot_stack.workers[0].stop()
+    hubspot_stack.restart_worker()
+    hubspot_stack.post((fixture_path / "call_ended_flat.json").read_bytes())
+    record = hubspot_stack.wait_state(FLAT_CALL, ("skipped",))
+    assert record["reason"] == "no person in the CRM has this number"
+    assert hubspot_stack.sandbox.contacts == {} and activities(hubspot_stack.sandbox, FLAT_CALL) == []
