@@ -90,7 +90,6 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> str:
         return _finish(runtime, call_id, state="failed", errors=[exc.to_dict()], reason=exc.message)
     except CredentialsError as exc:
         redis.hset(metrics.CREDENTIALS_KEY, exc.crm, str(exc))
-        runtime.metrics.incr("credential_errors_total", crm=exc.crm)
         log.error("the CRM refuses crmsync's credentials; the call waits", extra=extra)
         return _retry_later(runtime, call_id, trigger, CONFIG_RETRY, error=str(exc), window=False)
     except ConfigurationError as exc:

@@ -1,0 +1,184 @@
+"""The sync job's failure handling (SPEC §8), run in-process against a sandbox HubSpot
+and a real Redis: what a call's record says and when it is tried again."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from crmsync import jobs, metrics, store
+from crmsync.events import dedupe_key, normalise
+from crmsync.queue import Ingest
+from crmsync.runtime import Runtime
+from crmsync.sandbox.hubspot import HubSpotSandbox
+from crmsync.sandbox.server import SandboxServer
+from crmsync.settings import Settings
+from tests.conftest import ROOT
+
+CALL = "call_7f3a9c2e-5b1d-4e8a-9c6f-2d4b8e1a0f37"
+
+
+@pytest.fixture
+def hubspot():
+    with HubSpotSandbox(rate_limit=None, search_rate_limit=None) as sandbox:
+        yield sandbox
+
+
+def runtime_for(sandbox, redis, redis_url, **env) -> Runtime:
+    settings = Settings.from_env({
+        "REDIS_URL": redis_url, "CRM": "hubspot", "HUBSPOT_ACCESS_TOKEN": sandbox.token,
+        "HUBSPOT_BASE_URL": sandbox.url, "MAPPINGS_DIR": str(ROOT / "mappings"), "DEFAULT_REGION": "SA", **env,
+    })
+    runtime = Runtime.build(settings, redis)
+    Runtime.install(runtime)
+    return runtime
+
+
+@pytest.fixture
+def runtime(hubspot, redis, redis_url):
+    built = runtime_for(hubspot, redis, redis_url)
+    yield built
+    Runtime.install(None)
+
+
+def receive(redis, fixture_path: Path, name: str = "call_ended_documented.json", **changes) -> str:
+    body = json.loads((fixture_path / name).read_text()) | changes
+    event = normalise(body, "SA")
+    Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=False)
+    return event["call_id"]
+
+
+def delays(redis) -> list[float]:
+    key = f"rq:scheduled:{store.QUEUE_NAME}"
+    return [score - time.time() for _, score in redis.zrange(key, 0, -1, withscores=True)]
+
+
+def test_synced_call_records_person_activity_and_fields(runtime, hubspot, redis, fixture_path):
+    person = hubspot.seed_contact({"phone": "+966501234567", "lastname": "Alharbi"})
+    call_id = receive(redis, fixture_path)
+    assert jobs.sync_call(call_id, "call.ended") == "synced"
+    record = store.load_status(redis, call_id)
+    assert record["person"]["id"] == person and record["activity_id"]
+    assert record["fields"]["written"]["budget"] == "80000"
+    assert record["fields"]["skipped"]["nps"] == "source is empty"
+    assert record["attempts"] == 1
+    # the same job again (a duplicate, a retry after a crash) writes nothing new
+    before = hubspot.count()
+    assert jobs.sync_call(call_id, "call.ended") == "synced"
+    assert hubspot.count() == before
+
+
+def test_a_retryable_failure_is_scheduled_with_backoff(runtime, hubspot, redis, fixture_path):
+    hubspot.seed_contact({"phone": "+966501234567"})
+    hubspot.add_fault(match=".*", status=503, body={"message": "down"}, times=None)
+    call_id = receive(redis, fixture_path)
+    assert jobs.sync_call(call_id, "call.ended") == "retrying"
+    record = store.load_status(redis, call_id)
+    assert record["state"] == "queued" and record["errors"][0]["status"] == 503
+    [delay] = delays(redis)
+    assert 0 < delay <= 2.5  # the first retry within a few seconds
+
+
+def test_retry_after_is_honoured(runtime, hubspot, redis, fixture_path):
+    hubspot.add_fault(match=".*", status=429, headers={"Retry-After": "40"}, times=None,
+                      body={"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
+                            "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"})
+    call_id = receive(redis, fixture_path)
+    assert jobs.sync_call(call_id, "call.ended") == "retrying"
+    [delay] = delays(redis)
+    assert 39 <= delay <= 41
+
+
+@pytest.mark.parametrize("attempt", range(1, 15))
+def test_backoff_grows_and_stays_under_a_minute(attempt):
+    values = [jobs.backoff(attempt) for _ in range(50)]
+    assert all(min(60.0, 2.0**attempt) / 2 <= v <= min(60.0, 2.0**attempt) for v in values)
+    assert len(set(values)) > 1  # jitter
+
+
+def test_after_an_hour_of_outage_the_call_fails_and_stays_replayable(runtime, hubspot, redis, fixture_path):
+    hubspot.add_fault(match=".*", status=503, body={"message": "down"}, times=None)
+    call_id = receive(redis, fixture_path)
+    store.save_status(redis, call_id, first_failure_at=time.time() - jobs.RETRY_WINDOW - 1)
+    assert jobs.sync_call(call_id, "call.ended") == "failed"
+    record = store.load_status(redis, call_id)
+    assert record["state"] == "failed" and "60 minutes" in record["reason"]
+    assert redis.zscore(store.FAILED_KEY, call_id) is not None
+    assert delays(redis) == []
+    hubspot.clear_faults()
+    jobs.replay(redis, call_id)
+    assert store.load_status(redis, call_id)["state"] == "queued"
+    assert redis.zscore(store.FAILED_KEY, call_id) is None
+
+
+def test_a_permanent_refusal_fails_at_once_with_the_crms_words(runtime, hubspot, redis, fixture_path):
+    hubspot.seed_contact({"phone": "+966501234567"})
+    hubspot.add_fault(match="POST /crm/v3/objects/calls$", status=400, times=None, body={
+        "status": "error", "message": "Property values were not valid", "category": "VALIDATION_ERROR"})
+    call_id = receive(redis, fixture_path)
+    assert jobs.sync_call(call_id, "call.ended") == "failed"
+    record = store.load_status(redis, call_id)
+    assert record["errors"][0]["message"] == "Property values were not valid"
+    assert record["errors"][0]["code"] == "VALIDATION_ERROR"
+
+
+def test_refused_credentials_wait_instead_of_failing(hubspot, redis, redis_url, fixture_path):
+    runtime_for(hubspot, redis, redis_url, HUBSPOT_ACCESS_TOKEN="pat-revoked")
+    try:
+        call_id = receive(redis, fixture_path)
+        store.save_status(redis, call_id, first_failure_at=time.time() - 5 * jobs.RETRY_WINDOW)
+        assert jobs.sync_call(call_id, "call.ended") == "retrying"
+        assert store.load_status(redis, call_id)["state"] == "queued"  # never failed for this
+        [delay] = delays(redis)
+        assert delay == pytest.approx(jobs.CONFIG_RETRY, abs=2)
+        assert metrics.credential_problems(redis) and "hubspot" in metrics.credential_problems(redis)[0]
+        assert metrics.snapshot(redis)["credential_errors_total"]["crm=hubspot"] == 1
+    finally:
+        Runtime.install(None)
+
+
+def test_a_call_whose_lock_is_held_is_tried_again_shortly(runtime, redis, fixture_path):
+    call_id = receive(redis, fixture_path)
+    redis.set(f"crmsync:lock:call:{call_id}", "another job")
+    assert jobs.sync_call(call_id, "call.ended") == "locked"
+    [delay] = delays(redis)
+    assert delay == pytest.approx(jobs.LOCKED_RETRY, abs=1)
+
+
+def test_no_customer_number_is_skipped_with_a_reason(runtime, redis, fixture_path):
+    body = json.loads((fixture_path / "call_ended_documented.json").read_text())
+    body["data"]["data"].pop("callParams")
+    event = normalise(body, "SA")
+    Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=False)
+    assert jobs.sync_call(event["call_id"], "call.ended") == "skipped"
+    assert "no usable customer phone number" in store.load_status(redis, event["call_id"])["reason"]
+
+
+def hamsa_api(environ, start_response):
+    """A stand-in for Hamsa's conversation API (an edge, not crmsync's code)."""
+    assert environ["HTTP_AUTHORIZATION"] == "Token hamsa-key"
+    assert environ["PATH_INFO"] == "/v1/voice-agents/conversation/5d0b6a3e-8c8f-4a55-b2f4-9f1e3c7a2b10"
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [json.dumps({"success": True, "data": {"callParams": {"userNumber": "+966501234567"},
+                                                  "callDuration": 125}}).encode()]
+
+
+def test_missing_number_and_duration_come_from_hamsas_api(hubspot, redis, redis_url, fixture_path):
+    with SandboxServer(hamsa_api) as hamsa:
+        runtime_for(hubspot, redis, redis_url, HAMSA_API_KEY="hamsa-key", HAMSA_BASE_URL=hamsa.url)
+        try:
+            person = hubspot.seed_contact({"phone": "0501234567"})
+            body = json.loads((fixture_path / "call_ended_documented.json").read_text())
+            del body["data"]["data"]["callParams"], body["data"]["data"]["callDuration"]
+            event = normalise(body, "SA")
+            Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=False)
+            assert jobs.sync_call(CALL, "call.ended") == "synced"
+            assert store.load_status(redis, CALL)["person"]["id"] == person
+            [call] = hubspot.calls_for(CALL)
+            assert call["hs_call_duration"] == "125000"
+            assert hamsa.count("GET /v1/voice-agents/conversation/") == 1
+        finally:
+            Runtime.install(None)
