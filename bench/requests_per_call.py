@@ -1,0 +1,204 @@
+"""CRM API requests per synced call, for each CRM (issue #3).
+
+Every request crmsync sends costs the customer's CRM API allowance (HubSpot Starter: 100
+requests / 10 s and 4 searches / s; Salesforce: a daily org budget), so the number of
+requests one call costs is what bounds throughput under those limits. Targets: Salesforce
+≤ 2 requests per call (SOSL + one composite), HubSpot ≤ 3 (search + call create + contact
+update).
+
+How: for each CRM and for two kinds of caller, a fresh sandbox CRM and a throwaway Redis;
+N ``call.ended`` webhooks (the documented fixture, each with its own call id and number)
+go through crmsync's real webhook app (``create_app()`` driven by Flask's test client: the
+same validation, dedupe and Lua enqueue as the web process, without gunicorn), then the
+Procfile's real worker process (``crmsync worker --burst``) syncs them. The sandbox records
+every request it received; one-off requests a worker makes once in its life (Salesforce
+``describe`` of Contact and Lead, logins, ``limits``; HubSpot's properties API) are counted
+apart and excluded from the per-call figure.
+
+* known callers: each number belongs to a person already in the CRM (stored in national
+  format, as typed by a human);
+* unknown callers: nobody has the number, and the shipped mappings say ``on_missing:
+  create``, so the caller is created first.
+
+The sandbox's rate limits are off and crmsync's set high, so no 429 and no retry inflates
+the count. Every call must end ``synced``/``partial`` with exactly one activity.
+
+Run: ``.venv/bin/python -m bench.requests_per_call [--calls 50]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+
+from bench.common import (
+    DONE_STATES,
+    InProcessIngest,
+    activities,
+    api_requests,
+    breakdown,
+    call_body,
+    crm_env,
+    local_redis,
+    machine,
+    number,
+    run_burst_worker,
+    seed_caller,
+    start_sandbox,
+    states,
+    table,
+    write_results,
+)
+
+TARGETS = {"salesforce": 2, "hubspot": 3}
+FAST_LIMITS = {"HUBSPOT_RATE_LIMIT": "10000/10s", "HUBSPOT_SEARCH_RATE_LIMIT": "1000/s", "LOG_LEVEL": "WARNING"}
+
+
+@dataclass
+class Result:
+    crm: str
+    callers: str
+    calls: int
+    done: int
+    single_activity: int
+    per_call: int
+    one_off: int
+    non_2xx: int
+    seconds: float
+    detail: str
+    one_off_detail: str
+
+    @property
+    def ratio(self) -> float:
+        return self.per_call / self.calls
+
+    @property
+    def target(self) -> int:
+        return TARGETS[self.crm]
+
+
+def measure(crm: str, callers: str, calls: int) -> Result:
+    sandbox = start_sandbox(crm, **({"rate_limit": None, "search_rate_limit": None} if crm == "hubspot" else {}))
+    try:
+        with local_redis() as (redis_url, redis, work):
+            env = crm_env(crm, sandbox, redis_url, **FAST_LIMITS)
+            numbers = [number(callers, i) for i in range(calls)]
+            if callers == "known":
+                for e164 in numbers:
+                    seed_caller(crm, sandbox, e164)
+            ingest = InProcessIngest(env, redis)
+            call_ids = [f"bench-rpc-{crm}-{callers}-{i}" for i in range(calls)]
+            for call_id, e164 in zip(call_ids, numbers, strict=True):
+                assert ingest.post(call_body(call_id, e164))["status"] == "accepted"
+            before = len(sandbox.requests)
+            seconds = run_burst_worker(env, work / f"worker-{crm}-{callers}.log", timeout=300)
+            recorded = list(sandbox.requests)[before:]
+            final = states(redis, call_ids)
+    finally:
+        sandbox.stop()
+
+    per_call, one_off = api_requests(recorded)
+    made = activities(crm, sandbox)
+    return Result(
+        crm=crm,
+        callers=callers,
+        calls=calls,
+        done=sum(1 for s in final.values() if s in DONE_STATES),
+        single_activity=sum(1 for c in call_ids if made.get(c) == 1),
+        per_call=len(per_call),
+        one_off=len(one_off),
+        non_2xx=sum(1 for r in recorded if not 200 <= r.status < 300),
+        seconds=seconds,
+        detail=breakdown(per_call),
+        one_off_detail=breakdown(one_off) or "none",
+    )
+
+
+def verdict(result: Result) -> str:
+    if result.ratio <= result.target:
+        return f"met ({result.ratio:.2f} ≤ {result.target})"
+    return f"MISSED by {result.ratio - result.target:.2f} ({result.ratio / result.target - 1:+.0%})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.requests_per_call", description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=50, help="calls per CRM and kind of caller (default 50)")
+    parser.add_argument("--crm", choices=["hubspot", "salesforce", "both"], default="both")
+    args = parser.parse_args(argv)
+    host = machine()
+    crms = ["salesforce", "hubspot"] if args.crm == "both" else [args.crm]
+    results: list[Result] = []
+    for crm in crms:
+        for callers in ("known", "unknown"):
+            started = time.monotonic()
+            result = measure(crm, callers, args.calls)
+            results.append(result)
+            print(
+                f"  {crm:10} {callers:7} {result.per_call} requests / {result.calls} calls = {result.ratio:.2f} "
+                f"(one-offs excluded: {result.one_off}) in {time.monotonic() - started:.1f} s",
+                flush=True,
+            )
+    rows = [
+        (
+            r.crm,
+            r.callers,
+            r.calls,
+            f"{r.done}/{r.calls}",
+            f"{r.single_activity}/{r.calls}",
+            r.per_call,
+            f"**{r.ratio:.2f}**",
+            f"≤ {r.target}",
+            verdict(r),
+            r.one_off,
+            r.non_2xx,
+        )
+        for r in results
+    ]
+    header = [
+        "CRM",
+        "callers",
+        "calls",
+        "synced/partial",
+        "exactly 1 activity",
+        "API requests",
+        "requests per call",
+        "target",
+        "verdict",
+        "one-offs (excluded)",
+        "non-2xx answers",
+    ]
+    lines = table(header, rows)
+    print("\n".join(lines))
+    body = [
+        "CRM API requests per synced call: N `call.ended` webhooks through crmsync's webhook app (Flask test "
+        "client, real Lua enqueue), synced by the Procfile worker (`crmsync worker --burst`, one process) "
+        "against a fresh sandbox CRM; the sandbox counts the requests it received. Known callers are seeded in "
+        "national format (`055 123 4567`); unknown callers are created (`on_missing: create` in the shipped "
+        "mappings). Sandbox rate limits off, crmsync's limits high (no 429s, no retries).",
+        "",
+        "One-off requests (once per worker process, not per call: Salesforce `describe` of each matched object, "
+        "logins, `limits`; HubSpot properties) are excluded from the per-call figure and shown apart.",
+        "",
+        *lines,
+        "",
+        "Requests per kind (per-call requests only):",
+        "",
+        *[f"- {r.crm}, {r.callers} callers: {r.detail}; one-offs: {r.one_off_detail}" for r in results],
+    ]
+    path = write_results(
+        "requests_per_call",
+        "CRM requests per synced call (issue #3)",
+        f".venv/bin/python -m bench.requests_per_call --calls {args.calls}"
+        + (f" --crm {args.crm}" if args.crm != "both" else ""),
+        host,
+        body,
+    )
+    print(f"written to {path}")
+    ok = all(r.done == r.calls and r.single_activity == r.calls for r in results)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
