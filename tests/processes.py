@@ -14,6 +14,11 @@ from crmsync.localredis import wait_http
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
+# Settings the test machine may have exported: each test says what its processes get.
+CRMSYNC_VARIABLES = {
+    "CRM", "WEBHOOK_TOKENS", "WEBHOOK_AUTH", "MAPPINGS_DIR", "HUBSPOT_ACCESS_TOKEN", "HUBSPOT_BASE_URL",
+    "SALESFORCE_INSTANCE_URL", "SALESFORCE_ACCESS_TOKEN", "DEFAULT_REGION", "METRICS_TOKEN",
+}
 
 
 def procfile_command(kind: str) -> list[str]:
@@ -32,7 +37,8 @@ class Process:
         self.kind = kind
         self.log_path = log_dir / f"{kind}-{time.time_ns()}.log"
         self._log = self.log_path.open("wb")
-        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        full_env = {**{k: v for k, v in os.environ.items() if k not in CRMSYNC_VARIABLES}, **env,
+                    "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(
             procfile_command(kind), cwd=ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,

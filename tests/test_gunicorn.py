@@ -57,3 +57,24 @@ def test_gunicorn_serves_the_webhook_and_logs_nothing_secret(web, redis, fixture
     for secret in (TOKEN, TOKEN[:-1], "966501234567", "0551234567", "966551234567", "Around 80,000 riyals",
                    "Not now, maybe next month", "Is this a good time"):
         assert secret not in logs, secret
+
+
+@pytest.mark.parametrize(
+    "kind, env, line",
+    [
+        ("web", {"PORT": "0"}, "crmsync web: WEBHOOK_TOKENS is not set: set it to one or more comma-separated tokens"),
+        ("web", {"PORT": "0", "WEBHOOK_TOKENS": "t", "DEFAULT_REGION": "XX"}, "DEFAULT_REGION 'XX' is not an ISO 3166"),
+        ("worker", {}, "crmsync worker: CRM is not set: set it to salesforce or hubspot"),
+        ("worker", {"CRM": "hubspot"}, "crmsync worker: HUBSPOT_ACCESS_TOKEN is not set"),
+        ("release", {"MAPPINGS_DIR": "/nonexistent"}, "/nonexistent"),
+    ],
+)
+def test_a_bad_setting_stops_the_process_with_one_line(tmp_path, redis_url, kind, env, line):
+    process = Process(kind, {"REDIS_URL": redis_url, **env}, tmp_path)
+    try:
+        process.proc.wait(30)
+    finally:
+        process.stop()
+    assert process.proc.returncode != 0
+    assert line in process.output()
+    assert "Traceback" not in process.output()

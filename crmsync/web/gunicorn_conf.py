@@ -14,3 +14,18 @@ graceful_timeout = 25  # seconds: inside the platform's 30 s between SIGTERM and
 keepalive = 5  # seconds
 accesslog = None  # crmsync logs each webhook itself, without tokens
 errorlog = "-"
+
+
+def on_starting(server: object) -> None:
+    """Check the settings in the master, so a bad one stops the process with one line
+    instead of workers that fail to boot again and again."""
+    import sys
+
+    from crmsync.errors import SettingsError
+    from crmsync.settings import Settings
+
+    try:
+        Settings.from_env().require_webhook_auth()
+    except SettingsError as exc:
+        sys.stderr.write(f"crmsync web: {exc}\n")
+        sys.exit(1)
