@@ -14,6 +14,7 @@ from redis import Redis
 
 from crmsync import phones
 from crmsync.crm.base import Activity, Connector, Person
+from crmsync.errors import PermanentError
 from crmsync.events.normalise import now_iso
 from crmsync.mapping.remote import choose_person
 
@@ -49,17 +50,19 @@ def sync(context: dict[str, Any], mapping: Any, connector: Connector, redis: Red
     if person is None and people:
         return Outcome(state="skipped", reason=f"ambiguous: {len(people)} people have this number",
                        number=phones.mask(number))
+    at_create: dict[str, Any] = {}  # fields written by the create itself
     if person is None:
         person = remembered(redis, connector.name, number)
     if person is None:
         if mapping.match.on_missing != "create":
             return Outcome(state="skipped", reason="no person in the CRM has this number",
                            number=phones.mask(number))
-        person = create_once(context, mapping, connector, redis, number, read)
+        person, at_create = create_once(context, mapping, connector, redis, number, read, region)
     plan = mapping.plan(context, person.object, person.values, region)
     activity = build_activity(context, plan, person)
     result = connector.write_call(person, activity, plan.updates)
-    skipped = {f.to: f.reason for f in plan.fields if f.action == "skip"}
+    written = {**at_create, **result.written}
+    skipped = {f.to: f.reason for f in plan.fields if f.action == "skip" and f.to not in at_create}
     problems = [f for f in plan.fields if f.action == "skip" and f.problem] + list(plan.problems)
     for name, reason in result.rejected.items():
         skipped[name] = f"refused by the CRM: {reason}"
@@ -70,8 +73,9 @@ def sync(context: dict[str, Any], mapping: Any, connector: Connector, redis: Red
         state=state,
         person=person.to_dict(),
         activity_id=result.activity_id,
-        written=result.written,
-        previous={f.to: f.old for f in plan.fields if f.action == "write" and f.to in result.written},
+        written=written,
+        previous={f.to: f.old for f in plan.fields if f.action == "write" and f.to in result.written}
+        | dict.fromkeys(at_create),
         skipped=skipped,
         errors=errors,
         number=phones.mask(number),
@@ -102,22 +106,37 @@ def remembered(redis: Redis, crm: str, number: str) -> Person | None:
 
 
 def create_once(
-    context: dict[str, Any], mapping: Any, connector: Connector, redis: Redis, number: str, read: list[str]
-) -> Person:
-    """Create the caller once, even when two calls from one new number sync at once."""
+    context: dict[str, Any], mapping: Any, connector: Connector, redis: Redis, number: str, read: list[str],
+    region: str,
+) -> tuple[Person, dict[str, Any]]:
+    """Create the caller once, even when two calls from one new number sync at once.
+
+    The mapped fields go into the create itself (one request fewer than create-then-
+    update); if the CRM refuses one of them, the person is created with
+    ``match.create.properties`` alone and the fields follow in the normal write, where a
+    refused field is reported and the rest still land. Returns the person and the fields
+    the create wrote.
+    """
     lock = redis.lock(f"crmsync:lock:number:{connector.name}:{number}", timeout=NUMBER_LOCK_TIMEOUT,
                       blocking_timeout=NUMBER_LOCK_TIMEOUT)
     with lock:
         existing = remembered(redis, connector.name, number)
         if existing is not None:
-            return existing
+            return existing, {}
         obj = mapping.match.create_object or mapping.match.objects[0]
-        person = connector.create_person(obj, mapping.create_properties(context), read)
+        base = mapping.create_properties(context)
+        fields = {k: v for k, v in mapping.plan(context, obj, {}, region).updates.items() if k not in base}
+        try:
+            person = connector.create_person(obj, {**fields, **base}, read)
+        except PermanentError as exc:
+            if not fields or not set(exc.fields) & set(fields):
+                raise
+            person, fields = connector.create_person(obj, base, read), {}
         memory = {"object": person.object, "id": person.id, "owner_id": person.owner_id, "values": person.values}
         redis.set(_memory_key(connector.name, number), json.dumps(memory), ex=CREATED_MEMORY_TTL)
         log.info("person created", extra={"call_id": context["call"]["id"], "object": person.object,
                                            "person_id": person.id})
-        return person
+        return person, fields
 
 
 def build_activity(context: dict[str, Any], plan: Any, person: Person) -> Activity:

@@ -182,3 +182,34 @@ def test_missing_number_and_duration_come_from_hamsas_api(hubspot, redis, redis_
             assert hamsa.count("GET /v1/voice-agents/conversation/") == 1
         finally:
             Runtime.install(None)
+
+
+def test_a_new_caller_is_created_with_the_mapped_fields_in_three_requests(runtime, hubspot, redis, fixture_path):
+    call_id = receive(redis, fixture_path, "call_ended_flat.json")
+    assert jobs.sync_call(call_id, "call.ended") == "synced"
+    record = store.load_status(redis, call_id)
+    [(person_id, contact)] = hubspot.contacts.items()
+    assert (record["person"]["id"], record["person"]["created"]) == (person_id, True)
+    assert contact["renewal_decision"] == "later" and record["fields"]["written"]["renewal_decision"] == "later"
+    # search, contact create (with the fields), call create: no separate update
+    assert [f"{r.method} {r.path}" for r in hubspot.requests] == [
+        "POST /crm/v3/objects/contacts/search", "POST /crm/v3/objects/contacts", "POST /crm/v3/objects/calls"]
+
+
+def test_a_field_refused_at_create_still_creates_the_caller(hubspot, redis, redis_url, fixture_path, tmp_path):
+    mappings = tmp_path / "mappings"
+    mappings.mkdir()
+    text = (ROOT / "mappings" / "hubspot.yaml").read_text()
+    (mappings / "hubspot.yaml").write_text(text.replace("fields:", "fields:\n  - from: outcome.renewal_decision\n"
+                                                        "    to: no_such_property\n", 1))
+    runtime_for(hubspot, redis, redis_url, MAPPINGS_DIR=str(mappings))
+    try:
+        call_id = receive(redis, fixture_path, "call_ended_flat.json")
+        assert jobs.sync_call(call_id, "call.ended") == "partial"
+        record = store.load_status(redis, call_id)
+        assert record["person"]["created"] is True and len(hubspot.contacts) == 1
+        assert "no_such_property" in record["fields"]["skipped"]
+        assert record["fields"]["written"]["renewal_decision"] == "later"
+        assert len(hubspot.calls_for(call_id)) == 1
+    finally:
+        Runtime.install(None)

@@ -94,8 +94,8 @@ class SalesforceConnector:
         ``describe`` has it (describe is cached per object for the connector's life, so
         the first lookup costs one extra request per object), or a mapping
         ``{object: [field, …]}`` used as given. ``Person.values`` is keyed by the names
-        asked for. SOSL gets digits only: the national number first, then the full E.164
-        digits when that matched nobody. Every hit is re-checked with ``phones.matches``.
+        asked for. One SOSL search gets digits only: the national number OR the full E.164
+        digits (``FIND {501234567 OR 966501234567}``). Every hit is re-checked with ``phones.matches``.
         """
         for obj in objects:
             if not _NAME.match(obj):
@@ -105,11 +105,7 @@ class SalesforceConnector:
         except NumberParseException:
             raise PermanentError(CRM, f"{phones.mask(e164)} is not an E.164 number", code="INVALID_PHONE") from None
         wanted = self._fields_per_object(objects, fields)
-        people: list[Person] = []
-        for term in dict.fromkeys([national, phones.digits(e164)]):
-            people = self._search(term, e164, objects, wanted)
-            if people:
-                break
+        people = self._search(" OR ".join(dict.fromkeys([national, phones.digits(e164)])), e164, objects, wanted)
         order = [o.lower() for o in objects]
         people.sort(key=lambda p: order.index(p.object.lower()) if p.object.lower() in order else len(order))
         return people
@@ -137,7 +133,7 @@ class SalesforceConnector:
         for obj in objects:
             columns = [*BASE_FIELDS, *_phone_fields(obj), *wanted[obj].values()]
             returning.append(f"{obj}({', '.join({c.lower(): c for c in columns}.values())})")
-        sosl = f"FIND {{{phones.digits(term)}}} IN PHONE FIELDS RETURNING {', '.join(returning)}"
+        sosl = f"FIND {{{term}}} IN PHONE FIELDS RETURNING {', '.join(returning)}"
         result = self.client.call("look up the caller", lambda sf: sf.search(sosl)) or {}
         people: list[Person] = []
         seen: set[str] = set()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import re
 import threading
 import time
 from datetime import UTC, datetime
@@ -124,7 +125,8 @@ class Org:
 
     def search(self, sosl: Sosl, version: str) -> list[dict[str, Any]]:
         """SOSL over phone fields: hits mixed across object types, most recently changed first."""
-        term_digits = phones.digits(sosl.term)
+        # "A OR B": a hit on any of the terms
+        terms = [d for d in (phones.digits(t) for t in re.split(r"\s+OR\s+", sosl.term)) if d]
         horizon = time.monotonic() - self.search_lag
         hits: list[tuple[str, str, dict[str, Any]]] = []
         with self.lock:
@@ -134,7 +136,7 @@ class Org:
                 for record in self.records[obj].values():
                     if self._indexed_at.get(record["Id"], 0) > horizon:
                         continue
-                    if any(phone_hit(record.get(f), term_digits) for f in phone_fields(obj)):
+                    if any(phone_hit(record.get(f), term) for f in phone_fields(obj) for term in terms):
                         hits.append((record.get("LastModifiedDate") or "", obj, self.render(obj, record, fields,
                                                                                               version)))
         hits.sort(key=lambda h: h[0], reverse=True)
