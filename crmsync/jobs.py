@@ -111,7 +111,7 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> str:
         runtime, call_id, state=outcome.state, person=outcome.person, activity_id=outcome.activity_id,
         fields={"written": outcome.written, "skipped": outcome.skipped, "previous": outcome.previous},
         errors=outcome.errors,
-        reason=outcome.reason, events_synced=len(store.load_events(redis, call_id)),
+        reason=outcome.reason, events_synced=len(events),
     )
 
 
