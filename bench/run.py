@@ -10,6 +10,10 @@ import sys
 
 BENCHMARKS = [
     "bench.ingest",
+    "bench.requests_per_call",
+    "bench.worker_throughput",
+    "bench.worker_modes",
+    "bench.burst",
 ]
 
 
