@@ -25,3 +25,9 @@ def test_demo_syncs_every_sample_call(redis, redis_url, crm, created):
     assert created in out and "matched" in out
     assert "Point a real Hamsa agent at it" in out
     assert "966501234567" not in out + result.stderr  # the demo shows no full numbers
+
+
+def test_the_installed_demo_ships_the_same_mappings():
+    for name in ("hubspot.yaml", "salesforce.yaml"):
+        shipped = (ROOT / "crmsync" / "demo" / "mappings" / name).read_text()
+        assert shipped == (ROOT / "mappings" / name).read_text(), f"copy mappings/{name} to crmsync/demo/mappings/"
