@@ -172,12 +172,11 @@ def _require(requirement: Any, as_json: bool) -> Any:
 
 
 def _connector(settings: Settings, as_json: bool) -> Any:
-    from redis import Redis
-
     from crmsync.crm.factory import build_connector
+    from crmsync.store import redis_client
 
     try:
-        return build_connector(settings, Redis.from_url(settings.redis_url))
+        return build_connector(settings, redis_client(settings))
     except CrmsyncError as exc:
         _fail([str(exc)], as_json)
 
