@@ -133,6 +133,11 @@ def test_both_fixtures_land_once_with_mapped_fields(stack, fixture_path):
     assert float(fields[budget]) == 80000
     assert documented["fields"]["written"][budget] in ("80000", 80000, 80000.0)
     assert documented["activity_id"]
+    logs = stack.web.output() + stack.workers[0].output()
+    assert '"call_id": "' + DOCUMENTED_CALL in logs  # structured, with the call id
+    for secret in ("966501234567", "501234567", "966551234567", "Around 80,000 riyals", "Not now, maybe next month",
+                   stack.sandbox.token, TOKEN):
+        assert secret not in logs, secret
 
 
 def test_on_multiple_most_recent(hubspot_stack, fixture_path):
