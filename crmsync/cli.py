@@ -28,6 +28,9 @@ def settings_or_exit() -> Settings:
 
 def redis_or_exit(settings: Settings) -> Redis:
     client = store.redis_client(settings)
+    context = click.get_current_context(silent=True)
+    if context is not None:
+        context.call_on_close(client.close)
     try:
         client.ping()
     except RedisError as exc:

@@ -26,7 +26,7 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import LockError
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.serializers import JSONSerializer
 
 from crmsync import hamsa, metrics, pipeline, store
@@ -36,6 +36,7 @@ from crmsync.events.normalise import now_iso
 from crmsync.queue import (
     CRASH_RETRIES,
     CRASH_RETRY_INTERVALS,
+    FAILURE_CALLBACK,
     JOB_FAILURE_TTL,
     JOB_RESULT_TTL,
     JOB_TIMEOUT,
@@ -90,17 +91,23 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> str:
         return _finish(runtime, call_id, state="failed", errors=[exc.to_dict()], reason=exc.message)
     except CredentialsError as exc:
         redis.hset(metrics.CREDENTIALS_KEY, exc.crm, str(exc))
+        redis.expire(metrics.CREDENTIALS_KEY, 3 * CONFIG_RETRY)  # /readyz forgets it once nothing is refused
         log.error("the CRM refuses crmsync's credentials; the call waits", extra=extra)
-        return _retry_later(runtime, call_id, trigger, CONFIG_RETRY, error=str(exc), window=False)
+        return _wait(runtime, call_id, trigger, CONFIG_RETRY, error=str(exc))
     except ConfigurationError as exc:
         log.error("configuration problem; the call waits", extra={**extra, "problem": str(exc).splitlines()[0]})
-        return _retry_later(runtime, call_id, trigger, CONFIG_RETRY, error=str(exc), window=False)
+        return _wait(runtime, call_id, trigger, CONFIG_RETRY, error=str(exc))
+    except RateLimited as exc:
+        # A rate limit delays a call; it never counts towards failing it.
+        delay = max(backoff(1), exc.retry_after)
+        log.warning("CRM rate limit; waiting", extra={**extra, "status": exc.status, "delay": round(delay, 1)})
+        return _wait(runtime, call_id, trigger, delay, error=exc.to_dict())
     except RetryableError as exc:
-        delay = backoff(attempts)
-        if isinstance(exc, RateLimited):
-            delay = max(delay, exc.retry_after)
-        log.warning("CRM unavailable; retrying", extra={**extra, "status": exc.status, "delay": round(delay, 1)})
-        return _retry_later(runtime, call_id, trigger, delay, error=exc.to_dict())
+        log.warning("CRM unavailable; retrying", extra={**extra, "status": exc.status})
+        return _retry_later(runtime, call_id, trigger, error=exc.to_dict())
+    except Exception as exc:  # a bug, RQ's job timeout, Redis trouble: retried like an outage, never lost
+        log.error("sync interrupted", extra={**extra, "error": type(exc).__name__})
+        return _retry_later(runtime, call_id, trigger, error={"message": f"crmsync error: {type(exc).__name__}"})
     redis.hdel(metrics.CREDENTIALS_KEY, runtime.connector.name)
     log.info(
         "call " + outcome.state,
@@ -121,26 +128,58 @@ def _new_events(record: dict[str, Any], redis: Redis, call_id: str) -> bool:
 
 def _finish(runtime: Runtime, call_id: str, *, state: str, **fields: Any) -> str:
     store.save_status(runtime.redis, call_id, state=state, updated_at=now_iso(), first_failure_at=None,
-                      next_attempt_at=None, **fields)
+                      retry_streak=0, next_attempt_at=None, **fields)
+    if state == "failed":
+        _keep_events(runtime, call_id)  # replayable for DEDUPE_TTL from now
     runtime.metrics.incr("calls_total", state=state)
     return state
 
 
-def _retry_later(runtime: Runtime, call_id: str, trigger: str, delay: float, *, error: Any,
-                 window: bool = True) -> str:
+def _retry_later(runtime: Runtime, call_id: str, trigger: str, *, error: dict[str, Any]) -> str:
+    """A retryable failure: back off, or fail once they have lasted ``RETRY_WINDOW``."""
     record = store.load_status(runtime.redis, call_id) or {}
-    first = record.get("first_failure_at") or time.time()
-    errors = [error] if not isinstance(error, list) else error
-    if window and time.time() - float(first) >= RETRY_WINDOW:
+    first = float(record.get("first_failure_at") or time.time())
+    streak = int(record.get("retry_streak") or 0) + 1
+    if time.time() - first >= RETRY_WINDOW:
         log.error("call failed: retries exhausted", extra={"call_id": call_id})
-        return _finish(runtime, call_id, state="failed", errors=errors,
+        return _finish(runtime, call_id, state="failed", errors=[error],
                        reason=f"the CRM stayed unavailable for {RETRY_WINDOW // 60} minutes")
-    store.save_status(runtime.redis, call_id, state="queued", first_failure_at=first, errors=errors,
-                      next_attempt_at=time.time() + delay, updated_at=now_iso())
+    delay = backoff(streak)
+    store.save_status(runtime.redis, call_id, state="queued", first_failure_at=first, retry_streak=streak,
+                      errors=[error], next_attempt_at=time.time() + delay, updated_at=now_iso())
+    _keep_events(runtime, call_id)
     reschedule(runtime.redis, call_id, trigger, delay)
     return "retrying"
 
 
+def _wait(runtime: Runtime, call_id: str, trigger: str, delay: float, *, error: Any) -> str:
+    """A wait that is no failure (refused credentials, a broken mapping, a rate limit): the
+    call is tried again after ``delay``, however long that goes on."""
+    store.save_status(runtime.redis, call_id, state="queued", first_failure_at=None, retry_streak=0,
+                      errors=[error], next_attempt_at=time.time() + delay, updated_at=now_iso())
+    _keep_events(runtime, call_id)
+    reschedule(runtime.redis, call_id, trigger, delay)
+    return "retrying"
+
+
+def _keep_events(runtime: Runtime, call_id: str) -> None:
+    """A call that still waits, or failed and may be replayed, keeps its events."""
+    pipe = runtime.redis.pipeline()
+    for key in (store.events_key(call_id), store.receipts_key(call_id)):
+        pipe.expire(key, max(runtime.settings.dedupe_ttl, CONFIG_RETRY * 2))
+    pipe.execute()
+
+
+def job_failed(job: Any, connection: Redis, *exc_info: Any) -> None:
+    """RQ's failure callback: a job that escaped the handling above (its worker died on
+    it ``CRASH_RETRIES`` times) is marked failed, so ``replay --failed`` finds it."""
+    if (job.retries_left or 0) > 0 or not job.args:
+        return  # RQ hands it back
+    call_id = str(job.args[0])
+    store.save_status(connection, call_id, state="failed", updated_at=now_iso(),
+                      reason="the worker stopped while syncing this call, again and again",
+                      errors=[{"message": f"crmsync error: {getattr(exc_info[0], '__name__', 'unknown')}"}])
+    metrics.Metrics(connection).incr("calls_total", state="failed")
 def backoff(attempt: int) -> float:
     """Exponential with jitter: 1–2 s, 2–4 s, 4–8 s … never more than ``MAX_BACKOFF``."""
     ceiling = min(MAX_BACKOFF, 2.0 ** attempt)
@@ -158,6 +197,7 @@ def job_options(job_id: str) -> dict[str, Any]:
         "result_ttl": JOB_RESULT_TTL,
         "failure_ttl": JOB_FAILURE_TTL,
         "retry": Retry(max=CRASH_RETRIES, interval=CRASH_RETRY_INTERVALS),
+        "on_failure": Callback(FAILURE_CALLBACK),
     }
 
 

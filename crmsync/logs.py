@@ -24,12 +24,18 @@ def redact(text: str) -> str:
     return _PHONE.sub(lambda m: mask(re.sub(r"[^\d+]", "", m[0])), text)
 
 
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
 class RedactFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        for key, value in list(vars(record).items()):  # the extras become JSON fields too
+            if key not in _STANDARD and isinstance(value, str):
+                setattr(record, key, redact(value))
         if record.exc_info and record.exc_info[1] is not None:
             # Vendor exception texts may contain request URLs with numbers (SOSL): keep the type only.
             record.exc_text = f"{type(record.exc_info[1]).__name__}: {redact(str(record.exc_info[1]))}"
@@ -37,15 +43,17 @@ class RedactFilter(logging.Filter):
         return True
 
 
+def json_formatter() -> JsonFormatter:
+    return JsonFormatter(
+        "%(asctime)s %(levelname)s %(name)s %(message)s",
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+    )
+
+
 def configure(level: str = "INFO", stream: object = None) -> None:
     """JSON lines on stderr for every logger (ours, RQ's, gunicorn's), redacted."""
     handler = logging.StreamHandler(stream or sys.stderr)  # type: ignore[arg-type]
-    handler.setFormatter(
-        JsonFormatter(
-            "%(asctime)s %(levelname)s %(name)s %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-        )
-    )
+    handler.setFormatter(json_formatter())
     handler.addFilter(RedactFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):

@@ -29,7 +29,9 @@ COUNTERS: dict[str, tuple[str, str]] = {
 
 
 def label_field(**labels: object) -> str:
-    return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
+    """``a=1,b=2``: the hash field one counter's labels are kept under (``,`` and ``=``
+    inside a value, e.g. an unknown event type as sent, become ``_``)."""
+    return ",".join(f"{k}={str(labels[k]).replace(',', '_').replace('=', '_')}" for k in sorted(labels))
 
 
 class Metrics:
@@ -100,8 +102,13 @@ def render(redis: Redis) -> str:
         lines += [f"# HELP crmsync_{name} {text}", f"# TYPE crmsync_{name} {kind}"]
         for field, value in sorted(values.items()):
             labels = ",".join(
-                f'{k}="{v}"' for k, v in (pair.split("=", 1) for pair in field.split(",") if "=" in pair)
+                f'{k}="{_escape(v)}"' for k, v in (pair.split("=", 1) for pair in field.split(",") if "=" in pair)
             )
             number = int(value) if float(value).is_integer() else value
             lines.append(f"crmsync_{name}{{{labels}}} {number}" if labels else f"crmsync_{name} {number}")
     return "\n".join(lines) + "\n"
+
+
+def _escape(value: str) -> str:
+    """A Prometheus label value: backslash, double quote and newline escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

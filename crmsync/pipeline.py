@@ -5,6 +5,7 @@ job (``crmsync.jobs``) adds locking, retries and the sync record.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -91,8 +92,13 @@ def _read_fields(mapping: Any, objects: list[str]) -> list[str]:
     return names
 
 
+def _number_key(kind: str, crm: str, number: str) -> str:
+    """Redis key names hold a digest, never the number itself."""
+    return f"crmsync:{kind}:{crm}:{hashlib.sha256(number.encode()).hexdigest()[:32]}"
+
+
 def _memory_key(crm: str, number: str) -> str:
-    return f"crmsync:created:{crm}:{number}"
+    return _number_key("created", crm, number)
 
 
 def remembered(redis: Redis, crm: str, number: str) -> Person | None:
@@ -117,7 +123,7 @@ def create_once(
     refused field is reported and the rest still land. Returns the person and the fields
     the create wrote.
     """
-    lock = redis.lock(f"crmsync:lock:number:{connector.name}:{number}", timeout=NUMBER_LOCK_TIMEOUT,
+    lock = redis.lock(_number_key("lock:number", connector.name, number), timeout=NUMBER_LOCK_TIMEOUT,
                       blocking_timeout=NUMBER_LOCK_TIMEOUT)
     with lock:
         existing = remembered(redis, connector.name, number)

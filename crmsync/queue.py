@@ -23,7 +23,7 @@ import zlib
 from typing import Any
 
 from redis import Redis
-from rq import Queue
+from rq import Callback, Queue
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat
@@ -34,6 +34,7 @@ from crmsync.metrics import label_field
 from crmsync.store import QUEUE_NAME
 
 JOB_FUNC = "crmsync.jobs.sync_call"
+FAILURE_CALLBACK = "crmsync.jobs.job_failed"
 JOB_TIMEOUT = 50  # seconds one sync may run before RQ stops it (a few CRM requests, each with a timeout)
 CRASH_RETRIES = 5  # times RQ hands back a job whose worker died
 CRASH_RETRY_INTERVALS = [1, 5, 15, 30, 60]  # seconds
@@ -90,6 +91,7 @@ def build_job(redis: Redis, call_id: str, trigger: str, job_id: str) -> Job:
         result_ttl=JOB_RESULT_TTL,
         failure_ttl=JOB_FAILURE_TTL,
         description=f"sync call {call_id} ({trigger})",
+        on_failure=Callback(FAILURE_CALLBACK),
     )
     # What Queue._prepare_for_queue sets; the script then saves and pushes it like RQ's
     # own unique enqueue (rq.scripts.save_unique_job).
@@ -140,7 +142,7 @@ class Ingest:
         """The store script's keys and arguments for one event."""
         call_id = event["call_id"]
         at = event["received_at"]
-        job_id = job_id_for(dedupe)
+        job_id = job_id_for(dedupe, attempt=at)  # one per acceptance: a finished job never blocks a new one
         fields = self._template.fields(call_id, event["event"]) if enqueue else []
         receipt = {"event": event["event"], "at": at, "answer": "accepted", "queued": enqueue}
         duplicate = {"event": event["event"], "at": at, "answer": "duplicate"}

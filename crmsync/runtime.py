@@ -42,6 +42,9 @@ class Runtime:
         connector = build_connector(settings, client, metrics)
         return cls(settings=settings, redis=client, mapping=mapping, connector=connector, metrics=metrics)
 
+    def close(self) -> None:
+        self.connector.close()
+
     @classmethod
     def current(cls) -> Runtime:
         with cls._lock:

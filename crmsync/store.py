@@ -26,7 +26,7 @@ QUEUE_NAME = "crmsync"
 STATUS_TTL = 30 * 24 * 3600  # seconds
 QUARANTINE_TTL = 30 * 24 * 3600  # seconds
 RECEIPTS_MAX = 500  # entries per call
-QUARANTINE_MAX = 10_000  # bodies kept at most
+QUARANTINE_MAX = 1_000  # bodies kept at most (up to 2 MiB each)
 
 
 def redis_client(settings: Settings, **kwargs: Any) -> Redis:

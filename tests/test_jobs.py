@@ -8,6 +8,9 @@ import time
 from pathlib import Path
 
 import pytest
+from rq.exceptions import AbandonedJobError
+from rq.job import Job
+from rq.serializers import JSONSerializer
 
 from crmsync import jobs, metrics, store
 from crmsync.events import dedupe_key, normalise
@@ -27,7 +30,23 @@ def hubspot():
         yield sandbox
 
 
-def runtime_for(sandbox, redis, redis_url, **env) -> Runtime:
+@pytest.fixture
+def runtime_for(redis, redis_url):
+    """Build and install a Runtime for a sandbox; closed and uninstalled after the test."""
+    built: list[Runtime] = []
+
+    def build(sandbox, **env) -> Runtime:
+        runtime = make_runtime(sandbox, redis, redis_url, **env)
+        built.append(runtime)
+        return runtime
+
+    yield build
+    Runtime.install(None)
+    for runtime in built:
+        runtime.close()
+
+
+def make_runtime(sandbox, redis, redis_url, **env) -> Runtime:
     settings = Settings.from_env({
         "REDIS_URL": redis_url, "CRM": "hubspot", "HUBSPOT_ACCESS_TOKEN": sandbox.token,
         "HUBSPOT_BASE_URL": sandbox.url, "MAPPINGS_DIR": str(ROOT / "mappings"), "DEFAULT_REGION": "SA", **env,
@@ -38,10 +57,8 @@ def runtime_for(sandbox, redis, redis_url, **env) -> Runtime:
 
 
 @pytest.fixture
-def runtime(hubspot, redis, redis_url):
-    built = runtime_for(hubspot, redis, redis_url)
-    yield built
-    Runtime.install(None)
+def runtime(hubspot, runtime_for):
+    return runtime_for(hubspot)
 
 
 def receive(redis, fixture_path: Path, name: str = "call_ended_documented.json", **changes) -> str:
@@ -125,19 +142,16 @@ def test_a_permanent_refusal_fails_at_once_with_the_crms_words(runtime, hubspot,
     assert record["errors"][0]["code"] == "VALIDATION_ERROR"
 
 
-def test_refused_credentials_wait_instead_of_failing(hubspot, redis, redis_url, fixture_path):
-    runtime_for(hubspot, redis, redis_url, HUBSPOT_ACCESS_TOKEN="pat-revoked")
-    try:
-        call_id = receive(redis, fixture_path)
-        store.save_status(redis, call_id, first_failure_at=time.time() - 5 * jobs.RETRY_WINDOW)
-        assert jobs.sync_call(call_id, "call.ended") == "retrying"
-        assert store.load_status(redis, call_id)["state"] == "queued"  # never failed for this
-        [delay] = delays(redis)
-        assert delay == pytest.approx(jobs.CONFIG_RETRY, abs=2)
-        assert metrics.credential_problems(redis) and "hubspot" in metrics.credential_problems(redis)[0]
-        assert metrics.snapshot(redis)["credential_errors_total"]["crm=hubspot"] == 1
-    finally:
-        Runtime.install(None)
+def test_refused_credentials_wait_instead_of_failing(hubspot, redis, runtime_for, fixture_path):
+    runtime_for(hubspot, HUBSPOT_ACCESS_TOKEN="pat-revoked")
+    call_id = receive(redis, fixture_path)
+    store.save_status(redis, call_id, first_failure_at=time.time() - 5 * jobs.RETRY_WINDOW)
+    assert jobs.sync_call(call_id, "call.ended") == "retrying"
+    assert store.load_status(redis, call_id)["state"] == "queued"  # never failed for this
+    [delay] = delays(redis)
+    assert delay == pytest.approx(jobs.CONFIG_RETRY, abs=2)
+    assert metrics.credential_problems(redis) and "hubspot" in metrics.credential_problems(redis)[0]
+    assert metrics.snapshot(redis)["credential_errors_total"]["crm=hubspot"] == 1
 
 
 def test_a_call_whose_lock_is_held_is_tried_again_shortly(runtime, redis, fixture_path):
@@ -166,22 +180,19 @@ def hamsa_api(environ, start_response):
                                                   "callDuration": 125}}).encode()]
 
 
-def test_missing_number_and_duration_come_from_hamsas_api(hubspot, redis, redis_url, fixture_path):
+def test_missing_number_and_duration_come_from_hamsas_api(hubspot, redis, runtime_for, fixture_path):
     with SandboxServer(hamsa_api) as hamsa:
-        runtime_for(hubspot, redis, redis_url, HAMSA_API_KEY="hamsa-key", HAMSA_BASE_URL=hamsa.url)
-        try:
-            person = hubspot.seed_contact({"phone": "0501234567"})
-            body = json.loads((fixture_path / "call_ended_documented.json").read_text())
-            del body["data"]["data"]["callParams"], body["data"]["data"]["callDuration"]
-            event = normalise(body, "SA")
-            Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=False)
-            assert jobs.sync_call(CALL, "call.ended") == "synced"
-            assert store.load_status(redis, CALL)["person"]["id"] == person
-            [call] = hubspot.calls_for(CALL)
-            assert call["hs_call_duration"] == "125000"
-            assert hamsa.count("GET /v1/voice-agents/conversation/") == 1
-        finally:
-            Runtime.install(None)
+        runtime_for(hubspot, HAMSA_API_KEY="hamsa-key", HAMSA_BASE_URL=hamsa.url)
+        person = hubspot.seed_contact({"phone": "0501234567"})
+        body = json.loads((fixture_path / "call_ended_documented.json").read_text())
+        del body["data"]["data"]["callParams"], body["data"]["data"]["callDuration"]
+        event = normalise(body, "SA")
+        Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=False)
+        assert jobs.sync_call(CALL, "call.ended") == "synced"
+        assert store.load_status(redis, CALL)["person"]["id"] == person
+        [call] = hubspot.calls_for(CALL)
+        assert call["hs_call_duration"] == "125000"
+        assert hamsa.count("GET /v1/voice-agents/conversation/") == 1
 
 
 def test_a_new_caller_is_created_with_the_mapped_fields_in_three_requests(runtime, hubspot, redis, fixture_path):
@@ -196,20 +207,71 @@ def test_a_new_caller_is_created_with_the_mapped_fields_in_three_requests(runtim
         "POST /crm/v3/objects/contacts/search", "POST /crm/v3/objects/contacts", "POST /crm/v3/objects/calls"]
 
 
-def test_a_field_refused_at_create_still_creates_the_caller(hubspot, redis, redis_url, fixture_path, tmp_path):
+def test_a_field_refused_at_create_still_creates_the_caller(hubspot, redis, runtime_for, fixture_path, tmp_path):
     mappings = tmp_path / "mappings"
     mappings.mkdir()
     text = (ROOT / "mappings" / "hubspot.yaml").read_text()
     (mappings / "hubspot.yaml").write_text(text.replace("fields:", "fields:\n  - from: outcome.renewal_decision\n"
                                                         "    to: no_such_property\n", 1))
-    runtime_for(hubspot, redis, redis_url, MAPPINGS_DIR=str(mappings))
-    try:
-        call_id = receive(redis, fixture_path, "call_ended_flat.json")
-        assert jobs.sync_call(call_id, "call.ended") == "partial"
-        record = store.load_status(redis, call_id)
-        assert record["person"]["created"] is True and len(hubspot.contacts) == 1
-        assert "no_such_property" in record["fields"]["skipped"]
-        assert record["fields"]["written"]["renewal_decision"] == "later"
-        assert len(hubspot.calls_for(call_id)) == 1
-    finally:
-        Runtime.install(None)
+    runtime_for(hubspot, MAPPINGS_DIR=str(mappings))
+    call_id = receive(redis, fixture_path, "call_ended_flat.json")
+    assert jobs.sync_call(call_id, "call.ended") == "partial"
+    record = store.load_status(redis, call_id)
+    assert record["person"]["created"] is True and len(hubspot.contacts) == 1
+    assert "no_such_property" in record["fields"]["skipped"]
+    assert record["fields"]["written"]["renewal_decision"] == "later"
+    assert len(hubspot.calls_for(call_id)) == 1
+
+
+def test_after_a_long_credential_wait_an_outage_still_gets_its_hour(hubspot, redis, runtime_for, fixture_path):
+    runtime_for(hubspot, HUBSPOT_ACCESS_TOKEN="pat-revoked")
+    call_id = receive(redis, fixture_path)
+    assert jobs.sync_call(call_id, "call.ended") == "retrying"  # credentials refused: waits
+    assert store.load_status(redis, call_id)["first_failure_at"] is None  # waiting starts no failure clock
+    runtime_for(hubspot)  # the token is fixed; now the CRM has an outage
+    hubspot.add_fault(match=".*", status=503, body={"message": "down"}, times=None)
+    assert jobs.sync_call(call_id, "call.ended") == "retrying"
+    assert store.load_status(redis, call_id)["state"] == "queued"
+
+
+def test_a_daily_rate_limit_delays_without_failing(runtime, hubspot, redis, fixture_path):
+    hubspot.add_fault(match=".*", status=429, times=None, headers={"Retry-After": "3600"},
+                      body={"status": "error", "message": "You have reached your daily limit.",
+                            "errorType": "RATE_LIMIT", "policyName": "DAILY"})
+    call_id = receive(redis, fixture_path)
+    store.save_status(redis, call_id, first_failure_at=time.time() - 2 * jobs.RETRY_WINDOW)
+    assert jobs.sync_call(call_id, "call.ended") == "retrying"
+    record = store.load_status(redis, call_id)
+    assert record["state"] == "queued" and record["first_failure_at"] is None
+    assert max(delays(redis)) >= 3599
+
+
+def test_an_unexpected_error_is_retried_not_lost(runtime, redis, fixture_path):
+    call_id = receive(redis, fixture_path)
+    redis.rpush(store.events_key(call_id), b"{not json")  # a corrupted record
+    assert jobs.sync_call(call_id, "call.ended") == "retrying"
+    record = store.load_status(redis, call_id)
+    assert record["state"] == "queued" and record["errors"] == [{"message": "crmsync error: JSONDecodeError"}]
+    assert len(delays(redis)) == 1
+
+
+def test_a_waiting_call_keeps_its_events(runtime, hubspot, redis, fixture_path):
+    hubspot.add_fault(match=".*", status=503, body={"message": "down"}, times=None)
+    call_id = receive(redis, fixture_path)
+    redis.expire(store.events_key(call_id), 5)  # about to expire
+    assert jobs.sync_call(call_id, "call.ended") == "retrying"
+    assert redis.ttl(store.events_key(call_id)) > 3000
+
+
+def test_a_job_whose_worker_kept_dying_is_marked_failed(redis, fixture_path):
+    call_id = receive(redis, fixture_path)
+    job_id = jobs.replay(redis, call_id)
+    job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
+    assert job.failure_callback is jobs.job_failed  # RQ calls it for abandoned jobs
+    jobs.job_failed(job, redis, AbandonedJobError, AbandonedJobError(), None)
+    assert store.load_status(redis, call_id)["state"] == "queued"  # RQ still hands it back
+    job.retries_left = 0
+    jobs.job_failed(job, redis, AbandonedJobError, AbandonedJobError(), None)
+    record = store.load_status(redis, call_id)
+    assert record["state"] == "failed" and "worker stopped" in record["reason"]
+    assert redis.zscore(store.FAILED_KEY, call_id) is not None

@@ -3,7 +3,7 @@ dashboards see crmsync's jobs as if RQ had enqueued them."""
 
 import json
 
-from rq import Queue, Retry
+from rq import Callback, Queue, Retry
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
@@ -12,6 +12,7 @@ from crmsync.events import dedupe_key, normalise
 from crmsync.queue import (
     CRASH_RETRIES,
     CRASH_RETRY_INTERVALS,
+    FAILURE_CALLBACK,
     JOB_FAILURE_TTL,
     JOB_FUNC,
     JOB_RESULT_TTL,
@@ -27,20 +28,21 @@ def test_job_hash_matches_what_rq_writes(redis, fixture_path):
     event = normalise(json.loads((fixture_path / "call_ended_documented.json").read_text()), "US")
     dedupe = dedupe_key(event)
     assert Ingest(redis, 3600).store(event, dedupe, enqueue=True)
-    ours = redis.hgetall(f"rq:job:{job_id_for(dedupe)}")
+    job_id = job_id_for(dedupe, attempt=event["received_at"])
+    ours = redis.hgetall(f"rq:job:{job_id}")
 
     queue = Queue(store.QUEUE_NAME, connection=redis, serializer=JSONSerializer)
     theirs_job = queue.enqueue(
         JOB_FUNC, event["call_id"], event["event"], job_id="reference-job", job_timeout=JOB_TIMEOUT,
         result_ttl=JOB_RESULT_TTL, failure_ttl=JOB_FAILURE_TTL, unique=True,
         description=f"sync call {event['call_id']} ({event['event']})",
-        retry=Retry(max=CRASH_RETRIES, interval=CRASH_RETRY_INTERVALS),
+        retry=Retry(max=CRASH_RETRIES, interval=CRASH_RETRY_INTERVALS), on_failure=Callback(FAILURE_CALLBACK),
     )
     theirs = redis.hgetall(theirs_job.key)
     assert set(ours) == set(theirs)
     for field in set(ours) - TIMES:
         assert ours[field] == theirs[field], field
 
-    job = Job.fetch(job_id_for(dedupe), connection=redis, serializer=JSONSerializer)
+    job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
     assert (job.func_name, job.args, job.get_status()) == (JOB_FUNC, [event["call_id"], "call.ended"], "queued")
-    assert queue.job_ids == [job_id_for(dedupe), "reference-job"]
+    assert queue.job_ids == [job_id, "reference-job"]

@@ -20,13 +20,25 @@ OLD_TOKEN = "sk_live_old000rotating"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
-def make_client(redis_url, redis=None, **env):
-    settings = Settings.from_env({"REDIS_URL": redis_url, "WEBHOOK_TOKENS": f"{TOKEN},{OLD_TOKEN}", **env})
-    return create_app(settings, redis).test_client()
+@pytest.fixture
+def make_client():
+    """Test clients of apps built from settings; each app's own Redis client is closed after."""
+    apps = []
+
+    def make(redis_url, redis=None, **env):
+        settings = Settings.from_env({"REDIS_URL": redis_url, "WEBHOOK_TOKENS": f"{TOKEN},{OLD_TOKEN}", **env})
+        app = create_app(settings, redis)
+        apps.append((app, redis))
+        return app.test_client()
+
+    yield make
+    for app, given in apps:
+        if given is None:
+            app.extensions["crmsync"]["redis"].close()
 
 
 @pytest.fixture
-def client(redis, redis_url):
+def client(redis, redis_url, make_client):
     return make_client(redis_url, redis)
 
 
@@ -87,7 +99,7 @@ def test_three_sequential_deliveries_make_one_job(client, redis, ended):
     assert [r["answer"] for r in receipts] == ["accepted", "duplicate", "duplicate"]
 
 
-def test_three_concurrent_deliveries_make_one_job(redis, redis_url, ended):
+def test_three_concurrent_deliveries_make_one_job(redis, redis_url, ended, make_client):
     barrier = threading.Barrier(3)
     answers = []
 
@@ -184,7 +196,7 @@ def test_health_and_readiness(client, redis, redis_url, tmp_path):
     assert "CRM is not set" in answer.json["problems"][0]
 
 
-def test_metrics_count_answers_and_need_the_token(redis, redis_url, ended):
+def test_metrics_count_answers_and_need_the_token(redis, redis_url, ended, make_client):
     client = make_client(redis_url, redis, METRICS_TOKEN="m-secret")
     client.post("/webhooks/hamsa", data=ended, headers=AUTH)
     client.post("/webhooks/hamsa", data=ended, headers=AUTH)
@@ -208,7 +220,7 @@ def test_webhook_auth_none_accepts_without_token(redis, redis_url, ended):
     assert client.post("/webhooks/hamsa", data=ended).status_code == 200
 
 
-def test_redis_down_is_503_and_back_is_accepted(ended):
+def test_redis_down_is_503_and_back_is_accepted(ended, make_client):
     """A Redis of its own, stopped and started again under the running app."""
     port = free_port()
     workdir = tempfile.mkdtemp()
@@ -222,9 +234,8 @@ def test_redis_down_is_503_and_back_is_accepted(ended):
         assert answer.status_code == 503
         assert answer.json["error"] == "unavailable"
         assert answer.headers["Retry-After"] == "5"
-        server = start_redis_server(port, workdir)  # an empty Redis: nothing was stored
+        server = start_redis_server(port, workdir)
         probe = Redis.from_url(url)
-        assert probe.dbsize() == 0
         answer = client.post("/webhooks/hamsa", data=ended, headers=AUTH)
         assert answer.status_code == 200 and answer.json["status"] == "accepted"
         assert probe.llen("rq:queue:crmsync") == 1
@@ -233,3 +244,20 @@ def test_redis_down_is_503_and_back_is_accepted(ended):
         server.terminate()
         server.wait(10)
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_a_redis_that_refuses_writes_gets_503_and_keeps_nothing(redis, redis_url, ended, make_client):
+    """Redis up but refusing (here: it now wants a password): 503, and nothing half-stored."""
+    client = make_client(redis_url)
+    redis.config_set("requirepass", "locked")
+    try:
+        answer = client.post("/webhooks/hamsa", data=ended, headers=AUTH)
+    finally:
+        admin = Redis.from_url(redis_url, password="locked")
+        admin.config_set("requirepass", "")
+        admin.close()
+    assert answer.status_code == 503 and answer.json["error"] == "unavailable"
+    assert redis.dbsize() == 0
+    answer = client.post("/webhooks/hamsa", data=ended, headers=AUTH)
+    assert answer.json["status"] == "accepted"
+

@@ -106,3 +106,7 @@ class Connector(Protocol):
     def check_credentials(self) -> None:
         """One cheap request; raises ``CredentialsError`` when the CRM refuses us."""
         ...
+
+    def close(self) -> None:
+        """Close the connector's HTTP connections."""
+        ...

@@ -179,11 +179,15 @@ class HubSpotConnector:
             raise RetryableError(CRM, f"an earlier contact create got no answer {age:.0f}s ago: waiting "
                                  f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
         created = self._create(self._contact_attempts, key, self._contacts.create_with_http_info,
-                               {"properties": values, "associations": []})
-        self._contact_attempts.set_result(key, created.id, 24 * 3600)
+                               {"properties": values, "associations": []},
+                               lambda rid: self._contact_attempts.set_result(key, rid, 24 * 3600))
         return _person(created.id, created.properties or {}, fields, created=True)
 
-    def _create(self, attempts: Attempts, key: str, method: Callable[..., Any], body: dict[str, Any]) -> Any:
+    def _create(self, attempts: Attempts, key: str, method: Callable[..., Any], body: dict[str, Any],
+                keep: Callable[[str], None]) -> Any:
+        """Send a create whose answer may be lost. ``keep`` stores the new id *before* the
+        in-flight marker goes, so a crash between the two leaves a marker (search first),
+        never neither (which would create again)."""
         attempts.start(key)
         try:
             created = self._send(method, body)
@@ -192,6 +196,7 @@ class HubSpotConnector:
             if isinstance(err, CredentialsError) or 400 <= status < 500:
                 attempts.clear(key)  # HubSpot answered with a refusal: nothing was created
             raise
+        keep(str(created.id))
         attempts.clear(key)
         return created
 
@@ -229,9 +234,9 @@ class HubSpotConnector:
                 # older than the index lag and still not found: that create never landed
         self._ledger.begin(call_id)
         created = self._create(self._call_attempts, call_id, self._calls.create_with_http_info,
-                               {"properties": props, "associations": association(person.id)})
-        self._ledger.record(call_id, created.id)
-        return created.id, True
+                               {"properties": props, "associations": association(person.id)},
+                               lambda rid: self._ledger.record(call_id, rid))
+        return str(created.id), True
 
     def _find_call(self, call_id: str) -> str | None:
         request = {"filterGroups": [{"filters": [{"propertyName": "hs_call_external_id", "operator": "EQ",

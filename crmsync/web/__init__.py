@@ -65,8 +65,9 @@ def create_app(config: Settings | None = None, redis: Redis | None = None) -> Fl
     app.extensions["crmsync"] = {"settings": settings, "redis": client, "subscriptions": subscriptions}
 
     def source() -> str:
+        # The platform's router appends the address it saw; earlier entries are the client's word.
         forwarded = request.headers.get("X-Forwarded-For", "")
-        return forwarded.split(",")[0].strip() or (request.remote_addr or "?")
+        return forwarded.split(",")[-1].strip() or (request.remote_addr or "?")
 
     def refuse(status: int, code: str, message: str, **extra: Any) -> Response:
         log.warning(
@@ -129,7 +130,11 @@ def create_app(config: Settings | None = None, redis: Redis | None = None) -> Fl
             pipe.expire(store.quarantine_key(qid), store.QUARANTINE_TTL)
             pipe.zadd(store.QUARANTINE_INDEX, {qid: time.time()})
             pipe.hincrby("crmsync:metrics:events_received_total", "answer=invalid,event=unknown", 1)
-            pipe.execute()
+            pipe.zcard(store.QUARANTINE_INDEX)
+            kept = pipe.execute()[-1]
+            if kept > store.QUARANTINE_MAX:  # bounded: the oldest bodies go first
+                oldest = client.zpopmin(store.QUARANTINE_INDEX, int(kept) - store.QUARANTINE_MAX)
+                client.delete(*(store.quarantine_key(member.decode()) for member, _ in oldest))  # type: ignore[union-attr,str-unpack]
         except RedisError:
             return error(503, "unavailable", "The body could not be kept for review; retry later.")
         return refuse(

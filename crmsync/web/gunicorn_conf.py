@@ -29,3 +29,21 @@ def on_starting(server: object) -> None:
     except SettingsError as exc:
         sys.stderr.write(f"crmsync web: {exc}\n")
         sys.exit(1)
+
+
+# gunicorn's own error log as JSON lines, redacted like every crmsync log.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"json": {"()": "crmsync.logs.json_formatter"}},
+    "filters": {"redact": {"()": "crmsync.logs.RedactFilter"}},
+    "handlers": {
+        "stderr": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"],
+                   "stream": "ext://sys.stderr"},
+    },
+    "root": {"level": "INFO", "handlers": ["stderr"]},
+    "loggers": {
+        "gunicorn.error": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+        "gunicorn.access": {"level": "INFO", "handlers": ["stderr"], "propagate": False},
+    },
+}
