@@ -117,11 +117,11 @@ def run_demo(crm: str | None = None, keep_running: bool = False) -> int:
         console.print(
             f"\n[bold]Point a real Hamsa agent at it:[/] expose port {port} over https (e.g. "
             f"[cyan]ngrok http {port}[/]), set the agent's webhook URL to https://<your-host>/webhooks/hamsa "
-            f"and its webhookAuth to authKey [cyan]Bearer[/], authSecret [cyan]{TOKEN}[/].\n"
-            "See one call:  CRM=... REDIS_URL=... crmsync status <call id>"
+            f"and its webhookAuth to authKey [cyan]Bearer[/], authSecret [cyan]{TOKEN}[/]."
         )
         if keep_running:
-            console.print(f"Running with REDIS_URL={redis_url}. [bold]Stop it with Ctrl-C.[/]")
+            console.print(f"See one call:  [cyan]REDIS_URL={redis_url} crmsync status <call id>[/]\n"
+                          "[bold]Stop it with Ctrl-C.[/]")
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
         else:
             console.print("The demo stopped its processes. Keep it up with [cyan]crmsync demo --keep-running[/].")
