@@ -10,10 +10,10 @@ from redis import Redis
 from rq import Queue
 from rq.serializers import JSONSerializer
 
-from crmsync import store
+from crmsync import metrics, store
 from crmsync.settings import Settings
 from crmsync.web import create_app
-from tests.conftest import free_port, start_redis_server
+from tests.conftest import ROOT, free_port, start_redis_server
 
 TOKEN = "sk_live_abc123xyz789"
 OLD_TOKEN = "sk_live_old000rotating"
@@ -261,3 +261,13 @@ def test_a_redis_that_refuses_writes_gets_503_and_keeps_nothing(redis, redis_url
     answer = client.post("/webhooks/hamsa", data=ended, headers=AUTH)
     assert answer.json["status"] == "accepted"
 
+
+
+def test_readyz_says_loudly_when_the_crm_refuses_the_credentials(redis, redis_url, make_client, tmp_path):
+    client = make_client(redis_url, redis, CRM="hubspot", MAPPINGS_DIR=str(ROOT / "mappings"))
+    assert client.get("/readyz").status_code == 200
+    redis.hset(metrics.CREDENTIALS_KEY, "hubspot", "hubspot: HubSpot refused the access token (401)")
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json["problems"] == ["hubspot refuses crmsync's credentials: hubspot: HubSpot refused the "
+                                       "access token (401)"]
