@@ -64,6 +64,16 @@ def test_sosl_finds_formatted_numbers_across_types(sandbox, sf):
     assert sf.search("FIND {9999999} IN PHONE FIELDS RETURNING Contact(Id)") == {"searchRecords": []}
 
 
+def test_sosl_or_finds_either_term(sandbox, sf):
+    us = sandbox.seed("Contact", {"Phone": "(415) 555-1212"})
+    uk = sandbox.seed("Contact", {"Phone": "+44 20 7946 0018"})
+    sandbox.seed("Contact", {"Phone": "+971 55 000 0000"})
+    found = sf.search("FIND {4155551212 OR 442079460018} IN PHONE FIELDS RETURNING Contact(Id)")
+    assert {r["Id"] for r in found["searchRecords"]} == {us, uk}
+    one = sf.search("FIND {442079460018} IN PHONE FIELDS RETURNING Contact(Id)")
+    assert [r["Id"] for r in one["searchRecords"]] == [uk]
+
+
 @pytest.mark.parametrize("term", ["+14155551212", "415-555-1212", "(415) 5551212", "415*", "a:b"])
 def test_sosl_refuses_unescaped_reserved_characters(term, sf):
     with pytest.raises(SalesforceMalformedRequest) as info:
