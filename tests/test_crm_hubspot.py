@@ -313,3 +313,17 @@ def test_rate_limit_shared_by_two_processes(redis: Redis, redis_url: str) -> Non
         assert hs.max_per_window(2.0) <= 10
         assert hs.max_per_window(1.0, "/search", exclude_search=False) <= 5
         assert redis.hgetall("crmsync:metrics:rate_limit_waits_total")  # the processes did wait
+
+
+def test_a_host_that_cannot_be_resolved_is_a_configuration_problem():
+    import socket
+
+    from urllib3.exceptions import MaxRetryError, NameResolutionError
+
+    from crmsync.crm.hubspot_errors import translate
+
+    unresolved = NameResolutionError("api.hubapi.example", None, socket.gaierror(-2, "Name or service not known"))
+    error = translate(MaxRetryError(None, "/crm/v3/objects/contacts/search", reason=unresolved))
+    assert isinstance(error, CredentialsError)
+    assert "HUBSPOT_BASE_URL" in str(error) and "cannot be resolved" in str(error)
+    assert not isinstance(translate(MaxRetryError(None, "/x", reason=ConnectionRefusedError())), CredentialsError)

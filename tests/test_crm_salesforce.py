@@ -384,3 +384,14 @@ def test_a_refusal_without_field_names_still_writes_the_task(sandbox, connector)
     assert set(result.rejected) == {"NPS__c", "Preferred_Time__c"} and result.written == {}
     assert "Closed accounts are locked" in result.rejected["NPS__c"]
     assert len(sandbox.tasks()) == 1 and sandbox.count(r"/composite$") == 2
+
+
+def test_an_instance_whose_certificate_does_not_verify_is_a_configuration_problem(sandbox, redis, monkeypatch):
+    import certifi
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())  # public CAs only: the sandbox's CA is unknown
+    with SalesforceConnector(token_settings(sandbox), redis, timeout=(1, 2)) as conn:
+        with pytest.raises(CredentialsError) as info:
+            conn.find_people(CALLER, ["Contact"], [])
+    assert "TLS certificate could not be verified" in str(info.value)
+    assert "SALESFORCE_INSTANCE_URL" in str(info.value)

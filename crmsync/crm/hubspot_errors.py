@@ -27,6 +27,7 @@ import hubspot.crm.objects.calls as hs_calls
 import hubspot.crm.properties as hs_properties
 import urllib3.exceptions
 
+from crmsync.crm.network import wrong_host
 from crmsync.errors import CredentialsError, PermanentError, RateLimited, RetryableError, SyncError
 from crmsync.phones import mask
 
@@ -112,6 +113,8 @@ def property_errors(body: dict[str, Any]) -> dict[str, str]:
 def translate(exc: BaseException, *, secrets: tuple[str, ...] = ()) -> SyncError | CredentialsError:
     """The crmsync error for a failed HubSpot request (``raise translate(e) from e``)."""
     if not is_api_exception(exc):
+        if problem := wrong_host(exc):
+            return CredentialsError(CRM, f"HubSpot could not be reached because {problem}; check HUBSPOT_BASE_URL")
         kind = type(exc).__name__
         reason = getattr(exc, "reason", None)
         if isinstance(reason, BaseException):

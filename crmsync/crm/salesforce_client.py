@@ -29,6 +29,7 @@ from simple_salesforce.exceptions import SalesforceAuthenticationFailed, Salesfo
 from simple_salesforce.util import Usage
 
 from crmsync import phones
+from crmsync.crm.network import wrong_host
 from crmsync.crm.ratelimit import SharedLimiter
 from crmsync.errors import CredentialsError, PermanentError, RateLimited, RetryableError, SettingsError, SyncError
 from crmsync.metrics import Metrics
@@ -167,6 +168,9 @@ class SalesforceClient:
                 raise RetryableError(CRM, f"{what}: Salesforce did not answer in time") from exc
             except requests.RequestException as exc:
                 self.metrics.crm_request(CRM, "error")
+                if problem := wrong_host(exc):
+                    raise CredentialsError(CRM, f"{what}: Salesforce could not be reached because {problem}; "
+                                           "check SALESFORCE_INSTANCE_URL") from exc
                 raise RetryableError(CRM, f"{what}: could not reach Salesforce ({type(exc).__name__})") from exc
             self._note_usage(sf)
             return result
@@ -223,6 +227,9 @@ class SalesforceClient:
             raise RetryableError(CRM, "login: Salesforce did not answer in time") from exc
         except requests.RequestException as exc:
             self.metrics.crm_request(CRM, "error")
+            if problem := wrong_host(exc):
+                raise CredentialsError(CRM, f"login: Salesforce could not be reached because {problem}; "
+                                       "check SALESFORCE_DOMAIN") from exc
             raise RetryableError(CRM, f"login: could not reach Salesforce ({type(exc).__name__})") from exc
         except (ValueError, TypeError) as exc:  # e.g. a private key that is no PEM key
             raise CredentialsError(CRM, f"login could not be attempted ({type(exc).__name__}); check "
