@@ -14,7 +14,7 @@ from typing import Any
 from redis import Redis
 
 from crmsync import phones
-from crmsync.crm.base import Activity, Connector, Person
+from crmsync.crm.base import Activity, Connector, Person, WriteResult
 from crmsync.errors import PermanentError
 from crmsync.events.normalise import now_iso
 from crmsync.mapping.remote import choose_person
@@ -52,16 +52,17 @@ def sync(context: dict[str, Any], mapping: Any, connector: Connector, redis: Red
         return Outcome(state="skipped", reason=f"ambiguous: {len(people)} people have this number",
                        number=phones.mask(number))
     at_create: dict[str, Any] = {}  # fields written by the create itself
+    logged: WriteResult | None = None  # the call, when the create logged it too
     if person is None:
         person = remembered(redis, connector.name, number)
     if person is None:
         if mapping.match.on_missing != "create":
             return Outcome(state="skipped", reason="no person in the CRM has this number",
                            number=phones.mask(number))
-        person, at_create = create_once(context, mapping, connector, redis, number, read, region)
+        person, at_create, logged = create_once(context, mapping, connector, redis, number, read, region)
     plan = mapping.plan(context, person.object, person.values, region)
     activity = build_activity(context, plan, person)
-    result = connector.write_call(person, activity, plan.updates)
+    result = logged or connector.write_call(person, activity, plan.updates)
     written = {**at_create, **result.written}
     skipped = {f.to: f.reason for f in plan.fields if f.action == "skip" and f.to not in at_create}
     problems = [f for f in plan.fields if f.action == "skip" and f.problem] + list(plan.problems)
@@ -114,40 +115,49 @@ def remembered(redis: Redis, crm: str, number: str) -> Person | None:
 def create_once(
     context: dict[str, Any], mapping: Any, connector: Connector, redis: Redis, number: str, read: list[str],
     region: str,
-) -> tuple[Person, dict[str, Any]]:
+) -> tuple[Person, dict[str, Any], WriteResult | None]:
     """Create the caller once, even when two calls from one new number sync at once.
 
     The mapped fields go into the create itself (one request fewer than create-then-
     update); if the CRM refuses one of them, the person is created with
     ``match.create.properties`` alone and the fields follow in the normal write, where a
-    refused field is reported and the rest still land. Returns the person and the fields
-    the create wrote.
+    refused field is reported and the rest still land. A connector that can create the
+    person and log the call in one request (``create_with_call``: Salesforce's composite)
+    does both. Returns the person, the fields the create wrote, and the call's write
+    when it is already done.
     """
     lock = redis.lock(_number_key("lock:number", connector.name, number), timeout=NUMBER_LOCK_TIMEOUT,
                       blocking_timeout=NUMBER_LOCK_TIMEOUT)
     with lock:
         existing = remembered(redis, connector.name, number)
         if existing is not None:
-            return existing, {}
+            return existing, {}, None
         obj = mapping.match.create_object or mapping.match.objects[0]
         base = mapping.create_properties(context)
-        fields = {k: v for k, v in mapping.plan(context, obj, {}, region).updates.items() if k not in base}
+        plan = mapping.plan(context, obj, {}, region)
+        fields = {k: v for k, v in plan.updates.items() if k not in base}
+        logged: WriteResult | None = None
         try:
-            person = connector.create_person(obj, {**fields, **base}, read)
+            together = getattr(connector, "create_with_call", None)
+            done = together(obj, {**fields, **base}, read, build_activity(context, plan, None)) if together else None
+            if done is not None:
+                person, logged = done
+            else:
+                person = connector.create_person(obj, {**fields, **base}, read)
         except PermanentError as exc:
             if not fields or not set(exc.fields) & set(fields):
                 raise
-            person, fields = connector.create_person(obj, base, read), {}
+            person, fields, logged = connector.create_person(obj, base, read), {}, None
         memory = {"object": person.object, "id": person.id, "owner_id": person.owner_id, "values": person.values}
         redis.set(_memory_key(connector.name, number), json.dumps(memory), ex=CREATED_MEMORY_TTL)
         log.info("person created", extra={"call_id": context["call"]["id"], "object": person.object,
                                            "person_id": person.id})
-        return person, fields
+        return person, fields, logged
 
 
-def build_activity(context: dict[str, Any], plan: Any, person: Person) -> Activity:
+def build_activity(context: dict[str, Any], plan: Any, person: Person | None) -> Activity:
     """The plan's activity, owned by the person's owner unless the mapping named another."""
     activity: Activity = plan.activity
-    activity.owner_id = activity.owner_id or person.owner_id
+    activity.owner_id = activity.owner_id or (person.owner_id if person else None)
     activity.timestamp = activity.timestamp or now_iso()
     return activity

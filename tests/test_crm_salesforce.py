@@ -395,3 +395,44 @@ def test_an_instance_whose_certificate_does_not_verify_is_a_configuration_proble
             conn.find_people(CALLER, ["Contact"], [])
     assert "TLS certificate could not be verified" in str(info.value)
     assert "SALESFORCE_INSTANCE_URL" in str(info.value)
+
+
+# -- a new caller and their call in one request ---------------------------------------------
+
+NEW_LEAD = {"LastName": "Unknown caller", "Company": "Unknown", "MobilePhone": "+14155551212",
+            "Interest_Level__c": "High"}
+
+
+def test_a_new_caller_and_the_call_cost_one_request(sandbox, connector):
+    before = sandbox.api_requests()
+    person, result = connector.create_with_call("Lead", NEW_LEAD, ["Interest_Level__c"], activity("call-new"))
+    assert sandbox.api_requests() - before == 1
+    [lead] = sandbox.records("Lead")
+    [task] = sandbox.tasks()
+    assert (person.id, person.created, person.values) == (lead["Id"], True, {"Interest_Level__c": "High"})
+    assert task["WhoId"] == lead["Id"] and task["CallObject"] == "call-new" and result.activity_id == task["Id"]
+    # the same call again: the connector knows both now and says "use the normal path"
+    assert connector.create_with_call("Lead", NEW_LEAD, [], activity("call-new")) is None
+
+
+def test_a_lost_answer_never_duplicates_the_caller_or_the_call(sandbox, connector):
+    sandbox.add_fault(match="POST .*/composite$", drop=True, times=1)
+    with pytest.raises(RetryableError):
+        connector.create_with_call("Lead", NEW_LEAD, [], activity("call-lost"))
+    # the retry: the one-request path steps aside, the careful path finds what was created
+    assert connector.create_with_call("Lead", NEW_LEAD, [], activity("call-lost")) is None
+    person = connector.create_person("Lead", NEW_LEAD, [])
+    connector.write_call(person, activity("call-lost"), {})
+    assert len(sandbox.records("Lead")) == 1 and len(sandbox.tasks()) == 1
+    assert sandbox.tasks()[0]["WhoId"] == person.id
+
+
+def test_a_refused_create_leaves_nothing_and_names_the_field(sandbox, connector, redis):
+    refused = {**NEW_LEAD, "Interest_Level__c": "Lukewarm"}
+    with pytest.raises(PermanentError) as info:
+        connector.create_with_call("Lead", refused, [], activity("call-refused"))
+    assert "Interest_Level__c" in info.value.fields
+    assert sandbox.records("Lead") == [] and sandbox.tasks() == []
+    # nothing is marked in flight, so the next attempt takes the one-request path again
+    person, _ = connector.create_with_call("Lead", NEW_LEAD, [], activity("call-refused"))
+    assert person.created and len(sandbox.tasks()) == 1

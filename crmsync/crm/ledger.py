@@ -40,3 +40,7 @@ class ActivityLedger:
 
     def record(self, call_id: str, activity_id: str) -> None:
         self._redis.set(self._key(call_id), activity_id, ex=self._ttl)
+
+    def clear(self, call_id: str) -> None:
+        """Forget a ``PENDING`` mark once the CRM has said that nothing was created."""
+        self._redis.delete(self._key(call_id))

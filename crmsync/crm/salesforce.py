@@ -164,12 +164,11 @@ class SalesforceConnector:
         if not _NAME.match(object):
             raise PermanentError(CRM, f"{object!r} is not a Salesforce object name", code="INVALID_TYPE")
         body = dict(properties)
-        phone_field = next((f for f in _phone_fields(object) if isinstance(body.get(f), str) and body[f]), None)
+        phone_field = _phone_field(object, body)
         key = None
         record_id: str | None = None
         if phone_field:
-            digest = hashlib.sha256(str(body[phone_field]).encode()).hexdigest()[:32]
-            key = f"crmsync:person:{CRM}:{object}:{digest}"
+            key = _person_key(object, body[phone_field])
             raw = self.redis.get(key)
             state = raw.decode() if isinstance(raw, bytes) else raw
             if state == PENDING:
@@ -186,6 +185,51 @@ class SalesforceConnector:
             self.redis.set(key, record_id, ex=PERSON_TTL)
         return Person(object=object, id=record_id, phones={f: body.get(f) for f in _phone_fields(object)},
                       owner_id=body.get("OwnerId"), values={f: body.get(f) for f in fields}, created=True)
+
+    def create_with_call(self, object: str, properties: Mapping[str, Any], fields: Sequence[str],
+                         activity: Activity) -> tuple[Person, WriteResult] | None:
+        """Create the person and log the call on it in one ``allOrNone`` composite, so a
+        new caller costs 2 requests (the search and this) instead of 3.
+
+        None when an earlier attempt may already have created either (its answer was
+        lost): the caller then uses ``create_person`` and ``write_call``, which look first.
+        A refusal leaves nothing behind (``allOrNone``) and raises the CRM's error."""
+        if not _NAME.match(object):
+            raise PermanentError(CRM, f"{object!r} is not a Salesforce object name", code="INVALID_TYPE")
+        body = dict(properties)
+        phone_field = _phone_field(object, body)
+        if not phone_field:
+            return None
+        key = _person_key(object, body[phone_field])
+        if self.redis.get(key) is not None or self.ledger.get(activity.call_id) is not None:
+            return None
+        self.redis.set(key, PENDING, ex=PERSON_TTL)
+        self.ledger.begin(activity.call_id)
+        base = f"/services/data/v{self.settings.api_version}/sobjects"
+        placeholder = Person(object=object, id="@{person.id}", phones={}, owner_id=body.get("OwnerId"))
+        request = {"allOrNone": True, "compositeRequest": [
+            {"method": "POST", "url": f"{base}/{object}", "referenceId": "person", "body": body},
+            {"method": "POST", "url": f"{base}/Task", "referenceId": "task",
+             "body": task_fields(placeholder, activity, create=True)},
+        ]}
+        result = self.client.call("create the caller and log the call",
+                                  lambda sf: sf.restful("composite", method="POST", json=request))
+        answers = (result or {}).get("compositeResponse")
+        if not isinstance(answers, list) or len(answers) != 2:
+            raise error_from(502, None, "create the caller: Salesforce's composite answer was incomplete")
+        failures = [a for a in answers if a["httpStatusCode"] >= 300 and not _halted(a)]
+        if failures:
+            self.redis.delete(key)  # allOrNone: Salesforce created nothing
+            self.ledger.clear(activity.call_id)
+            failed = failures[0]
+            raise error_from(failed["httpStatusCode"], failed["body"],
+                             f"create the {object}" if failed["referenceId"] == "person" else "write the call's Task")
+        person_id, task_id = str(answers[0]["body"]["id"]), str(answers[1]["body"]["id"])
+        self.ledger.record(activity.call_id, task_id)
+        self.redis.set(key, person_id, ex=PERSON_TTL)
+        person = Person(object=object, id=person_id, phones={f: body.get(f) for f in _phone_fields(object)},
+                        owner_id=body.get("OwnerId"), values={f: body.get(f) for f in fields}, created=True)
+        return person, WriteResult(activity_id=task_id, activity_created=True)
 
     def _find_created(self, object: str, field: str, value: str) -> str | None:
         soql = format_soql("SELECT Id FROM {:literal} WHERE {:literal} = {} ORDER BY CreatedDate DESC LIMIT 1",
@@ -291,3 +335,14 @@ class SalesforceConnector:
 def _halted(answer: Mapping[str, Any]) -> bool:
     body = answer.get("body")
     return isinstance(body, list) and bool(body) and body[0].get("errorCode") == "PROCESSING_HALTED"
+
+
+def _phone_field(object: str, body: Mapping[str, Any]) -> str | None:
+    """The first phone field the new person's properties fill in."""
+    return next((f for f in _phone_fields(object) if isinstance(body.get(f), str) and body[f]), None)
+
+
+def _person_key(object: str, phone: str) -> str:
+    """Where a person crmsync created is remembered by phone (a digest, not the number)."""
+    return f"crmsync:person:{CRM}:{object}:{hashlib.sha256(str(phone).encode()).hexdigest()[:32]}"
+
