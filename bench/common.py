@@ -47,18 +47,20 @@ ONE_OFF = re.compile(r"/describe$|/services/oauth2/|/services/Soap/|/limits/?$|^
 # -- machine and results ---------------------------------------------------------------------
 
 
-def machine() -> dict[str, str]:
-    model = "unknown"
+def cpu_model() -> str:
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def machine() -> dict[str, str]:
     import rq
 
     return {
         "nproc": str(len(os.sched_getaffinity(0))),
-        "cpu": model,
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "rq": rq.__version__,
         "load": " ".join(f"{x:.2f}" for x in os.getloadavg()),
@@ -382,3 +384,15 @@ def breakdown(requests: Sequence[Any]) -> str:
         key = f"{request.method} {path}"
         counts[key] = counts.get(key, 0) + 1
     return ", ".join(f"`{k}` ×{v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def report(name: str, title: str, args: Any, host: dict[str, str], body: Sequence[str]) -> Path:
+    """Write ``bench/results/<name>.md`` with the command that reproduces this run
+    (``--calls`` and ``--crm`` as given) and say where it went."""
+    command = f".venv/bin/python -m bench.{name} --calls {args.calls}"
+    if getattr(args, "crm", "both") != "both":
+        command += f" --crm {args.crm}"
+    path = write_results(name, title, command, host, body)
+    print(f"written to {path}")
+    return path
+

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from redis import Redis
 
+from bench.common import cpu_model
 from bench.loadgen import LoadResult, closed_loop, constant_rate, merge
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -159,12 +160,6 @@ class AppRun:
 
 
 def machine() -> dict[str, str]:
-    model = "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
     conf = importlib.import_module("crmsync.web.gunicorn_conf")
     versions = {}
     for name, command in (("redis", ["redis-server", "--version"]), ("wrk", ["wrk", "-v"])):
@@ -174,7 +169,7 @@ def machine() -> dict[str, str]:
 
     return {
         "nproc": str(len(os.sched_getaffinity(0))),
-        "cpu": model,
+        "cpu": cpu_model(),
         "python": platform.python_version(),
         "gunicorn": f"{gunicorn.__version__}: workers {conf.workers}, {conf.worker_class}, threads {conf.threads}, "
         f"keepalive {conf.keepalive} s",

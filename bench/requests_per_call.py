@@ -44,12 +44,12 @@ from bench.common import (
     local_redis,
     machine,
     number,
+    report,
     run_burst_worker,
     seed_caller,
     start_sandbox,
     states,
     table,
-    write_results,
 )
 
 TARGETS = {"salesforce": 2, "hubspot": 3}
@@ -187,15 +187,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *[f"- {r.crm}, {r.callers} callers: {r.detail}; one-offs: {r.one_off_detail}" for r in results],
     ]
-    path = write_results(
-        "requests_per_call",
-        "CRM requests per synced call (issue #3)",
-        f".venv/bin/python -m bench.requests_per_call --calls {args.calls}"
-        + (f" --crm {args.crm}" if args.crm != "both" else ""),
-        host,
-        body,
-    )
-    print(f"written to {path}")
+    report("requests_per_call", "CRM requests per synced call (issue #3)", args, host, body)
     ok = all(r.done == r.calls and r.single_activity == r.calls for r in results)
     return 0 if ok else 1
 

@@ -54,11 +54,11 @@ from bench.common import (
     local_redis,
     machine,
     number,
+    report,
     seed_caller,
     start_sandbox,
     states,
     table,
-    write_results,
 )
 
 MODES = {"simple": 1, "fork": 1, "pool": 2, "simple x2": 2}  # mode -> worker processes
@@ -288,15 +288,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *verdict,
     ]
-    path = write_results(
-        "worker_modes",
-        "RQ worker kinds: forking Worker vs SimpleWorker vs WorkerPool",
-        f".venv/bin/python -m bench.worker_modes --calls {args.calls}"
-        + (f" --crm {args.crm}" if args.crm != "both" else ""),
-        host,
-        body,
-    )
-    print(f"written to {path}")
+    report("worker_modes", "RQ worker kinds: forking Worker vs SimpleWorker vs WorkerPool", args, host, body)
     return 0 if all(r.done == r.calls for r in results) else 1
 
 

@@ -35,12 +35,12 @@ from bench.common import (
     local_redis,
     machine,
     number,
+    report,
     run_burst_worker,
     seed_caller,
     start_sandbox,
     states,
     table,
-    write_results,
 )
 
 LATENCY = 0.05  # seconds added to every CRM request
@@ -159,15 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *lines,
     ]
-    path = write_results(
-        "worker_throughput",
-        "One worker's throughput under 50 ms CRM latency (issue #5)",
-        f".venv/bin/python -m bench.worker_throughput --calls {args.calls}"
-        + (f" --crm {args.crm}" if args.crm != "both" else ""),
-        host,
-        body,
-    )
-    print(f"written to {path}")
+    report("worker_throughput", "One worker's throughput under 50 ms CRM latency (issue #5)", args, host, body)
     return 0 if all(r.done == r.calls for r in results) else 1
 
 
