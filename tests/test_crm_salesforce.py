@@ -436,3 +436,15 @@ def test_a_refused_create_leaves_nothing_and_names_the_field(sandbox, connector,
     # nothing is marked in flight, so the next attempt takes the one-request path again
     person, _ = connector.create_with_call("Lead", NEW_LEAD, [], activity("call-refused"))
     assert person.created and len(sandbox.tasks()) == 1
+
+
+def test_a_task_deleted_in_salesforce_is_logged_again(sandbox, connector):
+    contact_id = sandbox.seed("Contact", {"Phone": "(415) 555-1212"})
+    person = connector.find_people(CALLER, ["Contact"], [])[0]
+    first = connector.write_call(person, activity("call-deleted"), {})
+    sandbox.org.delete("Task", first.activity_id)
+    again = connector.write_call(person, activity("call-deleted"), {})
+    [task] = sandbox.tasks()
+    assert task["Id"] == again.activity_id != first.activity_id
+    assert again.activity_created and task["WhoId"] == contact_id
+    assert connector.write_call(person, activity("call-deleted"), {}).activity_id == again.activity_id

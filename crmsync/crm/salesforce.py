@@ -14,6 +14,7 @@ or update + Contact/Lead update, ``allOrNone``). A SOQL lookup of the Task by
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -31,6 +32,8 @@ from crmsync.crm.salesforce_task import TEXT_MAX, task_fields
 from crmsync.errors import PermanentError
 from crmsync.metrics import Metrics
 from crmsync.settings import SalesforceSettings
+
+log = logging.getLogger(__name__)
 
 PHONE_FIELDS: dict[str, tuple[str, ...]] = {
     "Contact": ("Phone", "MobilePhone", "HomePhone", "OtherPhone"),
@@ -262,6 +265,14 @@ class SalesforceConnector:
             if not failures:
                 break
             failed = failures[0]
+            if failed["referenceId"] == "task" and existing and failed["httpStatusCode"] == 404:
+                # Someone deleted the call's Task in Salesforce: log the call again.
+                log.warning("salesforce Task was deleted; logging the call again", extra={"call_id": activity.call_id})
+                existing = None
+                self.ledger.clear(activity.call_id)
+                self.ledger.begin(activity.call_id)
+                task = task_fields(person, activity, create=True)
+                continue
             if failed["referenceId"] != "person" or failed["httpStatusCode"] != 400 or not pending:
                 raise error_from(failed["httpStatusCode"], failed["body"],
                                  "write the call's Task" if failed["referenceId"] == "task" else
