@@ -5,15 +5,17 @@ at once), rebuilds the call from every event recorded for it, runs the pipeline 
 keeps the sync record that ``crmsync status`` shows. Failures are sorted by what they
 need:
 
-* retryable (outage, 5xx, 429, timeouts): the call is queued again after a jittered
-  exponential backoff (first retry within seconds, at most 60 s apart, or as
-  ``Retry-After`` says) for at least ``RETRY_WINDOW``, then marked ``failed``;
-* configuration (refused credentials, a broken mapping): the call waits and retries
-  every ``CONFIG_RETRY`` seconds, never failing, while ``/readyz`` and the logs say so;
+* retryable (outage, 5xx, timeouts, and anything unexpected such as RQ's job timeout):
+  the call is queued again after a jittered exponential backoff (first retry within
+  seconds, at most 60 s apart) for at least ``RETRY_WINDOW``, then marked ``failed``;
+* waits (refused credentials, a wrong instance, a broken mapping: every ``CONFIG_RETRY``
+  seconds, loudly in ``/readyz`` and the logs; a rate limit: as ``Retry-After`` says):
+  tried again however long it takes, never failed for it;
 * permanent (the CRM refused the data): ``failed`` at once with the CRM's own reason.
 
-A job whose worker died is handed back by RQ's maintenance (its ``Retry``); the
-activity ledger inside the connector keeps the retry from writing a second activity.
+A job whose worker died is handed back by RQ's maintenance (its ``Retry``; after
+``CRASH_RETRIES`` deaths ``job_failed`` marks the call failed); the activity ledger inside
+the connector keeps the retry from writing a second activity.
 """
 
 from __future__ import annotations
