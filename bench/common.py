@@ -206,6 +206,21 @@ class InProcessIngest:
         return dict(answer.get_json())
 
 
+def queue_calls(crm: str, sandbox: Any, env: dict[str, str], redis: Redis, calls: int, callers: str,
+                prefix: str) -> list[str]:
+    """Post ``calls`` call.ended webhooks (one number each) through the real webhook app;
+    ``known`` callers are seeded in the sandbox first. Returns the call ids, all queued."""
+    numbers = [number(callers, i) for i in range(calls)]
+    if callers == "known":
+        for e164 in numbers:
+            seed_caller(crm, sandbox, e164)
+    ingest = InProcessIngest(env, redis)
+    call_ids = [f"{prefix}-{i}" for i in range(calls)]
+    for call_id, e164 in zip(call_ids, numbers, strict=True):
+        assert ingest.post(call_body(call_id, e164))["status"] == "accepted"
+    return call_ids
+
+
 # -- processes -------------------------------------------------------------------------------
 
 

@@ -35,18 +35,15 @@ from dataclasses import dataclass
 
 from bench.common import (
     DONE_STATES,
-    InProcessIngest,
     activities,
     api_requests,
     breakdown,
-    call_body,
     crm_env,
     local_redis,
     machine,
-    number,
+    queue_calls,
     report,
     run_burst_worker,
-    seed_caller,
     start_sandbox,
     states,
     table,
@@ -84,14 +81,7 @@ def measure(crm: str, callers: str, calls: int) -> Result:
     try:
         with local_redis() as (redis_url, redis, work):
             env = crm_env(crm, sandbox, redis_url, **FAST_LIMITS)
-            numbers = [number(callers, i) for i in range(calls)]
-            if callers == "known":
-                for e164 in numbers:
-                    seed_caller(crm, sandbox, e164)
-            ingest = InProcessIngest(env, redis)
-            call_ids = [f"bench-rpc-{crm}-{callers}-{i}" for i in range(calls)]
-            for call_id, e164 in zip(call_ids, numbers, strict=True):
-                assert ingest.post(call_body(call_id, e164))["status"] == "accepted"
+            call_ids = queue_calls(crm, sandbox, env, redis, calls, callers, f"bench-rpc-{crm}-{callers}")
             before = len(sandbox.requests)
             seconds = run_burst_worker(env, work / f"worker-{crm}-{callers}.log", timeout=300)
             recorded = list(sandbox.requests)[before:]

@@ -45,17 +45,14 @@ from typing import Any
 from bench.common import (
     DONE_STATES,
     ROOT,
-    InProcessIngest,
     Proc,
     api_requests,
-    call_body,
     crm_env,
     job_times,
     local_redis,
     machine,
-    number,
+    queue_calls,
     report,
-    seed_caller,
     start_sandbox,
     states,
     table,
@@ -151,13 +148,7 @@ def measure(crm: str, mode: str, calls: int) -> Result:
     try:
         with local_redis() as (redis_url, redis, work):
             env = crm_env(crm, sandbox, redis_url, **FAST_LIMITS)
-            numbers = [number("known", i) for i in range(calls)]
-            for e164 in numbers:
-                seed_caller(crm, sandbox, e164)
-            ingest = InProcessIngest(env, redis)
-            call_ids = [f"bench-modes-{crm}-{i}" for i in range(calls)]
-            for call_id, e164 in zip(call_ids, numbers, strict=True):
-                assert ingest.post(call_body(call_id, e164))["status"] == "accepted"
+            call_ids = queue_calls(crm, sandbox, env, redis, calls, "known", f"bench-modes-{crm}")
             before = len(sandbox.requests)
             child = "simple" if mode == "simple x2" else mode
             argv = [sys.executable, "-m", "bench.worker_modes", "--child", child]

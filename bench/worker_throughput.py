@@ -27,17 +27,14 @@ from dataclasses import dataclass
 
 from bench.common import (
     DONE_STATES,
-    InProcessIngest,
     api_requests,
-    call_body,
     crm_env,
     job_times,
     local_redis,
     machine,
-    number,
+    queue_calls,
     report,
     run_burst_worker,
-    seed_caller,
     start_sandbox,
     states,
     table,
@@ -72,13 +69,7 @@ def measure(crm: str, calls: int, latency: float) -> Result:
     try:
         with local_redis() as (redis_url, redis, work):
             env = crm_env(crm, sandbox, redis_url, **FAST_LIMITS)
-            numbers = [number("known", i) for i in range(calls)]
-            for e164 in numbers:
-                seed_caller(crm, sandbox, e164)
-            ingest = InProcessIngest(env, redis)
-            call_ids = [f"bench-tput-{crm}-{i}" for i in range(calls)]
-            for call_id, e164 in zip(call_ids, numbers, strict=True):
-                assert ingest.post(call_body(call_id, e164))["status"] == "accepted"
+            call_ids = queue_calls(crm, sandbox, env, redis, calls, "known", f"bench-tput-{crm}")
             if latency:
                 sandbox.add_fault(match=".*", delay=latency, times=None)
             before = len(sandbox.requests)
