@@ -200,11 +200,17 @@ def test_metrics_count_answers_and_need_the_token(redis, redis_url, ended, make_
     client = make_client(redis_url, redis, METRICS_TOKEN="m-secret")
     client.post("/webhooks/hamsa", data=ended, headers=AUTH)
     client.post("/webhooks/hamsa", data=ended, headers=AUTH)
+    client.post("/webhooks/hamsa", data=b"{", headers=AUTH)
+    client.post("/webhooks/hamsa", data=b'{"x": 1}', headers=AUTH)
+    client.post("/webhooks/hamsa", data=ended, headers={"Authorization": "Bearer wrong"})  # counts nothing
     assert client.get("/metrics").status_code == 401
     text = client.get("/metrics", headers={"Authorization": "Bearer m-secret"}).get_data(as_text=True)
     assert 'crmsync_events_received_total{answer="accepted",event="call.ended"} 1' in text
     assert 'crmsync_events_received_total{answer="duplicate",event="call.ended"} 1' in text
     assert 'crmsync_queue_depth{state="queued"} 1' in text
+    assert 'crmsync_events_received_total{answer="invalid_json",event="unknown"} 1' in text
+    assert 'crmsync_events_received_total{answer="invalid_event",event="unknown"} 1' in text
+    assert "unauthorized" not in text
 
 
 def test_web_refuses_to_start_without_tokens(redis_url):

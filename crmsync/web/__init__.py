@@ -19,6 +19,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from crmsync import events, logs, store
 from crmsync.errors import SettingsError
 from crmsync.events.normalise import now_iso
+from crmsync.metrics import Metrics
 from crmsync.queue import Ingest
 from crmsync.settings import MAX_BODY_BYTES, Settings
 from crmsync.web.auth import AuthProblem, check_bearer
@@ -70,6 +71,8 @@ def create_app(config: Settings | None = None, redis: Redis | None = None) -> Fl
         return forwarded.split(",")[-1].strip() or (request.remote_addr or "?")
 
     def refuse(status: int, code: str, message: str, **extra: Any) -> Response:
+        if status not in (401, 403):  # an unauthenticated request writes nothing, not even a count
+            Metrics(client).incr("events_received_total", answer=code, event="unknown")
         log.warning(
             "webhook refused",
             extra={"status": status, "reason": code, "source": source(), "call_id": g.get("call_id")},
@@ -129,7 +132,6 @@ def create_app(config: Settings | None = None, redis: Redis | None = None) -> Fl
             pipe.hset(store.quarantine_key(qid), mapping=record)  # type: ignore[arg-type]
             pipe.expire(store.quarantine_key(qid), store.QUARANTINE_TTL)
             pipe.zadd(store.QUARANTINE_INDEX, {qid: time.time()})
-            pipe.hincrby("crmsync:metrics:events_received_total", "answer=invalid,event=unknown", 1)
             pipe.zcard(store.QUARANTINE_INDEX)
             kept = pipe.execute()[-1]
             if kept > store.QUARANTINE_MAX:  # bounded: the oldest bodies go first
