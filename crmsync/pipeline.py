@@ -13,10 +13,10 @@ from typing import Any
 
 from redis import Redis
 
-from crmsync import phones
 from crmsync.crm.base import Activity, Connector, Person, WriteResult
 from crmsync.errors import PermanentError
 from crmsync.events.normalise import now_iso
+from crmsync.mapping.model import Mapping
 from crmsync.mapping.remote import choose_person
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,9 @@ class Outcome:
     skipped: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
-    number: str | None = None
 
 
-def sync(context: dict[str, Any], mapping: Any, connector: Connector, redis: Redis, region: str) -> Outcome:
+def sync(context: dict[str, Any], mapping: Mapping, connector: Connector, redis: Redis, region: str) -> Outcome:
     number = mapping.lookup_number(context, region)
     if not number or not number.startswith("+"):
         return Outcome(state="skipped", reason="no usable customer phone number in the call")
@@ -49,16 +48,14 @@ def sync(context: dict[str, Any], mapping: Any, connector: Connector, redis: Red
     people = connector.find_people(number, objects, read)
     person, _ = choose_person(people, mapping.match.on_multiple)
     if person is None and people:
-        return Outcome(state="skipped", reason=f"ambiguous: {len(people)} people have this number",
-                       number=phones.mask(number))
+        return Outcome(state="skipped", reason=f"ambiguous: {len(people)} people have this number")
     at_create: dict[str, Any] = {}  # fields written by the create itself
     logged: WriteResult | None = None  # the call, when the create logged it too
     if person is None:
         person = remembered(redis, connector.name, number)
     if person is None:
         if mapping.match.on_missing != "create":
-            return Outcome(state="skipped", reason="no person in the CRM has this number",
-                           number=phones.mask(number))
+            return Outcome(state="skipped", reason="no person in the CRM has this number")
         person, at_create, logged = create_once(context, mapping, connector, redis, number, read, region)
     plan = mapping.plan(context, person.object, person.values, region)
     activity = build_activity(context, plan, person)
@@ -80,11 +77,10 @@ def sync(context: dict[str, Any], mapping: Any, connector: Connector, redis: Red
         | dict.fromkeys(at_create),
         skipped=skipped,
         errors=errors,
-        number=phones.mask(number),
     )
 
 
-def _read_fields(mapping: Any, objects: list[str]) -> list[str]:
+def _read_fields(mapping: Mapping, objects: list[str]) -> list[str]:
     names: list[str] = []
     for obj in objects:
         for name in mapping.read_fields(obj):
@@ -113,7 +109,7 @@ def remembered(redis: Redis, crm: str, number: str) -> Person | None:
 
 
 def create_once(
-    context: dict[str, Any], mapping: Any, connector: Connector, redis: Redis, number: str, read: list[str],
+    context: dict[str, Any], mapping: Mapping, connector: Connector, redis: Redis, number: str, read: list[str],
     region: str,
 ) -> tuple[Person, dict[str, Any], WriteResult | None]:
     """Create the caller once, even when two calls from one new number sync at once.

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from redis import Redis
 
 from crmsync import store
 from crmsync.crm.base import Connector
+from crmsync.mapping.model import Mapping
 from crmsync.metrics import Metrics
 from crmsync.settings import Settings
 
@@ -23,7 +24,7 @@ from crmsync.settings import Settings
 class Runtime:
     settings: Settings
     redis: Redis
-    mapping: Any  # crmsync.mapping.Mapping
+    mapping: Mapping
     connector: Connector
     metrics: Metrics
 
