@@ -9,7 +9,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from crmsync import events, metrics, store
+from crmsync import metrics
+from crmsync import quarantine as quarantined
 
 console = Console()
 
@@ -29,36 +30,27 @@ def _redis() -> tuple[Any, Any]:
     return settings, redis_or_exit(settings)
 
 
-def _load(redis: Any, qid: str) -> dict[str, str | bytes]:
-    raw = redis.hgetall(store.quarantine_key(qid))
-    if not raw:
+def _get(redis: Any, qid: str) -> quarantined.Quarantined:
+    kept = quarantined.get(redis, qid)
+    if kept is None:
         raise click.ClickException(f"no quarantined body {qid} (kept for 30 days)")
-    return {k.decode(): (v if k == b"body" else v.decode()) for k, v in raw.items()}
+    return kept
 
 
 @quarantine.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def quarantine_list(as_json: bool) -> None:
     _, redis = _redis()
-    ids = [i.decode() for i in redis.zrevrange(store.QUARANTINE_INDEX, 0, 199)]
-    rows = []
-    for qid in ids:
-        raw = redis.hmget(store.quarantine_key(qid), "received_at", "source", "details")
-        if raw[0] is None:
-            redis.zrem(store.QUARANTINE_INDEX, qid)
-            continue
-        rows.append({"id": qid, "received_at": raw[0].decode(), "source": raw[1].decode(),
-                     "details": json.loads(raw[2])})
+    rows = quarantined.newest(redis)
     if as_json:
-        click.echo(json.dumps(rows, indent=2))
+        click.echo(json.dumps([row.summary() for row in rows], indent=2))
         return
     if not rows:
         console.print("The quarantine is empty.")
         return
     table = Table("id", "received", "source", "problems")
     for row in rows:
-        problems = "; ".join(f"{path}: {' '.join(msgs)}" for path, msgs in row["details"].items())
-        table.add_row(row["id"], row["received_at"], row["source"], problems)
+        table.add_row(row.id, row.received_at, row.source, row.problems())
     console.print(table)
 
 
@@ -66,12 +58,11 @@ def quarantine_list(as_json: bool) -> None:
 @click.argument("qid")
 def quarantine_show(qid: str) -> None:
     _, redis = _redis()
-    record = _load(redis, qid)
-    console.print(f"[bold]{qid}[/] received {record['received_at']!s} from {record['source']!s}")
-    for path, msgs in json.loads(str(record["details"])).items():
+    kept = _get(redis, qid)
+    console.print(f"[bold]{qid}[/] received {kept.received_at} from {kept.source}")
+    for path, msgs in kept.details.items():
         console.print(f"  [red]{path}[/]: {' '.join(msgs)}")
-    body = record["body"]
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    text = (kept.body or b"").decode("utf-8", "replace")
     try:
         text = json.dumps(json.loads(text), indent=2)
     except ValueError:
@@ -87,29 +78,23 @@ def quarantine_replay(qid: str) -> None:
     from crmsync.web.subscriptions import Subscriptions
 
     settings, redis = _redis()
-    record = _load(redis, qid)
+    _get(redis, qid)
     try:
-        body = json.loads(record["body"])
-        event = events.normalise(body, settings.default_region)
-    except (ValueError, events.InvalidEvent) as exc:
-        details = getattr(exc, "details", {"body": ["is not valid JSON"]})
-        problems = "; ".join(f"{p}: {' '.join(m)}" for p, m in details.items())
-        raise click.ClickException(f"{qid} is still not a recognisable event: {problems}") from None
-    accepted = Ingest(redis, settings.dedupe_ttl).store(
-        event, events.dedupe_key(event), enqueue=Subscriptions(settings).wants(event["event"])
-    )
-    redis.delete(store.quarantine_key(qid))
-    redis.zrem(store.QUARANTINE_INDEX, qid)
-    click.echo(f"{qid}: {'accepted' if accepted else 'duplicate'} as {event['event']} of call {event['call_id']}")
+        done = quarantined.replay(redis, qid, Ingest(redis, settings.dedupe_ttl), Subscriptions(settings).wants,
+                                  settings.default_region)
+    except quarantined.StillInvalid as exc:
+        raise click.ClickException(str(exc)) from None
+    except LookupError:
+        raise click.ClickException(f"no quarantined body {qid} (kept for 30 days)") from None
+    click.echo(f"{qid}: {'accepted' if done.accepted else 'duplicate'} as {done.event} of call {done.call_id}")
 
 
 @quarantine.command("drop")
 @click.argument("qid")
 def quarantine_drop(qid: str) -> None:
     _, redis = _redis()
-    _load(redis, qid)
-    redis.delete(store.quarantine_key(qid))
-    redis.zrem(store.QUARANTINE_INDEX, qid)
+    if not quarantined.drop(redis, qid):
+        raise click.ClickException(f"no quarantined body {qid} (kept for 30 days)")
     click.echo(f"{qid}: dropped")
 
 

@@ -34,7 +34,7 @@ def make_client():
     yield make
     for app, given in apps:
         if given is None:
-            app.extensions["crmsync"]["redis"].close()
+            app.extensions["crmsync"].redis.close()
 
 
 @pytest.fixture

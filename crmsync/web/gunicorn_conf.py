@@ -1,6 +1,10 @@
 """gunicorn settings for the web process, from the platform's environment.
 
-Threads suit this endpoint: a request is mostly waiting on one Redis round trip.
+Threads suit this endpoint: a request is mostly waiting on one Redis round trip. The app
+is built once, in the master, before the workers fork (``preload_app``): the settings are
+read and checked once per web process, and a bad one stops gunicorn with one line
+(``create_app`` exits with it) instead of workers that fail to boot again and again.
+Nothing connects while the app is built, so each worker opens its own Redis connections.
 """
 
 import os
@@ -14,21 +18,7 @@ graceful_timeout = 25  # seconds: inside the platform's 30 s between SIGTERM and
 keepalive = 5  # seconds
 accesslog = None  # crmsync logs each webhook itself, without tokens
 errorlog = "-"
-
-
-def on_starting(server: object) -> None:
-    """Check the settings in the master, so a bad one stops the process with one line
-    instead of workers that fail to boot again and again."""
-    import sys
-
-    from crmsync.errors import SettingsError
-    from crmsync.settings import Settings
-
-    try:
-        Settings.from_env().require_webhook_auth()
-    except SettingsError as exc:
-        sys.stderr.write(f"crmsync web: {exc}\n")
-        sys.exit(1)
+preload_app = True
 
 
 # gunicorn's own error log as JSON lines, redacted like every crmsync log.
@@ -38,8 +28,12 @@ logconfig_dict = {
     "formatters": {"json": {"()": "crmsync.logs.json_formatter"}},
     "filters": {"redact": {"()": "crmsync.logs.RedactFilter"}},
     "handlers": {
-        "stderr": {"class": "logging.StreamHandler", "formatter": "json", "filters": ["redact"],
-                   "stream": "ext://sys.stderr"},
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "filters": ["redact"],
+            "stream": "ext://sys.stderr",
+        },
     },
     "root": {"level": "INFO", "handlers": ["stderr"]},
     "loggers": {
