@@ -14,13 +14,15 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import Redis
 
 from crmsync import events, store
 from crmsync.events.normalise import now_iso
-from crmsync.queue import Ingest
+
+if TYPE_CHECKING:
+    from crmsync.queue import Ingest
 
 LIST_LIMIT = 200  # newest bodies listed
 

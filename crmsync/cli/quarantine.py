@@ -1,4 +1,4 @@
-"""``crmsync quarantine`` and ``crmsync stats``."""
+"""``crmsync quarantine``: the bodies refused with 422 (``crmsync/quarantine.py`` keeps them)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ import json
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from crmsync import metrics
 from crmsync import quarantine as quarantined
-
-console = Console()
+from crmsync.cli.helpers import console, settings_and_redis
 
 
 @click.group(invoke_without_command=True)
@@ -21,13 +18,6 @@ def quarantine(ctx: click.Context) -> None:
     """Webhook bodies refused with 422: list, show, replay, drop."""
     if ctx.invoked_subcommand is None:
         ctx.invoke(quarantine_list)
-
-
-def _redis() -> tuple[Any, Any]:
-    from crmsync.cli import redis_or_exit, settings_or_exit
-
-    settings = settings_or_exit()
-    return settings, redis_or_exit(settings)
 
 
 def _get(redis: Any, qid: str) -> quarantined.Quarantined:
@@ -40,7 +30,7 @@ def _get(redis: Any, qid: str) -> quarantined.Quarantined:
 @quarantine.command("list")
 @click.option("--json", "as_json", is_flag=True)
 def quarantine_list(as_json: bool) -> None:
-    _, redis = _redis()
+    _, redis = settings_and_redis()
     rows = quarantined.newest(redis)
     if as_json:
         click.echo(json.dumps([row.summary() for row in rows], indent=2))
@@ -57,7 +47,7 @@ def quarantine_list(as_json: bool) -> None:
 @quarantine.command("show")
 @click.argument("qid")
 def quarantine_show(qid: str) -> None:
-    _, redis = _redis()
+    _, redis = settings_and_redis()
     kept = _get(redis, qid)
     console.print(f"[bold]{qid}[/] received {kept.received_at} from {kept.source}")
     for path, msgs in kept.details.items():
@@ -77,11 +67,11 @@ def quarantine_replay(qid: str) -> None:
     from crmsync.queue import Ingest
     from crmsync.web.subscriptions import Subscriptions
 
-    settings, redis = _redis()
-    _get(redis, qid)
+    settings, redis = settings_and_redis()
     try:
-        done = quarantined.replay(redis, qid, Ingest(redis, settings.dedupe_ttl), Subscriptions(settings).wants,
-                                  settings.default_region)
+        done = quarantined.replay(
+            redis, qid, Ingest(redis, settings.dedupe_ttl), Subscriptions(settings).wants, settings.default_region
+        )
     except quarantined.StillInvalid as exc:
         raise click.ClickException(str(exc)) from None
     except LookupError:
@@ -92,25 +82,7 @@ def quarantine_replay(qid: str) -> None:
 @quarantine.command("drop")
 @click.argument("qid")
 def quarantine_drop(qid: str) -> None:
-    _, redis = _redis()
+    _, redis = settings_and_redis()
     if not quarantined.drop(redis, qid):
         raise click.ClickException(f"no quarantined body {qid} (kept for 30 days)")
     click.echo(f"{qid}: dropped")
-
-
-@click.command()
-@click.option("--json", "as_json", is_flag=True)
-def stats(as_json: bool) -> None:
-    """The /metrics figures, in the terminal."""
-    _, redis = _redis()
-    figures = metrics.snapshot(redis)
-    if as_json:
-        click.echo(json.dumps(figures, indent=2))
-        return
-    for name, values in figures.items():
-        table = Table(title=name.replace("_", " "), title_justify="left", box=None, show_header=False)
-        for field, value in sorted(values.items()):
-            table.add_row(field or "-", f"{value:g}")
-        if not values:
-            table.add_row("-", "0")
-        console.print(table)

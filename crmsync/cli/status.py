@@ -1,70 +1,23 @@
-"""The ``crmsync`` command (SPEC §7)."""
+"""``crmsync status`` (one call's sync record) and ``crmsync replay`` (queue calls again)."""
 
 from __future__ import annotations
 
 import json
-import sys
 from typing import Any
 
 import click
-from redis import Redis
-from redis.exceptions import RedisError
-from rich.console import Console
 from rich.table import Table
 
-from crmsync import logs, store
-from crmsync.errors import CrmsyncError, SettingsError
-from crmsync.settings import Settings
-
-console = Console()
+from crmsync import store
+from crmsync.cli.helpers import console, settings_and_redis
 
 
-def settings_or_exit() -> Settings:
-    try:
-        return Settings.from_env()
-    except SettingsError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def redis_or_exit(settings: Settings) -> Redis:
-    client = store.redis_client(settings)
-    context = click.get_current_context(silent=True)
-    if context is not None:
-        context.call_on_close(client.close)
-    try:
-        client.ping()
-    except RedisError as exc:
-        raise click.ClickException(f"Redis at REDIS_URL is unreachable ({type(exc).__name__})") from None
-    return client
-
-
-@click.group()
-@click.version_option(package_name="crmsync")
-def main() -> None:
-    """crmsync: Hamsa voice-AI calls, logged in Salesforce or HubSpot."""
-
-
-@main.command()
-@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-def worker(burst: bool) -> None:
-    """Run an RQ worker on crmsync's queue (the Procfile's worker)."""
-    from crmsync.worker import run
-
-    settings = settings_or_exit()
-    logs.configure(settings.log_level)
-    try:
-        run(settings, burst=burst)
-    except CrmsyncError as exc:
-        raise click.ClickException(f"crmsync worker: {str(exc).splitlines()[0]}") from None
-
-
-@main.command()
+@click.command()
 @click.argument("call_id")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
 def status(call_id: str, as_json: bool) -> None:
     """One call's sync record."""
-    settings = settings_or_exit()
-    redis = redis_or_exit(settings)
+    _, redis = settings_and_redis()
     record = store.load_status(redis, call_id)
     receipts = store.load_receipts(redis, call_id)
     if record is None and not receipts:
@@ -120,15 +73,14 @@ def print_status(data: dict[str, Any]) -> None:
         console.print(f"  [dim]{receipt['at']}  {receipt['event']}  {receipt['answer']}[/]")
 
 
-@main.command()
+@click.command()
 @click.argument("call_ids", nargs=-1)
 @click.option("--failed", is_flag=True, help="Every call in state failed.")
 def replay(call_ids: tuple[str, ...], failed: bool) -> None:
     """Queue failed calls again."""
     from crmsync.jobs import replay as replay_call
 
-    settings = settings_or_exit()
-    redis = redis_or_exit(settings)
+    _, redis = settings_and_redis()
     ids = list(call_ids)
     if failed:
         ids += [i.decode() for i in redis.zrange(store.FAILED_KEY, 0, -1)]  # type: ignore[union-attr]
@@ -140,26 +92,3 @@ def replay(call_ids: tuple[str, ...], failed: bool) -> None:
             continue
         replay_call(redis, call_id)
         click.echo(f"{call_id}: queued")
-
-
-from crmsync.cli_admin import quarantine, stats  # noqa: E402  (commands split out by size)
-
-main.add_command(quarantine)
-main.add_command(stats)
-
-try:  # the mapping commands
-    from crmsync.mapping.cli import mappings
-
-    main.add_command(mappings)
-except ImportError:  # pragma: no cover - only while the mapping package is absent
-    pass
-
-
-@main.command()
-@click.option("--crm", type=click.Choice(["hubspot", "salesforce"]), default=None)
-@click.option("--keep-running", is_flag=True, help="Keep the demo up for a real Hamsa agent.")
-def demo(crm: str | None, keep_running: bool) -> None:
-    """The whole pipeline on this machine with sample calls; no accounts needed."""
-    from crmsync.demo import run_demo
-
-    sys.exit(run_demo(crm=crm, keep_running=keep_running))

@@ -15,7 +15,7 @@ from typing import Any, NoReturn
 
 import click
 
-import crmsync.mapping.render as render
+import crmsync.cli.render as render
 from crmsync import phones
 from crmsync.errors import CrmsyncError, MappingError
 from crmsync.mapping.loader import load_mapping
