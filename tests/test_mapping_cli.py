@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -128,6 +132,51 @@ def test_preview_flat_call_in_salesforce(fixture_path: Path) -> None:
     body = report["plan"]["activity"]["body"]
     assert "- Objections: price, timing" in body and "Agent: Good afternoon, am I speaking with Omar?" in body
     assert report["plan"]["activity"]["properties"] == {"Priority": "Normal"}
+
+
+NARROW = [("hubspot", "call_ended_documented.json"), ("salesforce", "call_ended_flat.json")]
+
+
+def preview_piped(event: Path, **env: str) -> str:
+    """The installed command, its output through a real pipe, with no COLUMNS set."""
+    environ = {k: v for k, v in os.environ.items() if k not in CLEAN and k != "COLUMNS"}
+    done = subprocess.run([str(Path(sys.executable).parent / "crmsync"), "mappings", "preview", str(event)],
+                          env={**environ, **env}, capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize("how", ["80 columns", "piped"])
+@pytest.mark.parametrize("crm, name", NARROW)
+def test_preview_keeps_every_field_name_whole_at_80_columns_and_piped(fixture_path: Path, crm: str, name: str,
+                                                                      how: str) -> None:
+    event = fixture_path / name
+    env = {"MAPPINGS_DIR": str(SHIPPED), "CRM": crm, "DEFAULT_REGION": "SA"}
+    report = json.loads(run(["preview", str(event), "--json"], **env).output)
+    if how == "piped":
+        out = preview_piped(event, **env)
+    else:
+        result = run(["preview", str(event)], **{**env, "COLUMNS": "80"})
+        assert result.exit_code == 0, result.output
+        out = result.output
+    lines = out.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    fields = "\n".join(lines[lines.index("fields"):])
+    assert "…" not in fields  # nothing cut, values included
+    for entry in report["plan"]["fields"]:
+        for whole in entry["to"] + (f" ({entry['object']})" if entry["object"] else ""), entry["source"]:
+            assert re.search(rf"(?<![\w.]){re.escape(whole)}(?![\w.])", fields), whole
+    assert len(re.findall(r"^\S.*  (write|skip)", fields, re.M)) == len(report["plan"]["fields"])  # a block each
+
+
+def test_preview_shows_dates_as_dates(fixture_path: Path) -> None:
+    event = fixture_path / "call_ended_documented.json"
+    env = {"MAPPINGS_DIR": str(SHIPPED), "CRM": "hubspot", "DEFAULT_REGION": "SA", "COLUMNS": "80"}
+    report = json.loads(run(["preview", str(event), "--json"], **env).output)
+    wire = fields_by_name(report)["last_ai_call_at"]["new"]
+    out = run(["preview", str(event)], **env).output
+    assert wire not in out
+    assert "∅ → 2026-03-02T09:14:52.318Z" in out
 
 
 def test_preview_an_event_the_mapping_does_not_sync(fixture_path: Path) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from rich.console import Console
@@ -59,6 +59,7 @@ def check_report(report: dict[str, Any]) -> None:
 def preview_report(report: dict[str, Any], *, html: bool) -> None:
     out = console()
     head = Table.grid(padding=(0, 2))
+    head.add_row(Text("mapping", style="dim"), Text(f"{report['crm']} · {report['mapping']}"))
     head.add_row(Text("call", style="dim"), Text(str(report["call_id"])))
     head.add_row(Text("events", style="dim"), Text(", ".join(report["events"])))
     head.add_row(Text("number looked up", style="dim"), Text(str(report["number"] or "none found")))
@@ -68,10 +69,10 @@ def preview_report(report: dict[str, Any], *, html: bool) -> None:
     head.add_row(Text("match", style="dim"), Text(found))
     if match.get("create"):
         head.add_row(Text("would create", style="dim"), Text(", ".join(f"{k}={v}" for k, v in match["create"].items())))
-    out.print(Panel(head, title=f"{report['crm']} · {report['mapping']}", title_align="left"))
+    out.print(Panel(head, title="preview", title_align="left"))
     if not report["syncs"]:
         out.print(Text(f"This mapping does not sync {', '.join(report['events'])} events (see events:): "
-                       "nothing would be written.", style="yellow"))
+                       "nothing would be written.", style="yellow"), soft_wrap=False)
         return
     plan = report.get("plan")
     if plan is None:
@@ -85,7 +86,7 @@ def _activity(out: Console, plan: dict[str, Any], html: bool) -> None:
     activity = plan["activity"]
     grid = Table.grid(padding=(0, 2))
     grid.add_row(Text("title", style="dim"), Text(activity["title"]))
-    grid.add_row(Text("when", style="dim"), Text(str(activity["timestamp"] or "—")))
+    grid.add_row(Text("when", style="dim"), Text(_show(activity["timestamp"], "datetime", limit=None)))
     if activity.get("disposition"):
         grid.add_row(Text("disposition", style="dim"), Text(str(activity["disposition"])))
     if activity.get("owner_id"):
@@ -100,43 +101,81 @@ def _activity(out: Console, plan: dict[str, Any], html: bool) -> None:
     grid.add_row(Text("", style="dim"), Text(f"{len(body):,} characters{' of HTML' if html else ''}", style="dim"))
     out.print(Panel(grid, title="activity", title_align="left"))
     for problem in plan["problems"]:
-        out.print(Text("⚠ ", style="bold yellow") + Text(problem))
+        out.print(Text("⚠ ", style="bold yellow") + Text(problem), soft_wrap=False)
+
+
+# The fields table needs its name and source columns whole, plus this much for the rest
+# (values, the mark, reasons, borders); narrower, each field is a block of lines.
+TABLE_ROOM = 24 + 5 + 16 + 16  # characters
+BLOCK_INDENT = 4  # characters
 
 
 def _fields(out: Console, plan: dict[str, Any]) -> None:
-    table = Table(title="fields", title_justify="left", show_lines=False)
-    table.add_column("field", style="bold")
-    table.add_column("from", style="dim")
-    table.add_column("old → new", no_wrap=True, overflow="ellipsis")
-    table.add_column("", justify="center")
-    table.add_column("why not")
-    for entry in plan["fields"]:
-        to = entry["to"] + (f" ({entry['object']})" if entry.get("object") else "")
-        old, new = _show(entry["old"], entry["type"]), _show(entry["new"], entry["type"])
-        style = "green" if entry["action"] == "write" else "dim"
-        change = Text(old, style="dim") + Text(" → ") + Text(new, style=style)
-        if entry["action"] == "write":
-            mark, reason = Text("write", style="bold green"), Text("")
-        elif entry["problem"]:
-            mark, reason = Text("skip", style="bold red"), Text(entry["reason"], style="red")
-        else:
-            mark, reason = Text("skip", style="dim"), Text(entry["reason"], style="dim")
-        table.add_row(Text(to), Text(entry["source"]), change, mark, reason)
-    out.print(table)
+    rows = [_field_row(entry) for entry in plan["fields"]]
+    names = max((len(row[0]) for row in rows), default=0)
+    sources = max((len(row[1]) for row in rows), default=0)
+    if out.width >= names + sources + TABLE_ROOM:
+        _fields_table(out, rows)
+    else:
+        _fields_blocks(out, rows)
     written = sum(1 for e in plan["fields"] if e["action"] == "write")
     bad = sum(1 for e in plan["fields"] if e["problem"])
     summary = f"{written} field{'s' if written != 1 else ''} would be written"
     out.print(Text(summary + (f", {bad} skipped with a problem" if bad else ""), style="red" if bad else "green"))
 
 
-def _show(value: Any, type: str, limit: int = 40) -> str:
-    """A value for the table; HubSpot's epoch milliseconds are shown as ISO 8601."""
+def _field_row(entry: dict[str, Any]) -> tuple[str, str, Text, Text, Text]:
+    """Name (with its object), source, old → new, the mark and why not."""
+    to = entry["to"] + (f" ({entry['object']})" if entry.get("object") else "")
+    old, new = _show(entry["old"], entry["type"]), _show(entry["new"], entry["type"])
+    style = "green" if entry["action"] == "write" else "dim"
+    change = Text(old, style="dim") + Text(" → ") + Text(new, style=style)
+    if entry["action"] == "write":
+        mark, reason = Text("write", style="bold green"), Text("")
+    elif entry["problem"]:
+        mark, reason = Text("skip", style="bold red"), Text(entry["reason"], style="red")
+    else:
+        mark, reason = Text("skip", style="dim"), Text(entry["reason"], style="dim")
+    return to, entry["source"], change, mark, reason
+
+
+def _fields_table(out: Console, rows: list[tuple[str, str, Text, Text, Text]]) -> None:
+    table = Table(title="fields", title_justify="left", show_lines=False)
+    table.add_column("field", style="bold", no_wrap=True)
+    table.add_column("from", style="dim", no_wrap=True)
+    table.add_column("old → new", overflow="fold")
+    table.add_column("", justify="center", no_wrap=True)
+    table.add_column("why not")
+    for to, source, change, mark, reason in rows:
+        table.add_row(Text(to), Text(source), change, mark, reason)
+    out.print(table)
+
+
+def _fields_blocks(out: Console, rows: list[tuple[str, str, Text, Text, Text]]) -> None:
+    """One block per field: the name on a line of its own, then where its value comes
+    from and old → new, wrapped under an indent."""
+    indent = Text(" " * BLOCK_INDENT)
+    out.print(Text("fields", style="italic"))
+    for to, source, change, mark, reason in rows:
+        out.print(Text(to, style="bold") + Text("  ") + mark + (Text("  ") + reason if reason else Text("")))
+        for line in (Text("from ", style="dim") + Text(source), change):
+            for part in line.wrap(out, max(out.width - BLOCK_INDENT, 20)):
+                out.print(indent + part)
+
+
+def _show(value: Any, type: str, limit: int | None = 120) -> str:
+    """A value as a person reads it; HubSpot's epoch milliseconds are shown as ISO 8601."""
     if value is None or value == "":
         return "∅"
     if type in ("date", "datetime") and isinstance(value, str) and value.isdigit():
-        stamp = datetime.fromtimestamp(int(value) / 1000, UTC)
-        iso = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        value = stamp.date().isoformat() if type == "date" else iso
+        value = datetime.fromtimestamp(int(value) / 1000, UTC)
+    if isinstance(value, datetime):
+        if type == "date":
+            value = value.date()
+        else:
+            value = value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        value = value.isoformat()
     text = value if isinstance(value, str) else json.dumps(value)
     text = text.replace("\n", " ⏎ ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
