@@ -40,8 +40,9 @@ def check(remote: bool, as_json: bool) -> None:
     report: dict[str, Any] = {"ok": True, "directory": str(directory), "files": [], "remote": None}
     if not files:
         report["ok"] = False
-        report["problems"] = [f"{directory}: no mapping files (*.yaml) found; set MAPPINGS_DIR to the folder "
-                              "that has them"]
+        report["problems"] = [
+            f"{directory}: no mapping files (*.yaml) found; set MAPPINGS_DIR to the folder that has them"
+        ]
     loaded: dict[Path, Mapping] = {}
     for file in files:
         entry: dict[str, Any] = {"path": str(file), "ok": True, "problems": []}
@@ -112,8 +113,12 @@ def preview(event_file: Path, remote: bool, as_json: bool) -> None:
     types = sorted({str(e.get("event")) for e in events})
     number = mapping.lookup_number(context, settings.default_region)
     report: dict[str, Any] = {
-        "crm": crm, "mapping": str(settings.mapping_path), "call_id": context["call"].get("id"),
-        "events": types, "number": phones.mask(number) or None, "syncs": any(t in mapping.events for t in types),
+        "crm": crm,
+        "mapping": str(settings.mapping_path),
+        "call_id": context["call"].get("id"),
+        "events": types,
+        "number": phones.mask(number) or None,
+        "syncs": any(t in mapping.events for t in types),
     }
     person_object, current = _match(report, mapping, context, number, settings, remote, as_json)
     if report["syncs"] and person_object is not None:
@@ -125,13 +130,23 @@ def preview(event_file: Path, remote: bool, as_json: bool) -> None:
         render.preview_report(report, html=crm == "hubspot")
 
 
-def _match(report: dict[str, Any], mapping: Mapping, context: dict[str, Any], number: str | None,
-           settings: Settings, remote: bool, as_json: bool) -> tuple[str | None, dict[str, Any]]:
+def _match(
+    report: dict[str, Any],
+    mapping: Mapping,
+    context: dict[str, Any],
+    number: str | None,
+    settings: Settings,
+    remote: bool,
+    as_json: bool,
+) -> tuple[str | None, dict[str, Any]]:
     """Fill ``report["match"]``; the object type to plan for and its current values."""
     objects = mapping.match.objects
     if not remote:
-        report["match"] = {"looked_up": False, "object": objects[0],
-                           "note": f"not looked up: assuming a {objects[0]} with empty fields (--remote looks)"}
+        report["match"] = {
+            "looked_up": False,
+            "object": objects[0],
+            "note": f"not looked up: assuming a {objects[0]} with empty fields (--remote looks)",
+        }
         return objects[0], {}
     if number is None:
         report["match"] = {"looked_up": False, "note": "no phone number in the call: nothing would be written"}
@@ -152,8 +167,11 @@ def _match(report: dict[str, Any], mapping: Mapping, context: dict[str, Any], nu
     if how == "ambiguous" or mapping.match.on_missing == "skip" or mapping.match.create_object is None:
         report["match"]["note"] = f"{how}: nothing would be written"
         return None, {}
-    report["match"].update(object=mapping.match.create_object, create=mapping.create_properties(context),
-                           note=f"nobody matches: a {mapping.match.create_object} would be created")
+    report["match"].update(
+        object=mapping.match.create_object,
+        create=mapping.create_properties(context),
+        note=f"nobody matches: a {mapping.match.create_object} would be created",
+    )
     return mapping.match.create_object, {}
 
 

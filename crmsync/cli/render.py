@@ -39,21 +39,30 @@ def check_report(report: dict[str, Any]) -> None:
             out.print(Text("✓ ", style="bold green") + Text(entry["path"], style="bold") + Text(summary, style="dim"))
             continue
         count = len(entry["problems"])
-        out.print(Text("✗ ", style="bold red") + Text(entry["path"], style="bold")
-                  + Text(f"  {count} problem{'s' if count != 1 else ''}", style="red"))
+        out.print(
+            Text("✗ ", style="bold red")
+            + Text(entry["path"], style="bold")
+            + Text(f"  {count} problem{'s' if count != 1 else ''}", style="red")
+        )
         for item in entry["problems"]:
             out.print(Text("    ") + Text(item))
     remote = report.get("remote")
     if remote is not None:
         if remote["ok"]:
-            out.print(Text("✓ ", style="bold green") + Text(f"{remote['path']} matches {remote['crm']}'s fields "
-                                                               "and picklists"))
+            out.print(
+                Text("✓ ", style="bold green")
+                + Text(f"{remote['path']} matches {remote['crm']}'s fields and picklists")
+            )
         else:
             out.print(Text("✗ ", style="bold red") + Text(f"{remote['path']} against {remote['crm']}:", style="bold"))
             for item in remote["problems"]:
                 out.print(Text("    ") + Text(item))
-    out.print(Text("All mappings are valid." if report["ok"] else "Fix the problems above, then check again.",
-                   style="green" if report["ok"] else "red"))
+    out.print(
+        Text(
+            "All mappings are valid." if report["ok"] else "Fix the problems above, then check again.",
+            style="green" if report["ok"] else "red",
+        )
+    )
 
 
 def preview_report(report: dict[str, Any], *, html: bool) -> None:
@@ -71,8 +80,14 @@ def preview_report(report: dict[str, Any], *, html: bool) -> None:
         head.add_row(Text("would create", style="dim"), Text(", ".join(f"{k}={v}" for k, v in match["create"].items())))
     out.print(Panel(head, title="preview", title_align="left"))
     if not report["syncs"]:
-        out.print(Text(f"This mapping does not sync {', '.join(report['events'])} events (see events:): "
-                       "nothing would be written.", style="yellow"), soft_wrap=False)
+        out.print(
+            Text(
+                f"This mapping does not sync {', '.join(report['events'])} events (see events:): "
+                "nothing would be written.",
+                style="yellow",
+            ),
+            soft_wrap=False,
+        )
         return
     plan = report.get("plan")
     if plan is None:

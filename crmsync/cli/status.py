@@ -37,8 +37,11 @@ def status_document(call_id: str, record: dict[str, Any], receipts: list[dict[st
         "crm": record.get("crm"),
         "person": record.get("person"),
         "activity_id": record.get("activity_id"),
-        "fields": {"written": fields.get("written", {}), "skipped": fields.get("skipped", {}),
-                   "previous": fields.get("previous", {})},
+        "fields": {
+            "written": fields.get("written", {}),
+            "skipped": fields.get("skipped", {}),
+            "previous": fields.get("previous", {}),
+        },
         "errors": record.get("errors") or [],
         "reason": record.get("reason"),
         "attempts": int(record.get("attempts") or 0),
@@ -50,12 +53,16 @@ def status_document(call_id: str, record: dict[str, Any], receipts: list[dict[st
 
 def print_status(data: dict[str, Any]) -> None:
     colour = {"synced": "green", "partial": "yellow", "failed": "red", "skipped": "magenta"}.get(data["state"], "cyan")
-    console.print(f"[bold]{data['call_id']}[/]  [{colour}]{data['state']}[/]  ({data['attempts']} attempts, "
-                  f"updated {data['updated_at']})")
+    console.print(
+        f"[bold]{data['call_id']}[/]  [{colour}]{data['state']}[/]  ({data['attempts']} attempts, "
+        f"updated {data['updated_at']})"
+    )
     person = data["person"] or {}
     if person:
-        console.print(f"  person   {data['crm']} {person.get('type')} {person.get('id')}"
-                      + ("  (created by crmsync)" if person.get("created") else ""))
+        console.print(
+            f"  person   {data['crm']} {person.get('type')} {person.get('id')}"
+            + ("  (created by crmsync)" if person.get("created") else "")
+        )
     if data["activity_id"]:
         console.print(f"  activity {data['activity_id']}")
     if data["reason"]:
