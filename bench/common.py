@@ -14,11 +14,8 @@ import json
 import os
 import platform
 import re
-import shlex
-import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -30,11 +27,13 @@ from typing import Any
 from redis import Redis
 
 from crmsync import store
-from crmsync.localredis import free_port, start_redis_server, wait_http
+from crmsync.harness import BIN as BIN
+from crmsync.harness import Process, crmsync_env, procfile_argv, wait_http
+from crmsync.harness import start_sandbox as start_sandbox
+from crmsync.localredis import free_port, throwaway_redis
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
-BIN = Path(sys.executable).parent
 TOKEN = "bench-webhook-token"
 FIXTURE = ROOT / "crmsync" / "demo" / "call_ended_documented.json"
 DONE_STATES = ("synced", "partial")
@@ -102,50 +101,18 @@ def local_redis() -> Iterator[tuple[str, Redis, Path]]:
     """A throwaway ``redis-server`` on 127.0.0.1 (never the machine's shared one), its URL,
     a client and a scratch directory for logs."""
     work = Path(tempfile.mkdtemp(prefix="crmsync-bench-"))
-    port = free_port()
-    proc = start_redis_server(port, work)
-    client = Redis(port=port)
-    try:
-        yield f"redis://127.0.0.1:{port}/0", client, work
-    finally:
-        client.close()
-        proc.terminate()
+    with throwaway_redis(work) as url:
+        client = Redis.from_url(url)
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def start_sandbox(crm: str, **options: Any) -> Any:
-    if crm == "hubspot":
-        from crmsync.sandbox.hubspot import HubSpotSandbox
-
-        return HubSpotSandbox(**options).start()
-    from crmsync.sandbox.salesforce import SalesforceSandbox
-
-    return SalesforceSandbox(**options).start()
+            yield url, client, work
+        finally:
+            client.close()
 
 
 def crm_env(crm: str, sandbox: Any, redis_url: str, **extra: str) -> dict[str, str]:
-    """The environment that points crmsync's processes at ``sandbox``."""
-    env = {
-        "REDIS_URL": redis_url,
-        "WEBHOOK_TOKENS": TOKEN,
-        "CRM": crm,
-        "MAPPINGS_DIR": str(ROOT / "mappings"),
-        "DEFAULT_REGION": "SA",
-        **extra,
-    }
-    if crm == "hubspot":
-        env |= {"HUBSPOT_ACCESS_TOKEN": sandbox.token, "HUBSPOT_BASE_URL": sandbox.url}
-    else:
-        env |= {
-            "SALESFORCE_INSTANCE_URL": sandbox.url,
-            "SALESFORCE_ACCESS_TOKEN": sandbox.token,
-            "REQUESTS_CA_BUNDLE": str(sandbox.ca_path),
-        }
-    return env
+    """The environment that points crmsync's processes at ``sandbox`` (the harness's, with the
+    benchmarks' token and the repository's mappings)."""
+    return crmsync_env(crm, sandbox, redis_url, TOKEN, ROOT / "mappings", **extra)
 
 
 def number(kind: str, index: int) -> str:
@@ -206,8 +173,9 @@ class InProcessIngest:
         return dict(answer.get_json())
 
 
-def queue_calls(crm: str, sandbox: Any, env: dict[str, str], redis: Redis, calls: int, callers: str,
-                prefix: str) -> list[str]:
+def queue_calls(
+    crm: str, sandbox: Any, env: dict[str, str], redis: Redis, calls: int, callers: str, prefix: str
+) -> list[str]:
     """Post ``calls`` call.ended webhooks (one number each) through the real webhook app;
     ``known`` callers are seeded in the sandbox first. Returns the call ids, all queued."""
     numbers = [number(callers, i) for i in range(calls)]
@@ -224,54 +192,15 @@ def queue_calls(crm: str, sandbox: Any, env: dict[str, str], redis: Redis, calls
 # -- processes -------------------------------------------------------------------------------
 
 
-def procfile_command(kind: str) -> list[str]:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == kind:
-            parts = shlex.split(command.strip())
-            return [str(BIN / parts[0]), *parts[1:]]
-    raise KeyError(kind)
-
-
-class Proc:
-    """A subprocess in its own session, output to a log file; ``stop()`` is SIGTERM then SIGKILL."""
+class Proc(Process):
+    """A subprocess run from the repository (the harness's :class:`~crmsync.harness.Process`)."""
 
     def __init__(self, argv: list[str], env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                argv,
-                cwd=ROOT,
-                env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        super().__init__(argv, env, log, cwd=ROOT)
 
     @classmethod
-    def procfile(cls, kind: str, env: dict[str, str], log: Path, *extra: str) -> Proc:
-        return cls([*procfile_command(kind), *extra], env, log)
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait(self, timeout: float) -> int:
-        return self.proc.wait(timeout)
-
-    def tail(self, chars: int = 3000) -> str:
-        return self.log.read_text(errors="replace")[-chars:] if self.log.exists() else ""
-
-    def stop(self, grace: float = 20.0) -> None:
-        if not self.alive():
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        try:
-            self.proc.wait(grace)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(5)
+    def procfile(cls, kind: str, env: dict[str, str], log: Path, *extra: str, root: Path | None = None) -> Proc:
+        return cls([*procfile_argv(kind, (root or ROOT) / "Procfile"), *extra], env, log)
 
 
 def start_web(env: dict[str, str], work: Path) -> tuple[Proc, int]:
@@ -410,4 +339,3 @@ def report(name: str, title: str, args: Any, host: dict[str, str], body: Sequenc
     path = write_results(name, title, command, host, body)
     print(f"written to {path}")
     return path
-

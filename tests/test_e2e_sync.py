@@ -17,7 +17,7 @@ import requests
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.sandbox.salesforce import SalesforceSandbox
 from tests.conftest import ROOT, free_port
-from tests.processes import Process, wait_for, wait_http
+from tests.processes import Process, crmsync_env, wait_for, wait_http
 
 pytestmark = pytest.mark.e2e
 TOKEN = "e2e-webhook-token"
@@ -31,13 +31,8 @@ class Stack:
     def __init__(self, crm: str, sandbox, redis_url: str, tmp: Path, mappings: Path, **extra: str) -> None:
         self.crm, self.sandbox, self.tmp = crm, sandbox, tmp
         self.port = free_port()
-        self.env = {"REDIS_URL": redis_url, "WEBHOOK_TOKENS": TOKEN, "CRM": crm, "MAPPINGS_DIR": str(mappings),
-                    "DEFAULT_REGION": "SA", "PORT": str(self.port), "WEB_CONCURRENCY": "1", **extra}
-        if crm == "hubspot":
-            self.env |= {"HUBSPOT_ACCESS_TOKEN": sandbox.token, "HUBSPOT_BASE_URL": sandbox.url}
-        else:
-            self.env |= {"SALESFORCE_INSTANCE_URL": sandbox.url, "SALESFORCE_ACCESS_TOKEN": sandbox.token,
-                         "REQUESTS_CA_BUNDLE": str(sandbox.ca_path)}
+        self.env = crmsync_env(crm, sandbox, redis_url, TOKEN, mappings, PORT=str(self.port), WEB_CONCURRENCY="1",
+                               **extra)
         self.web = Process("web", self.env, tmp)
         self.workers = [Process("worker", self.env, tmp)]
         wait_http(f"http://127.0.0.1:{self.port}/healthz")

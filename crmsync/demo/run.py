@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
-import shlex
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,60 +18,62 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from crmsync.localredis import free_port, start_redis_server, wait_http
+from crmsync import harness
+from crmsync.localredis import free_port, throwaway_redis
 
 HERE = Path(__file__).resolve().parent
 TOKEN = "demo-webhook-token"
-CALLS = ("call_started.json", "call_answered.json", "tool_executed.json", "call_ended_documented.json",
-         "call_ended_flat.json")
+CALLS = (
+    "call_started.json",
+    "call_answered.json",
+    "tool_executed.json",
+    "call_ended_documented.json",
+    "call_ended_flat.json",
+)
 console = Console()
 
 
-def start_redis(workdir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
+def start_redis(workdir: Path, stack: contextlib.ExitStack) -> str:
+    """``REDIS_URL`` when set (checked with a ping), else a throwaway local ``redis-server``."""
     url = os.environ.get("REDIS_URL")
     if url:
         Redis.from_url(url).ping()
-        return url, None
-    port = free_port()
-    return f"redis://127.0.0.1:{port}/0", start_redis_server(port, workdir)
+        return url
+    return stack.enter_context(throwaway_redis(workdir))
 
 
-def start_sandbox(crm: str) -> tuple[Any, dict[str, str]]:
-    """A seeded sandbox CRM, and the environment that points crmsync at it."""
-    if crm == "salesforce":
-        from crmsync.sandbox.salesforce import SalesforceSandbox
+def start_sandbox(crm: str) -> Any:
+    """A sandbox CRM seeded with three people whose numbers are stored in mixed formats."""
+    sandbox = harness.start_sandbox(crm)
+    SEEDS[crm](sandbox)
+    return sandbox
 
-        sf = SalesforceSandbox().start()
-        sf.seed("Contact", {"FirstName": "Noura", "LastName": "Alharbi", "Phone": "050 123 4567",
-                            "Interest_Level__c": "Low"})
-        sf.seed("Lead", {"FirstName": "Sam", "LastName": "Rivera", "Company": "Rivera LLC",
-                         "MobilePhone": "(415) 555-1212"})
-        sf.seed("Contact", {"FirstName": "Lena", "LastName": "Vogel", "Phone": "+49 30 12345678"})
-        return sf, {"SALESFORCE_INSTANCE_URL": sf.url, "SALESFORCE_ACCESS_TOKEN": sf.token,
-                    "REQUESTS_CA_BUNDLE": str(sf.ca_path)}
-    from crmsync.sandbox.hubspot import HubSpotSandbox
 
-    hs = HubSpotSandbox().start()
-    hs.seed_contact({"firstname": "Noura", "lastname": "Alharbi", "phone": "050 123 4567", "interest_level": "low",
-                     "hubspot_owner_id": "1002"})
+def _seed_salesforce(sf: Any) -> None:
+    sf.seed(
+        "Contact", {"FirstName": "Noura", "LastName": "Alharbi", "Phone": "050 123 4567", "Interest_Level__c": "Low"}
+    )
+    sf.seed(
+        "Lead", {"FirstName": "Sam", "LastName": "Rivera", "Company": "Rivera LLC", "MobilePhone": "(415) 555-1212"}
+    )
+    sf.seed("Contact", {"FirstName": "Lena", "LastName": "Vogel", "Phone": "+49 30 12345678"})
+
+
+def _seed_hubspot(hs: Any) -> None:
+    hs.seed_contact(
+        {
+            "firstname": "Noura",
+            "lastname": "Alharbi",
+            "phone": "050 123 4567",
+            "interest_level": "low",
+            "hubspot_owner_id": "1002",
+        }
+    )
     hs.seed_contact({"firstname": "Sam", "lastname": "Rivera", "mobilephone": "(415) 555-1212"})
     hs.seed_contact({"firstname": "Lena", "lastname": "Vogel", "phone": "+49 30 12345678"})
-    return hs, {"HUBSPOT_ACCESS_TOKEN": hs.token, "HUBSPOT_BASE_URL": hs.url}
 
 
-def procfile_process(kind: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    procfile = Path("Procfile") if Path("Procfile").exists() else None
-    lines = procfile.read_text() if procfile else (
-        "web: gunicorn --config python:crmsync.web.gunicorn_conf 'crmsync.web:create_app()'\n"
-        "worker: crmsync worker\n")
-    for line in lines.splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == kind:
-            argv = shlex.split(command.strip())
-            argv[0] = str(Path(sys.executable).parent / argv[0])
-            return subprocess.Popen(argv, env={**os.environ, **env}, stdout=log.open("wb"),
-                                    stderr=subprocess.STDOUT, start_new_session=True)
-    raise KeyError(kind)
+SEEDS = {"salesforce": _seed_salesforce, "hubspot": _seed_hubspot}
 
 
 def sample_calls() -> list[bytes]:
@@ -83,8 +83,11 @@ def sample_calls() -> list[bytes]:
     extra = copy.deepcopy(extra)
     extra["callId"] = "call_demo-us-4155551212"
     extra["data"]["data"]["callParams"]["userNumber"] = "+1 415 555 1212"
-    extra["data"]["data"]["outcomeResult"] |= {"interest_level": "medium", "budget": "120000",
-                                               "summary": "Wants a three-bedroom in San Francisco."}
+    extra["data"]["data"]["outcomeResult"] |= {
+        "interest_level": "medium",
+        "budget": "120000",
+        "summary": "Wants a three-bedroom in San Francisco.",
+    }
     bodies.append(json.dumps(extra).encode())
     bodies.append(bodies[3])  # a duplicate delivery: answered "duplicate", synced once
     return bodies
@@ -94,21 +97,20 @@ def run_demo(crm: str | None = None, keep_running: bool = False) -> int:
     crm = (crm or os.environ.get("CRM") or "hubspot").lower()
     workdir = Path(tempfile.mkdtemp(prefix="crmsync-demo-"))
     mappings = Path(os.environ.get("MAPPINGS_DIR") or ("mappings" if Path("mappings").is_dir() else HERE / "mappings"))
-    processes: list[subprocess.Popen[bytes]] = []
-    redis_proc = None
-    sandbox = None
     console.rule(f"[bold]crmsync demo[/] — Hamsa calls into a sandbox {crm}")
-    try:
-        redis_url, redis_proc = start_redis(workdir)
-        sandbox, crm_env = start_sandbox(crm)
+    with contextlib.ExitStack() as stack:
+        redis_url = start_redis(workdir, stack)
+        sandbox = start_sandbox(crm)
+        stack.callback(sandbox.stop)
         port = int(os.environ.get("PORT") or free_port())
-        env = {"REDIS_URL": redis_url, "WEBHOOK_TOKENS": TOKEN, "CRM": crm, "MAPPINGS_DIR": str(mappings),
-               "DEFAULT_REGION": "SA", "PORT": str(port), "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING", **crm_env}
+        env = harness.crmsync_env(
+            crm, sandbox, redis_url, TOKEN, mappings, PORT=str(port), WEB_CONCURRENCY="1", LOG_LEVEL="WARNING"
+        )
         console.print(f"Redis      {redis_url}\nSandbox    {crm} at {sandbox.url}\nMappings   {mappings}/{crm}.yaml")
-        processes.append(procfile_process("web", env, workdir / "web.log"))
-        processes.append(procfile_process("worker", env, workdir / "worker.log"))
+        for kind in ("web", "worker"):
+            stack.callback(harness.Process.procfile(kind, env, workdir / f"{kind}.log").stop)
         url = f"http://127.0.0.1:{port}/webhooks/hamsa"
-        wait_http(f"http://127.0.0.1:{port}/healthz")
+        harness.wait_http(f"http://127.0.0.1:{port}/healthz")
         console.print(f"Web        {url}   (logs in {workdir})\n")
         call_ids = post_calls(url)
         redis = Redis.from_url(redis_url)
@@ -120,34 +122,22 @@ def run_demo(crm: str | None = None, keep_running: bool = False) -> int:
             f"and its webhookAuth to authKey [cyan]Bearer[/], authSecret [cyan]{TOKEN}[/]."
         )
         if keep_running:
-            console.print(f"See one call:  [cyan]REDIS_URL={redis_url} crmsync status <call id>[/]\n"
-                          "[bold]Stop it with Ctrl-C.[/]")
+            console.print(
+                f"See one call:  [cyan]REDIS_URL={redis_url} crmsync status <call id>[/]\n[bold]Stop it with Ctrl-C.[/]"
+            )
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
         else:
             console.print("The demo stopped its processes. Keep it up with [cyan]crmsync demo --keep-running[/].")
-        return 0
-    finally:
-        for proc in processes:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        for proc in processes:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        if sandbox is not None:
-            sandbox.stop()
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(10)
+    return 0
 
 
 def post_calls(url: str) -> list[str]:
     table = Table("event", "call", "answer", title="Webhooks posted", title_justify="left")
     ended: list[str] = []
     for body in sample_calls():
-        answer = requests.post(url, data=body, timeout=5,
-                               headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        answer = requests.post(
+            url, data=body, timeout=5, headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+        )
         data = answer.json()
         table.add_row(data.get("event", "?"), data.get("call_id", "?"), f"{answer.status_code} {data.get('status')}")
         if data.get("event") == "call.ended" and data.get("call_id") not in ended:
