@@ -4,17 +4,24 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint install clean
+.PHONY: test demo bench lint shape install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[demo,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-test: $(STAMP)
+# The shape of the code: layers and no import cycles (import-linter contracts in pyproject.toml),
+# dependencies that match the imports (deptry), no dead code (vulture + vulture_whitelist.py).
+shape: $(STAMP)
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/deptry crmsync
+	$(BIN)/vulture
+
+test: $(STAMP) shape
 	$(BIN)/ruff check crmsync tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q
@@ -25,10 +32,10 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
 
-lint: $(STAMP)
+lint: $(STAMP) shape
 	$(BIN)/ruff check crmsync tests bench
 	$(BIN)/ruff format --check crmsync tests bench
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -37,7 +37,6 @@ RESULTS_DIR = ROOT / "bench" / "results"
 TOKEN = "bench-webhook-token"
 FIXTURE = ROOT / "crmsync" / "demo" / "call_ended_documented.json"
 DONE_STATES = ("synced", "partial")
-FINAL_STATES = ("synced", "partial", "skipped", "failed")
 
 # Requests a worker makes once in its life, not per call: logins, describes, property lists.
 ONE_OFF = re.compile(r"/describe$|/services/oauth2/|/services/Soap/|/limits/?$|^GET /crm/v3/properties")
@@ -257,11 +256,6 @@ class JobTimes:
     @property
     def count(self) -> int:
         return len(self.starts)
-
-    @property
-    def span(self) -> float:
-        """First job start to last job end, seconds."""
-        return max(self.ends) - min(self.starts) if self.starts else 0.0
 
     @property
     def median_in_job(self) -> float:
