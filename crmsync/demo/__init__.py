@@ -7,6 +7,26 @@ The report shows, per call, the person matched or created, the activity and each
 old → new.
 """
 
-from crmsync.demo.run import run_demo
+from __future__ import annotations
+
+import importlib.util
+
+# Import name -> distribution: what the demo extra brings (pip install 'crmsync[demo]').
+NEEDS = {"honcho": "honcho", "trustme": "trustme", "jwt": "PyJWT"}
+
+
+def run_demo(crm: str | None = None, keep_running: bool = False) -> int:
+    """Run the demo (see the module docstring); exits with one line naming the missing
+    libraries when crmsync was installed without its ``demo`` extra."""
+    missing = [dist for name, dist in NEEDS.items() if importlib.util.find_spec(name) is None]
+    if missing:
+        raise SystemExit(
+            f"crmsync demo needs the demo extra (missing {', '.join(missing)}): "
+            "pip install 'crmsync[demo]', or run make demo in the repository"
+        )
+    from crmsync.demo.run import run_demo as run
+
+    return run(crm=crm, keep_running=keep_running)
+
 
 __all__ = ["run_demo"]
