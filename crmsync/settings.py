@@ -1,17 +1,18 @@
 """Settings: one value object built from the environment, validated at start (SPEC §3).
 
 ``Settings.from_env()`` is called once per process and passed in explicitly; nothing
-here is global. A missing or contradictory variable raises ``SettingsError`` naming it
-and saying how to fix it; the entry points print that one line and exit.
+here is global: the web process reads it in ``create_app`` (gunicorn builds the app once,
+in its master), the worker and every other ``crmsync`` command when it starts. A missing
+or contradictory variable raises ``SettingsError`` naming it and saying how to fix it;
+the entry points print that one line and exit.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import phonenumbers
 
@@ -25,6 +26,8 @@ HUBSPOT_SEARCH_RATE_LIMIT = "4/s"  # search requests, all workers together
 SALESFORCE_API_VERSION = "59.0"
 CRMS = ("salesforce", "hubspot")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+Getter = Callable[[str], str | None]  # one variable, stripped; None when unset or blank
 
 
 @dataclass(frozen=True)
@@ -94,19 +97,8 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
-        tokens = tuple(t.strip() for t in (get("WEBHOOK_TOKENS") or "").split(",") if t.strip())
-        auth = (get("WEBHOOK_AUTH") or "bearer").lower()
-        if auth not in ("bearer", "none"):
-            raise SettingsError("WEBHOOK_AUTH", f"{auth!r} is not valid: leave it unset, or set it to none")
-        if auth == "none" and tokens:
-            raise SettingsError(
-                "WEBHOOK_AUTH", "is none but WEBHOOK_TOKENS is set: unset one of them (none is for local development)"
-            )
-        crm = get("CRM")
-        if crm is not None:
-            crm = crm.lower()
-            if crm not in CRMS:
-                raise SettingsError("CRM", f"{crm!r} is not valid: set it to salesforce or hubspot")
+        auth, tokens = _webhook_auth(get)
+        crm = _crm(get)
         region = (get("DEFAULT_REGION") or "US").upper()
         if region not in phonenumbers.SUPPORTED_REGIONS:
             raise SettingsError("DEFAULT_REGION", f"{region!r} is not an ISO 3166 region code such as US, GB or SA")
@@ -119,26 +111,6 @@ class Settings:
         redis_url = get("REDIS_URL") or DEFAULT_REDIS_URL
         if not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
-
-        hubspot = HubSpotSettings(
-            access_token=get("HUBSPOT_ACCESS_TOKEN"),
-            base_url=(get("HUBSPOT_BASE_URL") or "https://api.hubapi.com").rstrip("/"),
-            rate_limit=_rate(get, "HUBSPOT_RATE_LIMIT", HUBSPOT_RATE_LIMIT),
-            search_rate_limit=_rate(get, "HUBSPOT_SEARCH_RATE_LIMIT", HUBSPOT_SEARCH_RATE_LIMIT),
-        )
-        salesforce = SalesforceSettings(
-            instance_url=get("SALESFORCE_INSTANCE_URL"),
-            access_token=get("SALESFORCE_ACCESS_TOKEN"),
-            username=get("SALESFORCE_USERNAME"),
-            password=get("SALESFORCE_PASSWORD"),
-            security_token=get("SALESFORCE_SECURITY_TOKEN"),
-            consumer_key=get("SALESFORCE_CONSUMER_KEY"),
-            consumer_secret=get("SALESFORCE_CONSUMER_SECRET"),
-            private_key=get("SALESFORCE_PRIVATE_KEY"),
-            domain=get("SALESFORCE_DOMAIN"),
-            api_version=get("SALESFORCE_API_VERSION") or SALESFORCE_API_VERSION,
-            daily_budget=_int(get, "SALESFORCE_DAILY_BUDGET", None, minimum=1),
-        )
         return cls(
             redis_url=redis_url,
             redis_ssl_cert_reqs=cert_reqs.lower() if cert_reqs else None,
@@ -146,8 +118,8 @@ class Settings:
             webhook_auth=auth,
             crm=crm,
             mappings_dir=Path(get("MAPPINGS_DIR") or "mappings"),
-            salesforce=salesforce,
-            hubspot=hubspot,
+            hubspot=_hubspot(get),
+            salesforce=_salesforce(get),
             hamsa_api_key=get("HAMSA_API_KEY"),
             hamsa_base_url=(get("HAMSA_BASE_URL") or "https://api.tryhamsa.com").rstrip("/"),
             default_region=region,
@@ -160,8 +132,8 @@ class Settings:
     def require_webhook_auth(self) -> None:
         if self.webhook_auth == "bearer" and not self.webhook_tokens:
             raise SettingsError(
-                "WEBHOOK_TOKENS", "is not set: set it to one or more comma-separated tokens, "
-                "or WEBHOOK_AUTH=none for local development"
+                "WEBHOOK_TOKENS",
+                "is not set: set it to one or more comma-separated tokens, or WEBHOOK_AUTH=none for local development",
             )
 
     def require_crm(self) -> str:
@@ -192,7 +164,53 @@ class Settings:
                 )
 
 
-def _int(get: Any, name: str, default: int | None, *, minimum: int) -> int | None:
+def _webhook_auth(get: Getter) -> tuple[str, tuple[str, ...]]:
+    tokens = tuple(t.strip() for t in (get("WEBHOOK_TOKENS") or "").split(",") if t.strip())
+    auth = (get("WEBHOOK_AUTH") or "bearer").lower()
+    if auth not in ("bearer", "none"):
+        raise SettingsError("WEBHOOK_AUTH", f"{auth!r} is not valid: leave it unset, or set it to none")
+    if auth == "none" and tokens:
+        raise SettingsError(
+            "WEBHOOK_AUTH", "is none but WEBHOOK_TOKENS is set: unset one of them (none is for local development)"
+        )
+    return auth, tokens
+
+
+def _crm(get: Getter) -> str | None:
+    crm = get("CRM")
+    if crm is None:
+        return None
+    if crm.lower() not in CRMS:
+        raise SettingsError("CRM", f"{crm.lower()!r} is not valid: set it to salesforce or hubspot")
+    return crm.lower()
+
+
+def _hubspot(get: Getter) -> HubSpotSettings:
+    return HubSpotSettings(
+        access_token=get("HUBSPOT_ACCESS_TOKEN"),
+        base_url=(get("HUBSPOT_BASE_URL") or "https://api.hubapi.com").rstrip("/"),
+        rate_limit=_rate(get, "HUBSPOT_RATE_LIMIT", HUBSPOT_RATE_LIMIT),
+        search_rate_limit=_rate(get, "HUBSPOT_SEARCH_RATE_LIMIT", HUBSPOT_SEARCH_RATE_LIMIT),
+    )
+
+
+def _salesforce(get: Getter) -> SalesforceSettings:
+    return SalesforceSettings(
+        instance_url=get("SALESFORCE_INSTANCE_URL"),
+        access_token=get("SALESFORCE_ACCESS_TOKEN"),
+        username=get("SALESFORCE_USERNAME"),
+        password=get("SALESFORCE_PASSWORD"),
+        security_token=get("SALESFORCE_SECURITY_TOKEN"),
+        consumer_key=get("SALESFORCE_CONSUMER_KEY"),
+        consumer_secret=get("SALESFORCE_CONSUMER_SECRET"),
+        private_key=get("SALESFORCE_PRIVATE_KEY"),
+        domain=get("SALESFORCE_DOMAIN"),
+        api_version=get("SALESFORCE_API_VERSION") or SALESFORCE_API_VERSION,
+        daily_budget=_int(get, "SALESFORCE_DAILY_BUDGET", None, minimum=1),
+    )
+
+
+def _int(get: Getter, name: str, default: int | None, *, minimum: int) -> int | None:
     raw = get(name)
     if raw is None:
         return default
@@ -205,7 +223,7 @@ def _int(get: Any, name: str, default: int | None, *, minimum: int) -> int | Non
     return value
 
 
-def _rate(get: Any, name: str, default: str) -> str:
+def _rate(get: Getter, name: str, default: str) -> str:
     from crmsync.crm.ratelimit import parse_rate
 
     raw = get(name) or default
