@@ -10,6 +10,7 @@ the entry points print that one line and exit.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -223,12 +224,26 @@ def _int(get: Getter, name: str, default: int | None, *, minimum: int) -> int | 
     return value
 
 
-def _rate(get: Getter, name: str, default: str) -> str:
-    from crmsync.crm.ratelimit import parse_rate
+_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d|day)\s*$")
 
+
+def rate_parts(text: str) -> tuple[int, int, str]:
+    """``"100/10s"`` → ``(100, 10, "s")``: requests, windows of ``unit``, and the unit
+    (``s``, ``m``, ``h``, ``d`` or ``day``); ValueError naming the text otherwise. The
+    grammar of ``HUBSPOT_RATE_LIMIT`` and its kind, read by ``crm.ratelimit``."""
+    match = _RATE.match(text or "")
+    if not match:
+        raise ValueError(f"{text!r} is not a rate like 100/10s, 4/s or 15000/day")
+    amount, multiples, unit = int(match[1]), int(match[2] or 1), match[3]
+    if amount < 1 or multiples < 1:
+        raise ValueError(f"{text!r} must allow at least one request per window")
+    return amount, multiples, unit
+
+
+def _rate(get: Getter, name: str, default: str) -> str:
     raw = get(name) or default
     try:
-        parse_rate(raw)
+        rate_parts(raw)
     except ValueError as exc:
         raise SettingsError(name, str(exc)) from None
     return raw

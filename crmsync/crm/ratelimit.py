@@ -9,7 +9,6 @@ slept in the worker: ``RateLimited`` hands the call back to the queue instead.
 from __future__ import annotations
 
 import random
-import re
 import time
 from collections.abc import Callable
 
@@ -25,6 +24,7 @@ from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
 
 from crmsync.errors import RateLimited
+from crmsync.settings import rate_parts
 
 _UNITS: dict[str, type[RateLimitItem]] = {
     "s": RateLimitItemPerSecond,
@@ -34,17 +34,11 @@ _UNITS: dict[str, type[RateLimitItem]] = {
     "day": RateLimitItemPerDay,
 }
 GUARD = 0.05  # seconds
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d|day)\s*$")
 
 
 def parse_rate(text: str) -> RateLimitItem:
     """``"100/10s"``, ``"4/s"``, ``"15000/day"`` → a ``limits`` item; ValueError otherwise."""
-    match = _RATE.match(text or "")
-    if not match:
-        raise ValueError(f"{text!r} is not a rate like 100/10s, 4/s or 15000/day")
-    amount, multiples, unit = int(match[1]), int(match[2] or 1), match[3]
-    if amount < 1 or multiples < 1:
-        raise ValueError(f"{text!r} must allow at least one request per window")
+    amount, multiples, unit = rate_parts(text)
     return _UNITS[unit](amount, multiples)
 
 
