@@ -20,6 +20,7 @@ from redis import Redis
 
 from crmsync import events, store
 from crmsync.events.normalise import now_iso
+from crmsync.providers.registry import PLATFORMS
 
 if TYPE_CHECKING:
     from crmsync.queue import Ingest
@@ -28,7 +29,10 @@ LIST_LIMIT = 200  # newest bodies listed
 
 # How each platform's bodies become canonical events, by the name ``keep`` was given.
 Normaliser = Callable[[dict[str, Any], str], dict[str, Any]]
-NORMALISERS: dict[str, Normaliser] = {"hamsa": events.normalise}
+NORMALISERS: dict[str, Normaliser] = {
+    "hamsa": events.normalise,
+    **{name: platform.normalise for name, platform in PLATFORMS.items()},
+}
 
 
 @dataclass(frozen=True)

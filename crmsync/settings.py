@@ -18,6 +18,7 @@ from pathlib import Path
 import phonenumbers
 
 from crmsync.errors import SettingsError
+from crmsync.providers.config import ProviderSettings
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEDUPE_TTL = 7 * 24 * 3600  # seconds
@@ -83,6 +84,7 @@ class Settings:
     dedupe_ttl: int = DEDUPE_TTL
     log_level: str = "INFO"
     metrics_token: str | None = field(default=None, repr=False)
+    providers: ProviderSettings = field(default_factory=ProviderSettings)  # Retell, Vapi, ElevenLabs, Bland
 
     @property
     def mapping_path(self) -> Path:
@@ -127,6 +129,7 @@ class Settings:
             dedupe_ttl=_int(get, "DEDUPE_TTL", DEDUPE_TTL, minimum=60) or DEDUPE_TTL,
             log_level=level,
             metrics_token=get("METRICS_TOKEN"),
+            providers=ProviderSettings.from_env(get),
         )
 
     # -- what each process needs ---------------------------------------------------------

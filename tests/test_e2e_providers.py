@@ -19,8 +19,7 @@ from tests.test_e2e_sync import Stack
 pytestmark = pytest.mark.e2e
 PLATFORMS = ("retell", "vapi", "elevenlabs", "bland")
 # The number each fixture's customer has, and the budget its extracted data holds.
-CUSTOMER = {"retell": "+966502223344", "vapi": "+966503334455", "elevenlabs": "+966504445566",
-            "bland": "+966506667788"}
+CUSTOMER = {"retell": "+966502223344", "vapi": "+966503334455", "elevenlabs": "+966504445566", "bland": "+966506667788"}
 BUDGET = {"retell": 95000, "vapi": 70000, "elevenlabs": 60000, "bland": 120000}
 
 
@@ -45,8 +44,12 @@ def sign(platform: str, body: bytes, **kwargs) -> dict[str, str]:
 
 
 def send(stack: Stack, platform: str, body: bytes, headers: dict[str, str]) -> requests.Response:
-    return requests.post(f"http://127.0.0.1:{stack.port}/webhooks/{platform}", data=body, timeout=5,
-                         headers={"Content-Type": "application/json", **headers})
+    return requests.post(
+        f"http://127.0.0.1:{stack.port}/webhooks/{platform}",
+        data=body,
+        timeout=5,
+        headers={"Content-Type": "application/json", **headers},
+    )
 
 
 def crmsync_keys(redis_url: str) -> set[bytes]:
@@ -106,6 +109,12 @@ def test_refused_and_unrecognisable_bodies_over_the_real_server(stack, redis_url
 def test_logs_hold_no_secret_number_or_transcript(stack):
     logs = stack.web.output() + stack.workers[0].output()
     assert "webhook refused" in logs and "webhook accepted" in logs
-    for secret in [*SECRETS.values(), *CUSTOMER.values(), *(n[4:] for n in CUSTOMER.values()),
-                   "Around 95,000 riyals", "About 60,000.", "My budget is 120,000"]:
+    for secret in [
+        *SECRETS.values(),
+        *CUSTOMER.values(),
+        *(n[4:] for n in CUSTOMER.values()),
+        "Around 95,000 riyals",
+        "About 60,000.",
+        "My budget is 120,000",
+    ]:
         assert secret not in logs, secret

@@ -13,8 +13,9 @@ import hmac
 
 import pytest
 
-from crmsync.providers import PLATFORMS, SignatureRefused
 from crmsync.providers.config import ProviderSettings, VapiHmac
+from crmsync.providers.registry import PLATFORMS
+from crmsync.providers.signing import SignatureRefused
 
 RETELL_KEY, RETELL_OLD = "key_retell_test_1", "key_retell_rotated_0"
 RETELL_BODY = b'{"event":"call_analyzed","call":{"call_id":"c1"}}'

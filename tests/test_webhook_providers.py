@@ -46,6 +46,20 @@ def post(client, platform: str, body: bytes, headers: dict[str, str]):
     return client.post(f"/webhooks/{platform}", data=body, headers={**JSON, **headers})
 
 
+def stored_values(redis, key) -> list[bytes]:
+    """Every value held at ``key``, whatever its Redis type."""
+    kind = redis.type(key).decode()
+    if kind == "string":
+        return [redis.get(key)]
+    if kind == "list":
+        return redis.lrange(key, 0, -1)
+    if kind == "hash":
+        return list(redis.hgetall(key).values())
+    if kind == "zset":
+        return redis.zrange(key, 0, -1)
+    return list(redis.smembers(key))
+
+
 def jobs(redis):
     return Queue(store.QUEUE_NAME, connection=redis, serializer=JSONSerializer).jobs
 
@@ -90,8 +104,11 @@ def refused(answer, redis, *, says: str):
 @pytest.mark.parametrize("platform", PLATFORMS)
 def test_a_wrong_secret_is_401_and_stores_nothing(client, redis, platform):
     body = fixture(FINAL[platform])
-    refused(post(client, platform, body, signed(platform, body, secret="not-the-secret")), redis,
-            says="not" if platform == "vapi" else "does not match")
+    refused(
+        post(client, platform, body, signed(platform, body, secret="not-the-secret")),
+        redis,
+        says="not" if platform == "vapi" else "does not match",
+    )
 
 
 @pytest.mark.parametrize("platform", PLATFORMS)
@@ -187,10 +204,7 @@ def test_a_configured_secret_inside_a_body_is_not_stored(client, redis):
     body = json.dumps(report).encode()
     assert post(client, "vapi", body, signed("vapi", body)).status_code == 200
     for key in redis.scan_iter("*"):
-        kind = redis.type(key).decode()
-        values = {"string": lambda: [redis.get(key)], "list": lambda: redis.lrange(key, 0, -1),
-                  "hash": lambda: list(redis.hgetall(key).values()), "zset": lambda: redis.zrange(key, 0, -1),
-                  "set": lambda: list(redis.smembers(key))}[kind]()
+        values = stored_values(redis, key)
         assert not any(SECRETS["vapi"].encode() in v for v in values), key
 
 

@@ -1,70 +1,7 @@
-"""Voice-AI platforms other than Hamsa: one module per platform, each with the same two
-functions, so the web process treats them alike (SPEC §4, ``reference/voice-providers.md``).
+"""Voice-AI platforms other than Hamsa: Retell, Vapi, ElevenLabs and Bland (SPEC §4).
 
-    verify(headers, raw, settings, now=None)   raises SignatureRefused; reads only the
-                                               headers and the raw body bytes
-    normalise(body, region, received_at=None)  the canonical event (``call.provider`` set);
-                                               raises crmsync.events.InvalidEvent
-
-``PLATFORMS`` maps each webhook path name (``/webhooks/<name>``) to its ``Platform``. A
-platform whose secret setting is unset is off: its webhook answers 404.
+One module per platform (``retell``, ``vapi``, ``elevenlabs``, ``bland``), each with the same
+two functions, so that the web process treats them alike; ``registry.PLATFORMS`` lists them.
+``config`` holds their settings and imports nothing else of crmsync, so that
+``crmsync.settings`` can read them without loading the normalisers.
 """
-
-from __future__ import annotations
-
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any
-
-from crmsync.providers import bland, elevenlabs, retell, vapi
-from crmsync.providers.config import ProviderSettings
-from crmsync.providers.signing import SignatureRefused
-
-Verify = Callable[[Mapping[str, str], bytes, ProviderSettings, "float | None"], None]
-Normalise = Callable[[dict[str, Any], str, "str | None"], dict[str, Any]]
-REDACTED = b"[redacted]"
-
-
-@dataclass(frozen=True)
-class Platform:
-    name: str
-    setting: str  # the variable that turns the webhook on
-    verify: Verify
-    normalise: Normalise
-
-    def enabled(self, settings: ProviderSettings) -> bool:
-        return bool(settings.secrets(self.name))
-
-
-def _with_secrets(check: Callable[..., None], name: str) -> Verify:
-    def verify(headers: Mapping[str, str], raw: bytes, settings: ProviderSettings, now: float | None = None) -> None:
-        check(headers, raw, settings.secrets(name), now)
-
-    return verify
-
-
-PLATFORMS: dict[str, Platform] = {
-    module.NAME: Platform(
-        module.NAME,
-        module.SETTING,
-        vapi.verify if module is vapi else _with_secrets(module.verify, module.NAME),
-        module.normalise,
-    )
-    for module in (retell, vapi, elevenlabs, bland)
-}
-
-
-def without_secrets(raw: bytes, settings: ProviderSettings) -> bytes:
-    """``raw`` with every configured secret replaced, so none is ever kept in Redis.
-
-    A Vapi report, for one, carries the assistant's configuration, which may hold its
-    server secret. Applied to authenticated bodies before they are parsed or quarantined.
-    """
-    for secret in settings.all_secrets():
-        token = secret.encode()
-        if token in raw:
-            raw = raw.replace(token, REDACTED)
-    return raw
-
-
-__all__ = ["PLATFORMS", "Platform", "ProviderSettings", "SignatureRefused", "without_secrets"]

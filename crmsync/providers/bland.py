@@ -18,6 +18,7 @@ from crmsync.providers import canonical as c
 from crmsync.providers.signing import SignatureRefused, hex_bytes, hmac_digest, matches_any, required_header
 
 NAME = "bland"
+TITLE = "Bland"
 SETTING = "BLAND_WEBHOOK_SECRET"
 HEADER = "X-Webhook-Signature"
 _FORM = "<hex HMAC-SHA256 of the body>"

@@ -80,7 +80,7 @@ class ProviderSettings:
     @classmethod
     def from_env(cls, get: Callable[[str], str | None]) -> ProviderSettings:
         """``get(name)`` returns a variable's stripped value, or None when unset or empty."""
-        vapi_secrets = _list(get, "VAPI_WEBHOOK_SECRET")
+        vapi_secrets = _list(get("VAPI_WEBHOOK_SECRET"))
         auth = (get("VAPI_AUTH") or "secret").lower()
         if auth not in VAPI_AUTH_MODES:
             raise SettingsError("VAPI_AUTH", f"{auth!r} is not valid: set it to secret, bearer or hmac")
@@ -92,13 +92,13 @@ class ProviderSettings:
         if get("VAPI_BEARER_HEADER") and auth != "bearer":
             raise SettingsError("VAPI_BEARER_HEADER", "is set but VAPI_AUTH is not bearer: set VAPI_AUTH=bearer")
         return cls(
-            retell_api_keys=_list(get, "RETELL_API_KEY"),
+            retell_api_keys=_list(get("RETELL_API_KEY")),
             vapi_secrets=vapi_secrets,
             vapi_auth=auth,
             vapi_bearer_header=get("VAPI_BEARER_HEADER") or "Authorization",
             vapi_hmac=_vapi_hmac(get),
-            elevenlabs_secrets=_list(get, "ELEVENLABS_WEBHOOK_SECRET"),
-            bland_secrets=_list(get, "BLAND_WEBHOOK_SECRET"),
+            elevenlabs_secrets=_list(get("ELEVENLABS_WEBHOOK_SECRET")),
+            bland_secrets=_list(get("BLAND_WEBHOOK_SECRET")),
         )
 
 
@@ -113,8 +113,8 @@ _HMAC_VARIABLES = (
 )
 
 
-def _list(get: Callable[[str], str | None], name: str) -> tuple[str, ...]:
-    return tuple(value.strip() for value in (get(name) or "").split(",") if value.strip())
+def _list(raw: str | None) -> tuple[str, ...]:
+    return tuple(value.strip() for value in (raw or "").split(",") if value.strip())
 
 
 def _vapi_hmac(get: Callable[[str], str | None]) -> VapiHmac:

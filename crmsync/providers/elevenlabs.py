@@ -28,6 +28,7 @@ from crmsync.providers.signing import (
 )
 
 NAME = "elevenlabs"
+TITLE = "ElevenLabs"
 SETTING = "ELEVENLABS_WEBHOOK_SECRET"
 HEADER = "ElevenLabs-Signature"
 TOLERANCE = 30 * 60  # seconds

@@ -28,6 +28,7 @@ from crmsync.providers.signing import (
 )
 
 NAME = "retell"
+TITLE = "Retell"
 SETTING = "RETELL_API_KEY"
 HEADER = "x-retell-signature"
 TOLERANCE = 5 * 60  # seconds

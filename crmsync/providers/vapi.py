@@ -35,6 +35,7 @@ from crmsync.providers.signing import (
 )
 
 NAME = "vapi"
+TITLE = "Vapi"
 SETTING = "VAPI_WEBHOOK_SECRET"
 SECRET_HEADER = "x-vapi-secret"
 _PLACEHOLDER = re.compile(r"(\{timestamp\}|\{body\}|\{method\})")

@@ -20,6 +20,8 @@ from redis.exceptions import RedisError
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from crmsync import events, quarantine
+from crmsync.providers.registry import PLATFORMS, without_secrets
+from crmsync.providers.signing import SignatureRefused
 from crmsync.settings import MAX_BODY_BYTES
 from crmsync.web.auth import AuthProblem, check_bearer
 from crmsync.web.responses import error, ok, refuse, source
@@ -83,6 +85,7 @@ def accept(raw: bytes, provider: str, started: float) -> Response:
 
 def keep(raw: bytes, details: dict[str, list[str]], provider: str) -> Response:
     """422: the body is kept for an admin (``crmsync quarantine``); 503 if it cannot be."""
+    title = PLATFORMS[provider].title if provider in PLATFORMS else "Hamsa"
     try:
         qid = quarantine.keep(state().redis, raw, details, source(), provider)
     except RedisError:
@@ -90,7 +93,7 @@ def keep(raw: bytes, details: dict[str, list[str]], provider: str) -> Response:
     return refuse(
         422,
         "invalid_event",
-        "The body is not a recognisable Hamsa event; it was kept in quarantine for an admin.",
+        f"The body is not a recognisable {title} event; it was kept in quarantine for an admin.",
         details=details,
         quarantine_id=qid,
     )
@@ -108,3 +111,21 @@ def hamsa() -> Response:
         except AuthProblem as problem:
             return refuse(401, "unauthorized", str(problem))
     return accept(read_body(), "hamsa", started)
+
+
+@bp.post("/<platform>")
+def other_platform(platform: str) -> Response:
+    """Retell, Vapi, ElevenLabs and Bland: each platform's own signature over the raw bytes
+    (``crmsync.providers``) instead of the bearer token; 404 while its setting is unset.
+    Configured secrets are taken out of the body before it is parsed or kept."""
+    started = time.perf_counter()
+    settings = state().settings.providers
+    chosen = PLATFORMS.get(platform)
+    if chosen is None or not chosen.enabled(settings):
+        return error(404, "not_found", "No webhook is configured at this address.")
+    raw = read_body()
+    try:
+        chosen.verify(dict(request.headers), raw, settings, None)
+    except SignatureRefused as problem:
+        return refuse(401, "unauthorized", str(problem))
+    return accept(without_secrets(raw, settings), platform, started)
