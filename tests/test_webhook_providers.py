@@ -221,3 +221,16 @@ def test_vapi_hmac_mode_checks_signature_and_timestamp(redis, make_client):
     refused(post(client, "vapi", body, headers(time.time(), key="other")), redis, says="does not match")
     refused(post(client, "vapi", body, {"X-Vapi-Secret": "vapi-hmac-key-1"}), redis, says="x-signature")
     assert post(client, "vapi", body, headers(time.time())).json["status"] == "accepted"
+
+
+def test_a_quarantined_platform_body_is_replayed_with_its_own_normaliser(redis, redis_url):
+    from crmsync import quarantine
+    from crmsync.queue import Ingest
+
+    body = fixture(FINAL["elevenlabs"])
+    qid = quarantine.keep(redis, body, {"data": ["example"]}, "127.0.0.1", "elevenlabs")
+    assert [q.provider for q in quarantine.newest(redis)] == ["elevenlabs"]
+    done = quarantine.replay(redis, qid, Ingest(redis, 3600), lambda event: event == "call.ended", "SA")
+    assert (done.accepted, done.event, done.call_id) == (True, "call.ended", call_id("elevenlabs"))
+    [event] = store.load_events(redis, call_id("elevenlabs"))
+    assert event["call"]["provider"] == "elevenlabs"
