@@ -18,7 +18,7 @@ from pathlib import Path
 import phonenumbers
 
 from crmsync.errors import SettingsError
-from crmsync.providers.config import ProviderSettings
+from crmsync.provider_settings import ProviderSettings
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEDUPE_TTL = 7 * 24 * 3600  # seconds

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from crmsync import events
-from crmsync.providers.config import ProviderSettings
+from crmsync.provider_settings import ProviderSettings
 from crmsync.providers.registry import PLATFORMS, without_secrets
 
 FIXTURES = Path(__file__).parent / "fixtures" / "providers"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from crmsync.errors import SettingsError
-from crmsync.providers.config import ProviderSettings, VapiHmac
+from crmsync.provider_settings import ProviderSettings, VapiHmac
 
 
 def load(**env: str) -> ProviderSettings:

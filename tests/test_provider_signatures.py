@@ -13,7 +13,7 @@ import hmac
 
 import pytest
 
-from crmsync.providers.config import ProviderSettings, VapiHmac
+from crmsync.provider_settings import ProviderSettings, VapiHmac
 from crmsync.providers.registry import PLATFORMS
 from crmsync.providers.signing import SignatureRefused
 

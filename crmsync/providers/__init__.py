@@ -2,6 +2,6 @@
 
 One module per platform (``retell``, ``vapi``, ``elevenlabs``, ``bland``), each with the same
 two functions, so that the web process treats them alike; ``registry.PLATFORMS`` lists them.
-``config`` holds their settings and imports nothing else of crmsync, so that
-``crmsync.settings`` can read them without loading the normalisers.
+Their settings are ``crmsync.provider_settings``, in the settings layer (it imports nothing
+of crmsync but ``errors``), so that ``crmsync.settings`` reads them without this package.
 """

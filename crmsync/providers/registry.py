@@ -17,8 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from crmsync.provider_settings import ProviderSettings
 from crmsync.providers import bland, elevenlabs, retell, vapi
-from crmsync.providers.config import ProviderSettings
 
 Verify = Callable[[Mapping[str, str], bytes, ProviderSettings, "float | None"], None]
 Normalise = Callable[[dict[str, Any], str], dict[str, Any]]
@@ -29,7 +29,6 @@ REDACTED = b"[redacted]"
 class Platform:
     name: str  # the webhook path: /webhooks/<name>, and call.provider
     title: str  # as people write it
-    setting: str  # the variable that turns the webhook on
     verify: Verify
     normalise: Normalise
 
@@ -48,7 +47,6 @@ PLATFORMS: dict[str, Platform] = {
     module.NAME: Platform(
         module.NAME,
         module.TITLE,
-        module.SETTING,
         vapi.verify if module is vapi else _with_secrets(module.verify, module.NAME),
         module.normalise,
     )

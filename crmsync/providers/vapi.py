@@ -22,8 +22,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crmsync.provider_settings import ProviderSettings, VapiHmac
 from crmsync.providers import canonical as c
-from crmsync.providers.config import ProviderSettings, VapiHmac
 from crmsync.providers.signing import (
     SignatureRefused,
     check_age,

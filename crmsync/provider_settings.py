@@ -1,4 +1,4 @@
-"""The other platforms' webhook settings (SPEC §3), read from the environment in one place.
+"""The other platforms' webhook settings (SPEC §3), part of ``Settings`` (``settings.providers``).
 
 Each platform is on only while its secret setting is set; every secret setting takes
 several comma-separated values, so a secret can be rotated without refusing calls:
