@@ -31,7 +31,8 @@ from redis.exceptions import LockError
 from rq import Callback, Queue, Retry
 from rq.serializers import JSONSerializer
 
-from crmsync import hamsa, metrics, pipeline, store
+from crmsync import callindex, hamsa, metrics, pipeline, store
+from crmsync.callindex import CallIndex
 from crmsync.errors import ConfigurationError, CredentialsError, PermanentError, RateLimited, RetryableError
 from crmsync.events import call_context
 from crmsync.events.normalise import now_iso
@@ -87,6 +88,8 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> str:
                            "(expired after DEDUPE_TTL?)")
         context = call_context(events)
         hamsa.enrich(context, runtime.settings)
+        CallIndex(redis).write(call_id, "queued", call=callindex.summary(context, runtime.settings.mapping_path.name),
+                               crm=runtime.connector.name, updated_at=now_iso())
         outcome = pipeline.sync(context, runtime.mapping, runtime.connector, redis, runtime.settings.default_region)
     except PermanentError as exc:
         log.warning("call failed: the CRM refused it", extra={**extra, "code": exc.code, "status": exc.status})
@@ -129,8 +132,11 @@ def _new_events(record: dict[str, Any], redis: Redis, call_id: str) -> bool:
 
 
 def _finish(runtime: Runtime, call_id: str, *, state: str, **fields: Any) -> str:
-    store.save_status(runtime.redis, call_id, state=state, updated_at=now_iso(), first_failure_at=None,
+    at = now_iso()
+    store.save_status(runtime.redis, call_id, state=state, updated_at=at, first_failure_at=None,
                       retry_streak=0, next_attempt_at=None, **fields)
+    CallIndex(runtime.redis).write(call_id, state, person=fields.get("person"), crm=runtime.connector.name,
+                                   updated_at=at)
     if state == "failed":
         _keep_events(runtime, call_id)  # replayable for DEDUPE_TTL from now
     runtime.metrics.incr("calls_total", state=state)
@@ -181,6 +187,7 @@ def job_failed(job: Any, connection: Redis, *exc_info: Any) -> None:
     store.save_status(connection, call_id, state="failed", updated_at=now_iso(),
                       reason="the worker stopped while syncing this call, again and again",
                       errors=[{"message": f"crmsync error: {getattr(exc_info[0], '__name__', 'unknown')}"}])
+    CallIndex(connection).write(call_id, "failed", updated_at=now_iso())
     metrics.Metrics(connection).incr("calls_total", state="failed")
 def backoff(attempt: int) -> float:
     """Exponential with jitter: 1–2 s, 2–4 s, 4–8 s … never more than ``MAX_BACKOFF``."""
@@ -216,6 +223,7 @@ def reschedule(redis: Redis, call_id: str, trigger: str, delay: float) -> None:
 def replay(redis: Redis, call_id: str) -> str:
     """Queue a call again now (``crmsync replay``); returns the job id."""
     store.save_status(redis, call_id, state="queued", first_failure_at=None, updated_at=now_iso())
+    CallIndex(redis).write(call_id, "queued", updated_at=now_iso())
     job_id = job_id_for(f"{call_id}|replay", attempt=f"{time.time_ns()}")
     queue_for(redis).enqueue(sync_call, call_id, "replay", **job_options(job_id))
     return job_id

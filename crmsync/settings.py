@@ -26,6 +26,8 @@ MAX_BODY_BYTES = 2 * 1024 * 1024  # bytes
 HUBSPOT_RATE_LIMIT = "100/10s"  # requests per window, all workers together
 HUBSPOT_SEARCH_RATE_LIMIT = "4/s"  # search requests, all workers together
 SALESFORCE_API_VERSION = "59.0"
+HUBSPOT_APP_URL = "https://app.hubspot.com"
+SECRET_KEY_MIN = 16  # characters
 CRMS = ("salesforce", "hubspot")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
@@ -66,6 +68,8 @@ class HubSpotSettings:
     base_url: str = "https://api.hubapi.com"
     rate_limit: str = HUBSPOT_RATE_LIMIT
     search_rate_limit: str = HUBSPOT_SEARCH_RATE_LIMIT
+    portal_id: str | None = None  # the console's links into HubSpot's UI need it
+    app_url: str = HUBSPOT_APP_URL
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class Settings:
     dedupe_ttl: int = DEDUPE_TTL
     log_level: str = "INFO"
     metrics_token: str | None = field(default=None, repr=False)
+    console_password: str | None = field(default=None, repr=False)
+    secret_key: str | None = field(default=None, repr=False)
     providers: ProviderSettings = field(default_factory=ProviderSettings)  # Retell, Vapi, ElevenLabs, Bland
 
     @property
@@ -129,10 +135,21 @@ class Settings:
             dedupe_ttl=_int(get, "DEDUPE_TTL", DEDUPE_TTL, minimum=60) or DEDUPE_TTL,
             log_level=level,
             metrics_token=get("METRICS_TOKEN"),
+            console_password=get("CONSOLE_PASSWORD"),
+            secret_key=_secret_key(get),
             providers=ProviderSettings.from_env(get),
         )
 
     # -- what each process needs ---------------------------------------------------------
+    def require_console(self) -> bool:
+        """Whether the console is on; with ``CONSOLE_PASSWORD`` a ``SECRET_KEY`` is required."""
+        if not self.console_password:
+            return False
+        if not self.secret_key:
+            raise SettingsError("SECRET_KEY", "is not set: the console (CONSOLE_PASSWORD) signs its sessions with "
+                                "it; set the same long random value on every web process")
+        return True
+
     def require_webhook_auth(self) -> None:
         if self.webhook_auth == "bearer" and not self.webhook_tokens:
             raise SettingsError(
@@ -195,6 +212,8 @@ def _hubspot(get: Getter) -> HubSpotSettings:
         base_url=(get("HUBSPOT_BASE_URL") or "https://api.hubapi.com").rstrip("/"),
         rate_limit=_rate(get, "HUBSPOT_RATE_LIMIT", HUBSPOT_RATE_LIMIT),
         search_rate_limit=_rate(get, "HUBSPOT_SEARCH_RATE_LIMIT", HUBSPOT_SEARCH_RATE_LIMIT),
+        portal_id=get("HUBSPOT_PORTAL_ID"),
+        app_url=(get("HUBSPOT_APP_URL") or HUBSPOT_APP_URL).rstrip("/"),
     )
 
 
@@ -241,6 +260,13 @@ def rate_parts(text: str) -> tuple[int, int, str]:
     if amount < 1 or multiples < 1:
         raise ValueError(f"{text!r} must allow at least one request per window")
     return amount, multiples, unit
+
+
+def _secret_key(get: Getter) -> str | None:
+    key = get("SECRET_KEY")
+    if key is not None and len(key) < SECRET_KEY_MIN:
+        raise SettingsError("SECRET_KEY", f"is too short: use at least {SECRET_KEY_MIN} random characters")
+    return key
 
 
 def _rate(get: Getter, name: str, default: str) -> str:

@@ -2,7 +2,8 @@
 
 ``create_app()`` is what gunicorn serves: it reads and checks the settings once, builds
 the per-process state (``web/state.py``) and registers the blueprints: ``webhooks``
-(``/webhooks/hamsa``) and ``status`` (``/healthz``, ``/readyz``, ``/metrics``). Nothing
+(``/webhooks/hamsa``) and ``status`` (``/healthz``, ``/readyz``, ``/metrics``), and ``console``
+(``/console``) while ``CONSOLE_PASSWORD`` is set. Nothing
 connects to Redis at import time or while the app is built.
 """
 
@@ -17,6 +18,7 @@ from crmsync import logs
 from crmsync.errors import SettingsError
 from crmsync.settings import MAX_BODY_BYTES, Settings
 from crmsync.web import status, webhooks
+from crmsync.web.console import register_console
 from crmsync.web.responses import register_error_handlers
 from crmsync.web.state import WebState
 
@@ -42,4 +44,8 @@ def create_app(config: Settings | None = None, redis: Redis | None = None) -> Fl
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(status.bp)
     register_error_handlers(app)
+    try:
+        register_console(app, settings, app.extensions["crmsync"].redis)
+    except SettingsError as exc:
+        raise SystemExit(f"crmsync web: {exc}") from None
     return app

@@ -1,0 +1,305 @@
+"""The call index: which calls there are, newest first, by state, agent, mapping and number.
+
+The admin console lists, filters and searches calls from these keys alone; nothing scans
+the keyspace. The worker writes the index where it writes the sync record (one Lua script,
+one round trip); the webhook path never touches it.
+
+    crmsync:index:calls                  zset call id -> the call's time (epoch seconds)
+    crmsync:index:state:<state>          zset, the same scores, one per sync state
+    crmsync:index:agent:<agent id>       zset
+    crmsync:index:mapping:<file name>    zset
+    crmsync:index:source:<source>        zset (webhook, reconcile, backfill)
+    crmsync:index:phone:<digest>         zset: the calls with that national number
+    crmsync:index:entry:<call id>        hash: the call's line in the list (state, agent, number …)
+    crmsync:index:agents, …:mappings     zset name -> last seen, for the filters' choices
+
+The call's time is when it started (else ended, else when the worker first saw it).
+Everything is bounded by ``STATUS_TTL``, like the sync records: each write drops members
+older than that from the sets it touches and renews their expiry, and each entry expires
+``STATUS_TTL`` after its last update. A member whose entry has expired is skipped by the
+readers and removed then.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+
+from crmsync import phones, store
+
+PREFIX = "crmsync:index:"
+ALL_KEY = PREFIX + "calls"
+AGENTS_KEY = PREFIX + "agents"
+MAPPINGS_KEY = PREFIX + "mappings"
+STATES = ("queued", "synced", "partial", "skipped", "failed")
+ENTRY_FIELDS = ("call_id", "at", "state", "agent_id", "agent_name", "mapping", "source", "number", "direction",
+                "duration_seconds", "crm", "person_type", "person_id", "updated_at")
+
+_WRITE_SCRIPT = """
+-- KEYS: all, entry, state key, then the sets to add to (agent, mapping, source, phone…), then the state keys to
+--       leave, agents, mappings;  ARGV: id, time, now, cutoff, ttl, n add, n leave, agent, mapping, fields…
+local id, ttl = ARGV[1], tonumber(ARGV[5])
+local score = redis.call('ZSCORE', KEYS[1], id)
+if not score then score = ARGV[2] end
+local nadd, nleave = tonumber(ARGV[6]), tonumber(ARGV[7])
+for i = 1, 3 + nadd do
+  if i ~= 2 then
+    redis.call('ZADD', KEYS[i], score, id)
+    redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. ARGV[4])
+    redis.call('EXPIRE', KEYS[i], ttl)
+  end
+end
+for i = 4 + nadd, 3 + nadd + nleave do redis.call('ZREM', KEYS[i], id) end
+local names = 3 + nadd + nleave
+for j = 1, 2 do
+  if ARGV[7 + j] ~= '' then
+    redis.call('ZADD', KEYS[names + j], ARGV[3], ARGV[7 + j])
+    redis.call('EXPIRE', KEYS[names + j], ttl)
+  end
+end
+redis.call('HSET', KEYS[2], 'at', score, unpack(ARGV, 10))
+redis.call('EXPIRE', KEYS[2], ttl)
+return score
+"""
+
+
+def state_key(state: str) -> str:
+    return f"{PREFIX}state:{state}"
+
+
+def agent_key(agent_id: str) -> str:
+    return f"{PREFIX}agent:{agent_id}"
+
+
+def mapping_key(name: str) -> str:
+    return f"{PREFIX}mapping:{name}"
+
+
+def source_key(source: str) -> str:
+    return f"{PREFIX}source:{source}"
+
+
+def entry_key(call_id: str) -> str:
+    return f"{PREFIX}entry:{call_id}"
+
+
+def phone_key(national: str) -> str:
+    """The set of calls from one national number (trunk zeros aside); the key holds a digest,
+    never the number."""
+    digest = hashlib.sha256(national.lstrip("0").encode()).hexdigest()[:24]
+    return f"{PREFIX}phone:{digest}"
+
+
+def call_time(call: dict[str, Any]) -> float | None:
+    """Epoch seconds of the call's start (else its end), or None when it has neither."""
+    for name in ("started_at", "ended_at"):
+        value = call.get(name)
+        if isinstance(value, str) and value:
+            try:
+                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return None
+
+
+def summary(context: dict[str, Any], mapping: str | None) -> dict[str, Any]:
+    """What the index keeps of a call, from its canonical context (SPEC §5)."""
+    call = context.get("call") or {}
+    return {
+        "agent_id": call.get("agent_id"), "agent_name": call.get("agent_name"), "mapping": mapping,
+        "source": call.get("source") or "webhook", "number": call.get("customer_number"),
+        "direction": call.get("direction"), "duration_seconds": call.get("duration_seconds"),
+        "time": call_time(call),
+    }
+
+
+class CallIndex:
+    """Writes and reads the index; one per process (the script is registered once)."""
+
+    def __init__(self, redis: Redis, ttl: int = store.STATUS_TTL) -> None:
+        self.redis = redis
+        self.ttl = ttl
+        self._script = redis.register_script(_WRITE_SCRIPT)
+
+    def write(self, call_id: str, state: str, *, call: dict[str, Any] | None = None,
+              person: dict[str, Any] | None = None, crm: str | None = None, updated_at: str | None = None) -> None:
+        """Put the call under ``state`` (and out of every other state); ``call`` is its
+        ``summary`` when known (the first write of a call should carry it)."""
+        call = call or {}
+        now = time.time()
+        adds = []
+        if call.get("agent_id"):
+            adds.append(agent_key(str(call["agent_id"])))
+        if call.get("mapping"):
+            adds.append(mapping_key(str(call["mapping"])))
+        if call.get("source"):
+            adds.append(source_key(str(call["source"])))
+        number = call.get("number")
+        if isinstance(number, str) and number.startswith("+") and phones.parse(number, "ZZ") is not None:
+            adds.append(phone_key(phones.national_digits(number)))
+        leave = [state_key(s) for s in STATES if s != state]
+        fields: dict[str, Any] = {"call_id": call_id, "state": state, "updated_at": updated_at or "", "crm": crm}
+        if person:
+            fields.update(person_type=person.get("type"), person_id=person.get("id"))
+        for name in ("agent_id", "agent_name", "mapping", "source", "number", "direction", "duration_seconds"):
+            if call.get(name) not in (None, ""):
+                fields[name] = call[name]
+        flat = [str(x) for pair in fields.items() if pair[1] not in (None, "") for x in pair]
+        keys = [ALL_KEY, entry_key(call_id), state_key(state), *adds, *leave, AGENTS_KEY, MAPPINGS_KEY]
+        args = [call_id, call.get("time") or now, now, now - self.ttl, self.ttl, len(adds), len(leave),
+                call.get("agent_id") or "", call.get("mapping") or "", *flat]
+        self._script(keys=keys, args=args)
+
+    def entries(self, call_ids: Iterable[str]) -> list[Entry]:
+        """The index entries of ``call_ids`` in that order; expired ones are left out (and
+        removed from the index)."""
+        ids = list(call_ids)
+        pipe = self.redis.pipeline()
+        for call_id in ids:
+            pipe.hgetall(entry_key(call_id))
+        found = []
+        gone = []
+        for call_id, raw in zip(ids, pipe.execute(), strict=True):
+            if raw:
+                found.append(Entry.from_hash(raw))
+            else:
+                gone.append(call_id)
+        if gone:
+            self.redis.zrem(ALL_KEY, *gone)
+        return found
+
+    def choices(self) -> dict[str, list[str]]:
+        """The agents and mapping files seen, most recent first (for the filters)."""
+        pipe = self.redis.pipeline()
+        pipe.zrevrange(AGENTS_KEY, 0, 199)
+        pipe.zrevrange(MAPPINGS_KEY, 0, 199)
+        agents, mappings = pipe.execute()
+        return {"agents": [a.decode() for a in agents], "mappings": [m.decode() for m in mappings]}
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One call's line in the console's lists. ``number`` is the full number: show ``masked``."""
+
+    call_id: str
+    at: float
+    state: str
+    agent_id: str | None = None
+    agent_name: str | None = None
+    mapping: str | None = None
+    source: str | None = None
+    number: str | None = None
+    direction: str | None = None
+    duration_seconds: str | None = None
+    crm: str | None = None
+    person_type: str | None = None
+    person_id: str | None = None
+    updated_at: str | None = None
+
+    @classmethod
+    def from_hash(cls, raw: dict[bytes, bytes]) -> Entry:
+        values = {k.decode(): v.decode() for k, v in raw.items() if k.decode() in ENTRY_FIELDS}
+        return cls(**{**values, "at": float(values.get("at") or 0)})  # type: ignore[arg-type]
+
+    @property
+    def masked(self) -> str:
+        return phones.mask(self.number)
+
+    @property
+    def when(self) -> str:
+        return datetime.fromtimestamp(self.at, UTC).strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass(frozen=True)
+class Query:
+    """A filter over the index. ``text`` is a call id or a phone number typed any way;
+    ``day`` is a UTC date (``YYYY-MM-DD``)."""
+
+    state: str | None = None
+    agent: str | None = None
+    mapping: str | None = None
+    day: str | None = None
+    text: str | None = None
+    page: int = 1
+    per_page: int = 50
+
+
+@dataclass(frozen=True)
+class Page:
+    entries: list[Entry]
+    total: int
+    query: Query
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.query.per_page))
+
+
+def day_range(day: str | None) -> tuple[float, float]:
+    """The scores of one UTC day (start inclusive, end exclusive); everything for None.
+    Raises ValueError for a day that is no ``YYYY-MM-DD`` date."""
+    if not day:
+        return float("-inf"), float("inf")
+    start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+    return start, start + 86400
+
+
+def find(index: CallIndex, query: Query, region: str) -> Page:
+    """The calls that ``query`` selects, newest first, one page of them.
+
+    A ``text`` that is a known call id finds that call; otherwise it is read as a phone
+    number and matched as the worker matches a stored number (``phones.matches``).
+    """
+    low, high = day_range(query.day)
+    keys = [make(value) for make, value in ((state_key, query.state), (agent_key, query.agent),
+                                            (mapping_key, query.mapping)) if value]
+    start = (max(query.page, 1) - 1) * query.per_page
+    if query.text and query.text.strip():
+        matches = _text_matches(index, query.text.strip(), region)
+        wanted = [e for e in matches if _keeps(e, query, low, high)]
+        return Page(wanted[start:start + query.per_page], len(wanted), query)
+    redis = index.redis
+    if len(keys) <= 1:
+        key = keys[0] if keys else ALL_KEY
+        pipe = redis.pipeline()
+        below = f"({high}" if high != float("inf") else "+inf"  # the day's end is not in it
+        pipe.zrevrangebyscore(key, below, low, start=start, num=query.per_page)
+        pipe.zcount(key, low, below)
+        ids, total = pipe.execute()
+        return Page(index.entries(i.decode() for i in ids), int(total), query)
+    scored: list[tuple[bytes, float]] = redis.zinter(keys, withscores=True)  # type: ignore[assignment]
+    pairs = sorted(((m.decode(), s) for m, s in scored if low <= s < high), key=lambda pair: -pair[1])
+    return Page(index.entries(m for m, _ in pairs[start:start + query.per_page]), len(pairs), query)
+
+
+def _keeps(entry: Entry, query: Query, low: float, high: float) -> bool:
+    return ((not query.state or entry.state == query.state) and (not query.agent or entry.agent_id == query.agent)
+            and (not query.mapping or entry.mapping == query.mapping) and low <= entry.at < high)
+
+
+def _text_matches(index: CallIndex, text: str, region: str) -> list[Entry]:
+    """The call with id ``text``, else the calls whose number ``text`` is, newest first."""
+    exact = index.entries([text])
+    if exact:
+        return exact
+    candidates: set[str] = set()
+    for national in _national_forms(text, region):
+        candidates.update(m.decode() for m in index.redis.zrange(phone_key(national), 0, -1))  # type: ignore[union-attr]
+    found = [e for e in index.entries(sorted(candidates)) if e.number and phones.matches(text, e.number)]
+    return sorted(found, key=lambda e: -e.at)
+
+
+def _national_forms(text: str, region: str) -> set[str]:
+    """The national numbers ``text`` may be: as typed (its digits), and as parsed in
+    ``region`` when it has no country code, or as written when it has one."""
+    forms = {phones.digits(text).lstrip("0")}
+    parsed = phones.to_e164(text, "ZZ" if phones.has_country_code(text) else region)
+    if parsed:
+        forms.add(phones.national_digits(parsed).lstrip("0"))
+    return {f for f in forms if len(f) >= 4}

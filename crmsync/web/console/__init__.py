@@ -1,0 +1,117 @@
+"""The admin console at ``/console`` (SPEC §4): server-rendered pages over what the CLI reads.
+
+On only while ``CONSOLE_PASSWORD`` is set (``SECRET_KEY`` is then required); otherwise the
+blueprint is not registered and every ``/console`` address is a 404. Everything here runs
+only for ``/console`` requests: the webhook path does not pass through it.
+
+Every page wants a session (else it redirects to the login), every POST its CSRF token,
+every answer says ``Cache-Control: no-store``. Behind the platform's router a request that
+came over plain http is redirected to https before anything is read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
+from redis import Redis
+
+from crmsync.callindex import CallIndex
+from crmsync.settings import Settings
+from crmsync.web.console.auth import Gate
+
+OPEN_ENDPOINTS = ("console.login", "console.static")
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+@dataclass
+class Console:
+    """What every page reads: settings, Redis, the call index and the login gate."""
+
+    settings: Settings
+    redis: Redis
+    index: CallIndex
+    gate: Gate
+
+
+def register_console(app: Flask, settings: Settings, redis: Redis) -> bool:
+    """Mount the console when ``CONSOLE_PASSWORD`` is set; returns whether it is on.
+    Raises ``SettingsError`` when ``SECRET_KEY`` is missing."""
+    if not settings.require_console():
+        return False
+    console = Console(settings, redis, CallIndex(redis),
+                      Gate(redis, settings.console_password or "", settings.secret_key or ""))
+    blueprint = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
+                          static_folder="static")
+    _guard(blueprint, console)
+    blueprint.add_app_template_filter(_show_value, "show_value")
+    blueprint.add_app_template_filter(_activity_text, "activity_text")
+    from crmsync.web.console import calls, login, manage, mappings
+
+    for module in (login, calls, manage, mappings):
+        module.add_routes(blueprint, console)
+    app.register_blueprint(blueprint)
+    return True
+
+
+def _guard(blueprint: Blueprint, console: Console) -> None:
+    @blueprint.before_request
+    def check() -> Response | None:
+        if request.headers.get("X-Forwarded-Proto", "").lower() == "http":
+            return redirect(request.url.replace("http://", "https://", 1), 308)  # type: ignore[return-value]
+        g.visitor = console.gate.visitor(request)
+        if request.endpoint not in OPEN_ENDPOINTS and not g.visitor.authenticated:
+            return redirect(url_for("console.login", next=request.full_path.rstrip("?")))  # type: ignore[return-value]
+        if request.method == "POST" and not console.gate.csrf_ok(g.visitor, request.form.get("csrf")):
+            return page("refused.html", 403, title="Refused")
+        return None
+
+    @blueprint.context_processor
+    def shared() -> dict[str, object]:
+        visitor = g.get("visitor")
+        return {"csrf": visitor.csrf if visitor else "", "crm": console.settings.crm,
+                "signed_in": bool(visitor and visitor.authenticated)}
+
+    @blueprint.after_request
+    def headers(response: Response) -> Response:
+        response.headers.update(SECURITY_HEADERS)
+        visitor = g.get("visitor")
+        if visitor is not None and visitor.changed:
+            secure = request.is_secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+            console.gate.set_cookie(response, visitor, secure)
+        return response
+
+
+def page(template: str, status: int = 200, **context: object) -> Response:
+    """A rendered page (the templates are autoescaped: every value from a call is text)."""
+    return Response(render_template(template, **context), status=status, mimetype="text/html")
+
+
+def local_target(target: str | None) -> str:
+    """``target`` when it is a console address on this host, else the overview (no open redirect)."""
+    if target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and parts.path.startswith("/console/") and "\\" not in target:
+            return target
+    return url_for("console.overview")
+
+
+def _show_value(value: object, type: str) -> str:
+    """A planned value as ``crmsync mappings preview`` shows it."""
+    from crmsync.mapping.render import _show
+
+    return _show(value, type, limit=80)
+
+
+def _activity_text(body: str) -> str:
+    """The activity body as the preview shows it: HubSpot's HTML as its text lines."""
+    return re.sub(r"<[^>]+>", "", body.replace("</li>", "\n").replace("</p>", "</p>\n")) if "<" in body else body
