@@ -13,7 +13,8 @@ one round trip); the webhook path never touches it.
     crmsync:index:entry:<call id>        hash: the call's line in the list (state, agent, number …)
     crmsync:index:agents, …:mappings     zset name -> last seen, for the filters' choices
 
-The call's time is when it started (else ended, else when the worker first saw it).
+A call's time (its score) is when the worker first saw it: a call from a backfill of last
+year is listed with today's calls, and kept as long as its sync record.
 Everything is bounded by ``STATUS_TTL``, like the sync records: each write drops members
 older than that from the sets it touches and renews their expiry, and each entry expires
 ``STATUS_TTL`` after its last update. A member whose entry has expired is skipped by the
@@ -38,8 +39,23 @@ ALL_KEY = PREFIX + "calls"
 AGENTS_KEY = PREFIX + "agents"
 MAPPINGS_KEY = PREFIX + "mappings"
 STATES = ("queued", "synced", "partial", "skipped", "failed")
-ENTRY_FIELDS = ("call_id", "at", "state", "agent_id", "agent_name", "mapping", "source", "number", "direction",
-                "duration_seconds", "crm", "person_type", "person_id", "updated_at")
+ENTRY_FIELDS = (
+    "call_id",
+    "at",
+    "state",
+    "agent_id",
+    "agent_name",
+    "mapping",
+    "source",
+    "number",
+    "direction",
+    "duration_seconds",
+    "started_at",
+    "crm",
+    "person_type",
+    "person_id",
+    "updated_at",
+)
 
 _WRITE_SCRIPT = """
 -- KEYS: all, entry, state key, then the sets to add to (agent, mapping, source, phone…), then the state keys to
@@ -96,26 +112,18 @@ def phone_key(national: str) -> str:
     return f"{PREFIX}phone:{digest}"
 
 
-def call_time(call: dict[str, Any]) -> float | None:
-    """Epoch seconds of the call's start (else its end), or None when it has neither."""
-    for name in ("started_at", "ended_at"):
-        value = call.get(name)
-        if isinstance(value, str) and value:
-            try:
-                return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                continue
-    return None
-
-
 def summary(context: dict[str, Any], mapping: str | None) -> dict[str, Any]:
     """What the index keeps of a call, from its canonical context (SPEC §5)."""
     call = context.get("call") or {}
     return {
-        "agent_id": call.get("agent_id"), "agent_name": call.get("agent_name"), "mapping": mapping,
-        "source": call.get("source") or "webhook", "number": call.get("customer_number"),
-        "direction": call.get("direction"), "duration_seconds": call.get("duration_seconds"),
-        "time": call_time(call),
+        "agent_id": call.get("agent_id"),
+        "agent_name": call.get("agent_name"),
+        "mapping": mapping,
+        "source": call.get("source") or "webhook",
+        "number": call.get("customer_number"),
+        "direction": call.get("direction"),
+        "duration_seconds": call.get("duration_seconds"),
+        "started_at": call.get("started_at"),
     }
 
 
@@ -127,10 +135,19 @@ class CallIndex:
         self.ttl = ttl
         self._script = redis.register_script(_WRITE_SCRIPT)
 
-    def write(self, call_id: str, state: str, *, call: dict[str, Any] | None = None,
-              person: dict[str, Any] | None = None, crm: str | None = None, updated_at: str | None = None) -> None:
+    def write(
+        self,
+        call_id: str,
+        state: str,
+        *,
+        call: dict[str, Any] | None = None,
+        person: dict[str, Any] | None = None,
+        crm: str | None = None,
+        updated_at: str | None = None,
+    ) -> None:
         """Put the call under ``state`` (and out of every other state); ``call`` is its
-        ``summary`` when known (the first write of a call should carry it)."""
+        ``summary`` when known (the first write of a call should carry it). A call new to the
+        index is scored ``call["time"]`` when given (epoch seconds), else now."""
         call = call or {}
         now = time.time()
         adds = []
@@ -147,13 +164,32 @@ class CallIndex:
         fields: dict[str, Any] = {"call_id": call_id, "state": state, "updated_at": updated_at or "", "crm": crm}
         if person:
             fields.update(person_type=person.get("type"), person_id=person.get("id"))
-        for name in ("agent_id", "agent_name", "mapping", "source", "number", "direction", "duration_seconds"):
+        for name in (
+            "agent_id",
+            "agent_name",
+            "mapping",
+            "source",
+            "number",
+            "direction",
+            "duration_seconds",
+            "started_at",
+        ):
             if call.get(name) not in (None, ""):
                 fields[name] = call[name]
         flat = [str(x) for pair in fields.items() if pair[1] not in (None, "") for x in pair]
         keys = [ALL_KEY, entry_key(call_id), state_key(state), *adds, *leave, AGENTS_KEY, MAPPINGS_KEY]
-        args = [call_id, call.get("time") or now, now, now - self.ttl, self.ttl, len(adds), len(leave),
-                call.get("agent_id") or "", call.get("mapping") or "", *flat]
+        args = [
+            call_id,
+            call.get("time") or now,
+            now,
+            now - self.ttl,
+            self.ttl,
+            len(adds),
+            len(leave),
+            call.get("agent_id") or "",
+            call.get("mapping") or "",
+            *flat,
+        ]
         self._script(keys=keys, args=args)
 
     def entries(self, call_ids: Iterable[str]) -> list[Entry]:
@@ -197,6 +233,7 @@ class Entry:
     number: str | None = None
     direction: str | None = None
     duration_seconds: str | None = None
+    started_at: str | None = None
     crm: str | None = None
     person_type: str | None = None
     person_id: str | None = None
@@ -257,13 +294,16 @@ def find(index: CallIndex, query: Query, region: str) -> Page:
     number and matched as the worker matches a stored number (``phones.matches``).
     """
     low, high = day_range(query.day)
-    keys = [make(value) for make, value in ((state_key, query.state), (agent_key, query.agent),
-                                            (mapping_key, query.mapping)) if value]
+    keys = [
+        make(value)
+        for make, value in ((state_key, query.state), (agent_key, query.agent), (mapping_key, query.mapping))
+        if value
+    ]
     start = (max(query.page, 1) - 1) * query.per_page
     if query.text and query.text.strip():
         matches = _text_matches(index, query.text.strip(), region)
         wanted = [e for e in matches if _keeps(e, query, low, high)]
-        return Page(wanted[start:start + query.per_page], len(wanted), query)
+        return Page(wanted[start : start + query.per_page], len(wanted), query)
     redis = index.redis
     if len(keys) <= 1:
         key = keys[0] if keys else ALL_KEY
@@ -275,12 +315,16 @@ def find(index: CallIndex, query: Query, region: str) -> Page:
         return Page(index.entries(i.decode() for i in ids), int(total), query)
     scored: list[tuple[bytes, float]] = redis.zinter(keys, withscores=True)  # type: ignore[assignment]
     pairs = sorted(((m.decode(), s) for m, s in scored if low <= s < high), key=lambda pair: -pair[1])
-    return Page(index.entries(m for m, _ in pairs[start:start + query.per_page]), len(pairs), query)
+    return Page(index.entries(m for m, _ in pairs[start : start + query.per_page]), len(pairs), query)
 
 
 def _keeps(entry: Entry, query: Query, low: float, high: float) -> bool:
-    return ((not query.state or entry.state == query.state) and (not query.agent or entry.agent_id == query.agent)
-            and (not query.mapping or entry.mapping == query.mapping) and low <= entry.at < high)
+    return (
+        (not query.state or entry.state == query.state)
+        and (not query.agent or entry.agent_id == query.agent)
+        and (not query.mapping or entry.mapping == query.mapping)
+        and low <= entry.at < high
+    )
 
 
 def _text_matches(index: CallIndex, text: str, region: str) -> list[Entry]:

@@ -18,7 +18,7 @@ DAY2 = (TODAY + timedelta(minutes=30)).isoformat()
 
 def summary(number: str, started: str, agent: str = "agent-a", source: str = "webhook") -> dict:
     context = {"call": {"customer_number": number, "started_at": started, "agent_id": agent, "source": source}}
-    return callindex.summary(context, "hubspot.yaml")
+    return {**callindex.summary(context, "hubspot.yaml"), "time": datetime.fromisoformat(started).timestamp()}
 
 
 @pytest.fixture
@@ -55,8 +55,9 @@ def test_filters_combine(index):
     assert find(index, Query(mapping="other.yaml"), "SA").total == 0
 
 
-@pytest.mark.parametrize("typed", ["050 123 4567", "0501234567", "+966 50 123 4567", "00966501234567",
-                                   "(050) 123-4567"])
+@pytest.mark.parametrize(
+    "typed", ["050 123 4567", "0501234567", "+966 50 123 4567", "00966501234567", "(050) 123-4567"]
+)
 def test_a_number_typed_any_way_finds_its_calls(index, typed):
     found = ids(find(index, Query(text=typed), "SA"))
     # no country code: the national digits match, as the worker matches a stored number; with one: only Saudi calls

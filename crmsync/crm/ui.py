@@ -54,8 +54,10 @@ def salesforce_budget_alarm(redis: Redis) -> str | None:
     used, _, total = (raw.decode() if isinstance(raw, bytes) else str(raw)).partition("/")
     if not (used.isdigit() and total.isdigit()) or int(total) == 0 or int(used) < BUDGET_ALARM * int(total):
         return None
-    return (f"Salesforce's daily API allowance is nearly spent: {int(used):,} of {int(total):,} requests used in "
-            "the last 24 hours (shared with the org's other integrations); calls will wait for room")
+    return (
+        f"Salesforce's daily API allowance is nearly spent: {int(used):,} of {int(total):,} requests used in "
+        "the last 24 hours (shared with the org's other integrations); calls will wait for room"
+    )
 
 
 @dataclass(frozen=True)

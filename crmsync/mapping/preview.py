@@ -35,8 +35,9 @@ def check_folder(directory: Path) -> tuple[dict[str, Any], dict[Path, Mapping]]:
     report: dict[str, Any] = {"ok": True, "directory": str(directory), "files": [], "remote": None}
     if not files:
         report["ok"] = False
-        report["problems"] = [f"{directory}: no mapping files (*.yaml) found; set MAPPINGS_DIR to the folder "
-                              "that has them"]
+        report["problems"] = [
+            f"{directory}: no mapping files (*.yaml) found; set MAPPINGS_DIR to the folder that has them"
+        ]
     loaded: dict[Path, Mapping] = {}
     for file in files:
         entry: dict[str, Any] = {"path": str(file), "ok": True, "problems": []}
@@ -73,12 +74,16 @@ def check_text(text: str, name: str) -> tuple[Mapping | None, list[str]]:
 
 def diff(active: str, draft: str, name: str) -> list[str]:
     """A unified diff of the active file against the draft (lines without newlines)."""
-    return list(difflib.unified_diff(active.splitlines(), draft.splitlines(), f"{name} (active)",
-                                     f"{name} (draft)", lineterm=""))
+    return list(
+        difflib.unified_diff(
+            active.splitlines(), draft.splitlines(), f"{name} (active)", f"{name} (draft)", lineterm=""
+        )
+    )
 
 
-def preview(mapping: Mapping, path: str, events: list[dict[str, Any]], region: str,
-            find: Finder | None = None) -> dict[str, Any]:
+def preview(
+    mapping: Mapping, path: str, events: list[dict[str, Any]], region: str, find: Finder | None = None
+) -> dict[str, Any]:
     """What ``events`` (canonical events of one call) would do under ``mapping``.
 
     ``find`` looks the caller up in the CRM (``--remote``); without it the plan assumes the
@@ -89,8 +94,12 @@ def preview(mapping: Mapping, path: str, events: list[dict[str, Any]], region: s
     types = sorted({str(e.get("event")) for e in events})
     number = mapping.lookup_number(context, region)
     report: dict[str, Any] = {
-        "crm": mapping.crm, "mapping": path, "call_id": context["call"].get("id"),
-        "events": types, "number": phones.mask(number) or None, "syncs": any(t in mapping.events for t in types),
+        "crm": mapping.crm,
+        "mapping": path,
+        "call_id": context["call"].get("id"),
+        "events": types,
+        "number": phones.mask(number) or None,
+        "syncs": any(t in mapping.events for t in types),
     }
     person_object, current = _match(report, mapping, context, number, find)
     if report["syncs"] and person_object is not None:
@@ -98,13 +107,17 @@ def preview(mapping: Mapping, path: str, events: list[dict[str, Any]], region: s
     return report
 
 
-def _match(report: dict[str, Any], mapping: Mapping, context: dict[str, Any], number: str | None,
-           find: Finder | None) -> tuple[str | None, dict[str, Any]]:
+def _match(
+    report: dict[str, Any], mapping: Mapping, context: dict[str, Any], number: str | None, find: Finder | None
+) -> tuple[str | None, dict[str, Any]]:
     """Fill ``report["match"]``; the object type to plan for and its current values."""
     objects = mapping.match.objects
     if find is None:
-        report["match"] = {"looked_up": False, "object": objects[0],
-                           "note": f"not looked up: assuming a {objects[0]} with empty fields (--remote looks)"}
+        report["match"] = {
+            "looked_up": False,
+            "object": objects[0],
+            "note": f"not looked up: assuming a {objects[0]} with empty fields (--remote looks)",
+        }
         return objects[0], {}
     if number is None:
         report["match"] = {"looked_up": False, "note": "no phone number in the call: nothing would be written"}
@@ -119,6 +132,9 @@ def _match(report: dict[str, Any], mapping: Mapping, context: dict[str, Any], nu
     if how == "ambiguous" or mapping.match.on_missing == "skip" or mapping.match.create_object is None:
         report["match"]["note"] = f"{how}: nothing would be written"
         return None, {}
-    report["match"].update(object=mapping.match.create_object, create=mapping.create_properties(context),
-                           note=f"nobody matches: a {mapping.match.create_object} would be created")
+    report["match"].update(
+        object=mapping.match.create_object,
+        create=mapping.create_properties(context),
+        note=f"nobody matches: a {mapping.match.create_object} would be created",
+    )
     return mapping.match.create_object, {}

@@ -26,7 +26,7 @@ OPEN_ENDPOINTS = ("console.login", "console.static")
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
@@ -48,10 +48,12 @@ def register_console(app: Flask, settings: Settings, redis: Redis) -> bool:
     Raises ``SettingsError`` when ``SECRET_KEY`` is missing."""
     if not settings.require_console():
         return False
-    console = Console(settings, redis, CallIndex(redis),
-                      Gate(redis, settings.console_password or "", settings.secret_key or ""))
-    blueprint = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
-                          static_folder="static")
+    console = Console(
+        settings, redis, CallIndex(redis), Gate(redis, settings.console_password or "", settings.secret_key or "")
+    )
+    blueprint = Blueprint(
+        "console", __name__, url_prefix="/console", template_folder="templates", static_folder="static"
+    )
     _guard(blueprint, console)
     blueprint.add_app_template_filter(_show_value, "show_value")
     blueprint.add_app_template_filter(_activity_text, "activity_text")
@@ -78,8 +80,11 @@ def _guard(blueprint: Blueprint, console: Console) -> None:
     @blueprint.context_processor
     def shared() -> dict[str, object]:
         visitor = g.get("visitor")
-        return {"csrf": visitor.csrf if visitor else "", "crm": console.settings.crm,
-                "signed_in": bool(visitor and visitor.authenticated)}
+        return {
+            "csrf": visitor.csrf if visitor else "",
+            "crm": console.settings.crm,
+            "signed_in": bool(visitor and visitor.authenticated),
+        }
 
     @blueprint.after_request
     def headers(response: Response) -> Response:

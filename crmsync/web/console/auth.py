@@ -104,5 +104,6 @@ class Gate:
 
     def set_cookie(self, response: Response, visitor: Visitor, secure: bool) -> None:
         value = self._signer.dumps({"csrf": visitor.csrf, "sid": visitor.session_id})
-        response.set_cookie(COOKIE, value, max_age=SESSION_TTL, path="/console", httponly=True, samesite="Lax",
-                            secure=secure)
+        response.set_cookie(
+            COOKIE, value, max_age=SESSION_TTL, path="/console", httponly=True, samesite="Lax", secure=secure
+        )

@@ -34,9 +34,15 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
     def calls() -> Response:
         args = request.args
         problem = None
-        query = Query(state=args.get("state") or None, agent=args.get("agent") or None,
-                      mapping=args.get("mapping") or None, day=args.get("day") or None,
-                      text=args.get("q") or None, page=_page_number(args.get("page")), per_page=PER_PAGE)
+        query = Query(
+            state=args.get("state") or None,
+            agent=args.get("agent") or None,
+            mapping=args.get("mapping") or None,
+            day=args.get("day") or None,
+            text=args.get("q") or None,
+            page=_page_number(args.get("page")),
+            per_page=PER_PAGE,
+        )
         if query.state and query.state not in STATES:
             problem, query = f"There is no state {query.state!r}; choose one of the list.", Query(per_page=PER_PAGE)
         try:
@@ -44,8 +50,15 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
         except ValueError:
             problem, query = "A day is written YYYY-MM-DD, e.g. 2026-12-01.", Query(per_page=PER_PAGE)
         found = callindex.find(console.index, query, console.settings.default_region)
-        return page("calls.html", title="Calls", found=found, query=query, states=STATES, problem=problem,
-                    choices=console.index.choices())
+        return page(
+            "calls.html",
+            title="Calls",
+            found=found,
+            query=query,
+            states=STATES,
+            problem=problem,
+            choices=console.index.choices(),
+        )
 
     @blueprint.get("/calls/<path:call_id>")
     def call(call_id: str) -> Response:
@@ -88,5 +101,11 @@ def call_view(console: Console, call_id: str) -> dict[str, Any] | None:
     written = status["fields"]["written"]
     previous = status["fields"]["previous"]
     changes = [{"field": name, "old": previous.get(name), "new": value} for name, value in written.items()]
-    return {"status": status, "context": context, "entry": entries[0] if entries else None, "links": links,
-            "changes": changes, "events_kept": bool(events)}
+    return {
+        "status": status,
+        "context": context,
+        "entry": entries[0] if entries else None,
+        "links": links,
+        "changes": changes,
+        "events_kept": bool(events),
+    }

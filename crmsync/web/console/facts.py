@@ -64,13 +64,15 @@ def overview(console: Any, now: float | None = None) -> dict[str, Any]:
         pipe.zcount(callindex.source_key("reconcile"), low, "+inf")
     counts = pipe.execute()
     per = len(callindex.STATES)
-    buckets = [dict(zip(callindex.STATES, counts[i * per:(i + 1) * per], strict=True))
-               for i in range(len(hours) + len(days))]
+    buckets = [
+        dict(zip(callindex.STATES, counts[i * per : (i + 1) * per], strict=True)) for i in range(len(hours) + len(days))
+    ]
     hourly = [(_utc(low, "%H:00"), b) for (low, _), b in zip(hours, buckets[:24], strict=True)]
     daily = [(_utc(low, "%a %d"), b) for (low, _), b in zip(days, buckets[24:], strict=True)]
     figures = metrics.snapshot(console.redis)
     return {
-        "hours": hourly, "days": daily,
+        "hours": hourly,
+        "days": daily,
         "totals": {"day": _sum(buckets[:24]), "week": _sum(buckets[24:])},
         "reconciled": {"day": counts[-2], "week": counts[-1]},
         "webhooks": _by_label(figures["events_received_total"], "answer"),
@@ -86,13 +88,17 @@ def alarms(console: Any, figures: dict[str, dict[str, float]]) -> list[str]:
     report, _ = check_folder(console.settings.mappings_dir)
     for entry in report["files"]:
         if not entry["ok"]:
-            found.append(f"The mapping {entry['path']} is broken ({len(entry['problems'])} problems): calls that use "
-                         "it wait until it is fixed. See Mappings.")
+            found.append(
+                f"The mapping {entry['path']} is broken ({len(entry['problems'])} problems): calls that use "
+                "it wait until it is fixed. See Mappings."
+            )
     found += report.get("problems", [])
     refused = sum(v for k, v in figures["events_received_total"].items() if _label(k, "answer") in REFUSED)
     if refused:
-        found.append(f"{int(refused)} webhook deliveries were refused as invalid (see Quarantine for the bodies "
-                     "kept); Hamsa may be sending a shape crmsync does not read.")
+        found.append(
+            f"{int(refused)} webhook deliveries were refused as invalid (see Quarantine for the bodies "
+            "kept); Hamsa may be sending a shape crmsync does not read."
+        )
     ui = UI.get(console.settings.crm or "")
     if ui is not None and (budget := ui.budget_alarm(console.redis)):
         found.append(budget)

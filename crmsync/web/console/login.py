@@ -25,12 +25,22 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
             return page("login.html", title="Sign in", target=target)
         wait = gate.wait_left(source())
         if wait:
-            return page("login.html", 429, title="Sign in", target=target,
-                        problem=f"Too many wrong passwords: wait {wait} seconds, then try again.")
+            return page(
+                "login.html",
+                429,
+                title="Sign in",
+                target=target,
+                problem=f"Too many wrong passwords: wait {wait} seconds, then try again.",
+            )
         if not gate.password_ok(request.form.get("password", "")):
             gate.failed(source())
-            return page("login.html", 401, title="Sign in", target=target,
-                        problem="That is not the console password (CONSOLE_PASSWORD).")
+            return page(
+                "login.html",
+                401,
+                title="Sign in",
+                target=target,
+                problem="That is not the console password (CONSOLE_PASSWORD).",
+            )
         g.visitor = gate.log_in(g.visitor, source())
         return redirect(target, 303)  # type: ignore[return-value]
 

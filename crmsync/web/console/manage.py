@@ -27,15 +27,23 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
     def failed() -> Response:
         ids = facts.failed_ids(redis)
         number = max(int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1, 1)
-        shown = ids[(number - 1) * PER_PAGE:number * PER_PAGE]
+        shown = ids[(number - 1) * PER_PAGE : number * PER_PAGE]
         pipe = redis.pipeline()
         for call_id in shown:
             pipe.hget(store.status_key(call_id), "reason")
         reasons = {call_id: json.loads(r) if r else None for call_id, r in zip(shown, pipe.execute(), strict=True)}
         entries = {e.call_id: e for e in console.index.entries(shown)}
-        return page("failed.html", title="Failed calls", ids=shown, total=len(ids), reasons=reasons,
-                    entries=entries, page_number=number, pages=max(1, -(-len(ids) // PER_PAGE)),
-                    note=NOTES.get(request.args.get("note", "")))
+        return page(
+            "failed.html",
+            title="Failed calls",
+            ids=shown,
+            total=len(ids),
+            reasons=reasons,
+            entries=entries,
+            page_number=number,
+            pages=max(1, -(-len(ids) // PER_PAGE)),
+            note=NOTES.get(request.args.get("note", "")),
+        )
 
     @blueprint.post("/failed/replay")
     def replay_failed() -> Response:
@@ -44,29 +52,45 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
 
     @blueprint.get("/quarantine")
     def quarantined() -> Response:
-        return page("quarantine.html", title="Quarantine", bodies=quarantine.newest(redis),
-                    note=NOTES.get(request.args.get("note", "")))
+        return page(
+            "quarantine.html",
+            title="Quarantine",
+            bodies=quarantine.newest(redis),
+            note=NOTES.get(request.args.get("note", "")),
+        )
 
     @blueprint.get("/quarantine/<qid>")
     def quarantined_body(qid: str) -> Response:
         kept = quarantine.get(redis, qid)
         if kept is None:
             abort(404)
-        return page("quarantined.html", title=f"Quarantined body {qid}", kept=kept, body=pretty(kept.body or b""),
-                    problem=request.args.get("problem") == "1")
+        return page(
+            "quarantined.html",
+            title=f"Quarantined body {qid}",
+            kept=kept,
+            body=pretty(kept.body or b""),
+            problem=request.args.get("problem") == "1",
+        )
 
     @blueprint.post("/quarantine/<qid>/replay")
     def replay_quarantined(qid: str) -> Response:
         settings = console.settings
         try:
-            done = quarantine.replay(redis, qid, Ingest(redis, settings.dedupe_ttl), Subscriptions(settings).wants,
-                                     settings.default_region)
+            done = quarantine.replay(
+                redis, qid, Ingest(redis, settings.dedupe_ttl), Subscriptions(settings).wants, settings.default_region
+            )
         except LookupError:
             return redirect(url_for("console.quarantined", note="gone"), 303)  # type: ignore[return-value]
         except quarantine.StillInvalid as still:
             kept = quarantine.get(redis, qid)
-            return page("quarantined.html", 422, title=f"Quarantined body {qid}", kept=kept,
-                        body=pretty(kept.body if kept and kept.body else b""), still=still)
+            return page(
+                "quarantined.html",
+                422,
+                title=f"Quarantined body {qid}",
+                kept=kept,
+                body=pretty(kept.body if kept and kept.body else b""),
+                still=still,
+            )
         return redirect(url_for("console.call", call_id=done.call_id), 303)  # type: ignore[return-value]
 
     @blueprint.post("/quarantine/<qid>/drop")

@@ -30,11 +30,21 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
         settings = console.settings
         report, _ = check_folder(settings.mappings_dir)
         recent = find(console.index, Query(per_page=RECENT), settings.default_region).entries
-        form = {"call_id": request.form.get("call_id", ""), "body": request.form.get("body", "")[:DRAFT_MAX],
-                "draft": request.form.get("draft", "")[:DRAFT_MAX]}
+        form = {
+            "call_id": request.form.get("call_id", ""),
+            "body": request.form.get("body", "")[:DRAFT_MAX],
+            "draft": request.form.get("draft", "")[:DRAFT_MAX],
+        }
         result = try_it(console, form) if request.method == "POST" else None
-        return page("mappings.html", title="Mappings", report=report, recent=recent, form=form, result=result,
-                    active=str(settings.mapping_path) if settings.crm else None)
+        return page(
+            "mappings.html",
+            title="Mappings",
+            report=report,
+            recent=recent,
+            form=form,
+            result=result,
+            active=str(settings.mapping_path) if settings.crm else None,
+        )
 
 
 def try_it(console: Console, form: dict[str, str]) -> dict[str, Any]:
@@ -54,8 +64,11 @@ def try_it(console: Console, form: dict[str, str]) -> dict[str, Any]:
     if form["draft"].strip():
         draft, problems = check_text(form["draft"], "draft.yaml")
         lines = {int(m.group(1)) for p in problems if (m := LINE.match(p))}
-        result["draft"] = {"problems": problems, "lines": lines, "numbered": list(enumerate(
-            form["draft"].splitlines(), 1))}
+        result["draft"] = {
+            "problems": problems,
+            "lines": lines,
+            "numbered": list(enumerate(form["draft"].splitlines(), 1)),
+        }
         try:
             active_text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
