@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -227,3 +228,19 @@ def replay(redis: Redis, call_id: str) -> str:
     job_id = job_id_for(f"{call_id}|replay", attempt=f"{time.time_ns()}")
     queue_for(redis).enqueue(sync_call, call_id, "replay", **job_options(job_id))
     return job_id
+
+
+def replay_calls(redis: Redis, call_ids: Iterable[str]) -> dict[str, bool]:
+    """``crmsync replay`` and the console's Replay: each call queued again (True), or not
+    because its events are no longer kept (False)."""
+    done = {}
+    for call_id in call_ids:
+        done[call_id] = bool(redis.exists(store.events_key(call_id)))
+        if done[call_id]:
+            replay(redis, call_id)
+    return done
+
+
+def failed_calls(redis: Redis) -> list[str]:
+    """The calls in state failed, newest failure first (``replay --failed``)."""
+    return [member.decode() for member in redis.zrevrange(store.FAILED_KEY, 0, -1)]  # type: ignore[union-attr]

@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
 import click
 
 import crmsync.cli.render as render
-from crmsync import phones
+from crmsync.crm.base import Person
 from crmsync.errors import CrmsyncError, MappingError
 from crmsync.mapping.loader import load_mapping
 from crmsync.mapping.model import Mapping
-from crmsync.mapping.remote import choose_person, remote_problems
+from crmsync.mapping.preview import check_folder
+from crmsync.mapping.preview import preview as preview_report
+from crmsync.mapping.remote import remote_problems
 from crmsync.settings import Settings
 
 
@@ -35,24 +38,7 @@ def mappings() -> None:
 def check(remote: bool, as_json: bool) -> None:
     """Validate every *.yaml in MAPPINGS_DIR (exit 1 on any error)."""
     settings = _settings(as_json)
-    directory = settings.mappings_dir
-    files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
-    report: dict[str, Any] = {"ok": True, "directory": str(directory), "files": [], "remote": None}
-    if not files:
-        report["ok"] = False
-        report["problems"] = [
-            f"{directory}: no mapping files (*.yaml) found; set MAPPINGS_DIR to the folder that has them"
-        ]
-    loaded: dict[Path, Mapping] = {}
-    for file in files:
-        entry: dict[str, Any] = {"path": str(file), "ok": True, "problems": []}
-        try:
-            mapping = loaded[file] = load_mapping(file)
-            entry.update(crm=mapping.crm, events=mapping.events, fields=len(mapping.fields))
-        except MappingError as exc:
-            entry.update(ok=False, problems=exc.problems)
-            report["ok"] = False
-        report["files"].append(entry)
+    report, loaded = check_folder(settings.mappings_dir)
     if remote:
         report["remote"] = _remote_check(settings, loaded, as_json)
         report["ok"] = report["ok"] and report["remote"]["ok"]
@@ -92,7 +78,7 @@ def preview(event_file: Path, remote: bool, as_json: bool) -> None:
     Writes nothing. Without --remote the caller is not looked up: the plan assumes the
     first object type of match.objects with every field empty.
     """
-    from crmsync.events import InvalidEvent, call_context, normalise
+    from crmsync.events import InvalidEvent, normalise
 
     settings = _settings(as_json)
     crm = _require(settings.require_crm, as_json)
@@ -109,70 +95,23 @@ def preview(event_file: Path, remote: bool, as_json: bool) -> None:
         events = [normalise(body, settings.default_region) for body in bodies]
     except InvalidEvent as exc:
         _fail([f"{event_file}: {path}: {'; '.join(msgs)}" for path, msgs in exc.details.items()], as_json)
-    context = call_context(events)
-    types = sorted({str(e.get("event")) for e in events})
-    number = mapping.lookup_number(context, settings.default_region)
-    report: dict[str, Any] = {
-        "crm": crm,
-        "mapping": str(settings.mapping_path),
-        "call_id": context["call"].get("id"),
-        "events": types,
-        "number": phones.mask(number) or None,
-        "syncs": any(t in mapping.events for t in types),
-    }
-    person_object, current = _match(report, mapping, context, number, settings, remote, as_json)
-    if report["syncs"] and person_object is not None:
-        plan = mapping.plan(context, person_object, current, settings.default_region)
-        report["plan"] = plan.to_dict()
+
+    def find(number: str, objects: Sequence[str], fields: Sequence[str]) -> list[Person]:
+        connector = _connector(settings, as_json)
+        try:
+            return connector.find_people(number, objects, fields)
+        finally:
+            _close(connector)
+
+    try:
+        report = preview_report(mapping, str(settings.mapping_path), events, settings.default_region,
+                                find if remote else None)
+    except CrmsyncError as exc:
+        _fail([f"{mapping.crm}: the lookup failed: {exc}"], as_json)
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
         render.preview_report(report, html=crm == "hubspot")
-
-
-def _match(
-    report: dict[str, Any],
-    mapping: Mapping,
-    context: dict[str, Any],
-    number: str | None,
-    settings: Settings,
-    remote: bool,
-    as_json: bool,
-) -> tuple[str | None, dict[str, Any]]:
-    """Fill ``report["match"]``; the object type to plan for and its current values."""
-    objects = mapping.match.objects
-    if not remote:
-        report["match"] = {
-            "looked_up": False,
-            "object": objects[0],
-            "note": f"not looked up: assuming a {objects[0]} with empty fields (--remote looks)",
-        }
-        return objects[0], {}
-    if number is None:
-        report["match"] = {"looked_up": False, "note": "no phone number in the call: nothing would be written"}
-        return None, {}
-    connector = _connector(settings, as_json)
-    fields = list(dict.fromkeys(name for obj in objects for name in mapping.read_fields(obj)))
-    try:
-        people = connector.find_people(number, objects, fields)
-    except CrmsyncError as exc:
-        _fail([f"{mapping.crm}: the lookup failed: {exc}"], as_json)
-    finally:
-        _close(connector)
-    person, how = choose_person(people, mapping.match.on_multiple)
-    report["match"] = {"looked_up": True, "found": len(people), "how": how}
-    if person is not None:
-        report["match"].update(person=person.to_dict(), object=person.object)
-        return person.object, dict(person.values)
-    if how == "ambiguous" or mapping.match.on_missing == "skip" or mapping.match.create_object is None:
-        report["match"]["note"] = f"{how}: nothing would be written"
-        return None, {}
-    report["match"].update(
-        object=mapping.match.create_object,
-        create=mapping.create_properties(context),
-        note=f"nobody matches: a {mapping.match.create_object} would be created",
-    )
-    return mapping.match.create_object, {}
 
 
 def _settings(as_json: bool) -> Settings:

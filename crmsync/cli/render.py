@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from rich.console import Console
+
+from crmsync.mapping.preview import show_value
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -179,18 +181,4 @@ def _fields_blocks(out: Console, rows: list[tuple[str, str, Text, Text, Text]]) 
 
 
 def _show(value: Any, type: str, limit: int | None = 120) -> str:
-    """A value as a person reads it; HubSpot's epoch milliseconds are shown as ISO 8601."""
-    if value is None or value == "":
-        return "∅"
-    if type in ("date", "datetime") and isinstance(value, str) and value.isdigit():
-        value = datetime.fromtimestamp(int(value) / 1000, UTC)
-    if isinstance(value, datetime):
-        if type == "date":
-            value = value.date()
-        else:
-            value = value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if isinstance(value, date):
-        value = value.isoformat()
-    text = value if isinstance(value, str) else json.dumps(value)
-    text = text.replace("\n", " ⏎ ")
-    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
+    return show_value(value, type, limit)

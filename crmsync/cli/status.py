@@ -85,17 +85,16 @@ def print_status(data: dict[str, Any]) -> None:
 @click.option("--failed", is_flag=True, help="Every call in state failed.")
 def replay(call_ids: tuple[str, ...], failed: bool) -> None:
     """Queue failed calls again."""
-    from crmsync.jobs import replay as replay_call
+    from crmsync.jobs import failed_calls, replay_calls
 
     _, redis = settings_and_redis()
     ids = list(call_ids)
     if failed:
-        ids += [i.decode() for i in redis.zrange(store.FAILED_KEY, 0, -1)]  # type: ignore[union-attr]
+        ids += failed_calls(redis)
     if not ids:
         raise click.ClickException("name one or more call ids, or --failed")
-    for call_id in ids:
-        if not redis.exists(store.events_key(call_id)):
+    for call_id, queued in replay_calls(redis, ids).items():
+        if queued:
+            click.echo(f"{call_id}: queued")
+        else:
             click.echo(f"{call_id}: no events recorded (expired?), not queued", err=True)
-            continue
-        replay_call(redis, call_id)
-        click.echo(f"{call_id}: queued")

@@ -11,7 +11,9 @@ as pages; both build them here, so they always say the same. Nothing here writes
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -138,3 +140,22 @@ def _match(
         note=f"nobody matches: a {mapping.match.create_object} would be created",
     )
     return mapping.match.create_object, {}
+
+
+def show_value(value: Any, type: str, limit: int | None = 120) -> str:
+    """A planned value as a person reads it, in the CLI's preview and the console's alike;
+    HubSpot's epoch milliseconds are shown as ISO 8601."""
+    if value is None or value == "":
+        return "∅"
+    if type in ("date", "datetime") and isinstance(value, str) and value.isdigit():
+        value = datetime.fromtimestamp(int(value) / 1000, UTC)
+    if isinstance(value, datetime):
+        if type == "date":
+            value = value.date()
+        else:
+            value = value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        value = value.isoformat()
+    text = value if isinstance(value, str) else json.dumps(value)
+    text = text.replace("\n", " ⏎ ")
+    return text if limit is None or len(text) <= limit else text[: limit - 1] + "…"

@@ -31,6 +31,7 @@ def create_app(config: Settings | None = None, redis: Redis | None = None) -> Fl
     try:
         settings = config or Settings.from_env()
         settings.require_webhook_auth()
+        console = settings.require_console()
     except SettingsError as exc:
         raise SystemExit(f"crmsync web: {exc}") from None
     if config is None:
@@ -44,8 +45,6 @@ def create_app(config: Settings | None = None, redis: Redis | None = None) -> Fl
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(status.bp)
     register_error_handlers(app)
-    try:
-        register_console(app, settings, app.extensions["crmsync"].redis)
-    except SettingsError as exc:
-        raise SystemExit(f"crmsync web: {exc}") from None
+    if console:
+        register_console(app, app.extensions["crmsync"])
     return app

@@ -21,6 +21,7 @@ from redis import Redis
 from crmsync.callindex import CallIndex
 from crmsync.settings import Settings
 from crmsync.web.console.auth import Gate
+from crmsync.web.state import WebState
 
 OPEN_ENDPOINTS = ("console.login", "console.static")
 SECURITY_HEADERS = {
@@ -35,25 +36,23 @@ SECURITY_HEADERS = {
 
 @dataclass
 class Console:
-    """What every page reads: settings, Redis, the call index and the login gate."""
+    """What every page reads: settings, Redis, the call index, the login gate, and the web
+    process's own state (its ingest script and subscriptions, for a quarantine replay)."""
 
     settings: Settings
     redis: Redis
     index: CallIndex
     gate: Gate
+    web: WebState
 
 
-def register_console(app: Flask, settings: Settings, redis: Redis) -> bool:
-    """Mount the console when ``CONSOLE_PASSWORD`` is set; returns whether it is on.
-    Raises ``SettingsError`` when ``SECRET_KEY`` is missing."""
-    if not settings.require_console():
-        return False
-    console = Console(
-        settings, redis, CallIndex(redis), Gate(redis, settings.console_password or "", settings.secret_key or "")
-    )
-    blueprint = Blueprint(
-        "console", __name__, url_prefix="/console", template_folder="templates", static_folder="static"
-    )
+def register_console(app: Flask, web: WebState) -> None:
+    """Mount the console (``create_app`` does it while ``CONSOLE_PASSWORD`` is set)."""
+    settings = web.settings
+    console = Console(settings, web.redis, CallIndex(web.redis),
+                      Gate(web.redis, settings.console_password or "", settings.secret_key or ""), web)
+    blueprint = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
+                          static_folder="static")
     _guard(blueprint, console)
     blueprint.add_app_template_filter(_show_value, "show_value")
     blueprint.add_app_template_filter(_activity_text, "activity_text")
@@ -62,7 +61,6 @@ def register_console(app: Flask, settings: Settings, redis: Redis) -> bool:
     for module in (login, calls, manage, mappings):
         module.add_routes(blueprint, console)
     app.register_blueprint(blueprint)
-    return True
 
 
 def _guard(blueprint: Blueprint, console: Console) -> None:
@@ -112,9 +110,9 @@ def local_target(target: str | None) -> str:
 
 def _show_value(value: object, type: str) -> str:
     """A planned value as ``crmsync mappings preview`` shows it."""
-    from crmsync.mapping.render import _show
+    from crmsync.mapping.preview import show_value
 
-    return _show(value, type, limit=80)
+    return show_value(value, type, limit=80)
 
 
 def _activity_text(body: str) -> str:

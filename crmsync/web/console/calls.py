@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Blueprint, Response, abort, redirect, request, url_for
 
-from crmsync import callindex, store
+from crmsync import callindex, jobs, store
 from crmsync.callindex import STATES, Query
 from crmsync.crm.ui import UI
 from crmsync.events import call_context
@@ -69,7 +69,7 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
 
     @blueprint.post("/calls/<path:call_id>/replay")
     def replay(call_id: str) -> Response:
-        queued = facts.replay(console.redis, [call_id])
+        queued = jobs.replay_calls(console.redis, [call_id])
         note = "replayed" if queued.get(call_id) else "not-replayed"
         return redirect(url_for("console.call", call_id=call_id, note=note), 303)  # type: ignore[return-value]
 

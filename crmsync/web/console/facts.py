@@ -8,7 +8,6 @@ does, ``overview`` adds the call index's counts over time to ``crmsync stats``' 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,30 +22,13 @@ REFUSED = ("invalid_json", "invalid_event", "too_large")  # webhook answers that
 
 def status(redis: Redis, call_id: str) -> dict[str, Any] | None:
     """``crmsync status CALL_ID --json``, or None when no call has that id."""
-    from crmsync.cli import status_document
+    from crmsync.cli.status import status_document
 
     record = store.load_status(redis, call_id)
     receipts = store.load_receipts(redis, call_id)
     if record is None and not receipts:
         return None
     return status_document(call_id, record or {}, receipts)
-
-
-def replay(redis: Redis, call_ids: Iterable[str]) -> dict[str, bool]:
-    """``crmsync replay``: each call queued again (True), or not because its events expired."""
-    from crmsync.jobs import replay as replay_call
-
-    done = {}
-    for call_id in call_ids:
-        done[call_id] = bool(redis.exists(store.events_key(call_id)))
-        if done[call_id]:
-            replay_call(redis, call_id)
-    return done
-
-
-def failed_ids(redis: Redis) -> list[str]:
-    """The calls ``crmsync replay --failed`` queues, newest failure first."""
-    return [member.decode() for member in redis.zrevrange(store.FAILED_KEY, 0, -1)]  # type: ignore[union-attr]
 
 
 def overview(console: Any, now: float | None = None) -> dict[str, Any]:

@@ -7,10 +7,8 @@ import json
 
 from flask import Blueprint, Response, abort, redirect, request, url_for
 
-from crmsync import quarantine, store
-from crmsync.queue import Ingest
-from crmsync.web.console import Console, facts, page
-from crmsync.web.subscriptions import Subscriptions
+from crmsync import jobs, quarantine, store
+from crmsync.web.console import Console, page
 
 PER_PAGE = 50
 NOTES = {
@@ -25,7 +23,7 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
 
     @blueprint.get("/failed")
     def failed() -> Response:
-        ids = facts.failed_ids(redis)
+        ids = jobs.failed_calls(redis)
         number = max(int(request.args.get("page", "1")) if request.args.get("page", "1").isdigit() else 1, 1)
         shown = ids[(number - 1) * PER_PAGE : number * PER_PAGE]
         pipe = redis.pipeline()
@@ -47,7 +45,7 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
 
     @blueprint.post("/failed/replay")
     def replay_failed() -> Response:
-        facts.replay(redis, facts.failed_ids(redis))
+        jobs.replay_calls(redis, jobs.failed_calls(redis))
         return redirect(url_for("console.failed", note="replayed-all"), 303)  # type: ignore[return-value]
 
     @blueprint.get("/quarantine")
@@ -77,7 +75,7 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
         settings = console.settings
         try:
             done = quarantine.replay(
-                redis, qid, Ingest(redis, settings.dedupe_ttl), Subscriptions(settings).wants, settings.default_region
+                redis, qid, console.web.ingest, console.web.subscriptions.wants, settings.default_region
             )
         except LookupError:
             return redirect(url_for("console.quarantined", note="gone"), 303)  # type: ignore[return-value]
