@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: test demo bench lint shape install clean
+.PHONY: test demo bench lint shape install clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,12 @@ shape: $(STAMP)
 	$(BIN)/deptry crmsync
 	$(BIN)/vulture
 
-test: $(STAMP) shape
+# The console's browser tests drive Debian's chromium (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium is missing and could not be installed: the console's browser tests will fail"
+
+test: $(STAMP) shape browser
 	$(BIN)/ruff check crmsync tests bench
 	$(BIN)/mypy
 	$(BIN)/pytest -q

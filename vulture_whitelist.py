@@ -34,3 +34,5 @@ _.log_request, _.RequestHandlerClass
 # pytest: a module's marks, and a fixture requested for its side effect only.
 pytestmark
 restore_creds
+# The console's templates read these attributes of a call index entry (crmsync/web/console/templates/).
+_.agent_name, _.started_at, _.person_type

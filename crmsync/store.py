@@ -102,3 +102,35 @@ def _now_ts() -> float:
     import time
 
     return time.time()
+
+
+def call_status(redis: Redis, call_id: str) -> dict[str, Any] | None:
+    """``crmsync status CALL_ID --json`` and the console's call page: the sync record and the
+    events received, or None when no call has that id."""
+    record = load_status(redis, call_id)
+    receipts = load_receipts(redis, call_id)
+    if record is None and not receipts:
+        return None
+    return status_document(call_id, record or {}, receipts)
+
+
+def status_document(call_id: str, record: dict[str, Any], receipts: list[dict[str, Any]]) -> dict[str, Any]:
+    fields = record.get("fields") or {}
+    return {
+        "call_id": call_id,
+        "state": record.get("state", "received"),
+        "crm": record.get("crm"),
+        "person": record.get("person"),
+        "activity_id": record.get("activity_id"),
+        "fields": {
+            "written": fields.get("written", {}),
+            "skipped": fields.get("skipped", {}),
+            "previous": fields.get("previous", {}),
+        },
+        "errors": record.get("errors") or [],
+        "reason": record.get("reason"),
+        "attempts": int(record.get("attempts") or 0),
+        "next_attempt_at": record.get("next_attempt_at"),
+        "updated_at": record.get("updated_at"),
+        "events": receipts,
+    }

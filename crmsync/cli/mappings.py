@@ -104,8 +104,9 @@ def preview(event_file: Path, remote: bool, as_json: bool) -> None:
             _close(connector)
 
     try:
-        report = preview_report(mapping, str(settings.mapping_path), events, settings.default_region,
-                                find if remote else None)
+        report = preview_report(
+            mapping, str(settings.mapping_path), events, settings.default_region, find if remote else None
+        )
     except CrmsyncError as exc:
         _fail([f"{mapping.crm}: the lookup failed: {exc}"], as_json)
     if as_json:

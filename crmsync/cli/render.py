@@ -6,17 +6,15 @@ Every text from a file or a call goes in as ``rich.text.Text`` so that brackets 
 
 from __future__ import annotations
 
-import json
 import re
-from datetime import UTC, date, datetime
 from typing import Any
 
 from rich.console import Console
-
-from crmsync.mapping.preview import show_value
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+from crmsync.mapping.preview import show_value
 
 BODY_LINES = 12  # lines of the activity body shown; --json has all of it
 

@@ -18,37 +18,13 @@ from crmsync.cli.helpers import console, settings_and_redis
 def status(call_id: str, as_json: bool) -> None:
     """One call's sync record."""
     _, redis = settings_and_redis()
-    record = store.load_status(redis, call_id)
-    receipts = store.load_receipts(redis, call_id)
-    if record is None and not receipts:
+    data = store.call_status(redis, call_id)
+    if data is None:
         raise click.ClickException(f"no call {call_id} is known (records are kept for 30 days)")
-    data = status_document(call_id, record or {}, receipts)
     if as_json:
         click.echo(json.dumps(data, indent=2))
         return
     print_status(data)
-
-
-def status_document(call_id: str, record: dict[str, Any], receipts: list[dict[str, Any]]) -> dict[str, Any]:
-    fields = record.get("fields") or {}
-    return {
-        "call_id": call_id,
-        "state": record.get("state", "received"),
-        "crm": record.get("crm"),
-        "person": record.get("person"),
-        "activity_id": record.get("activity_id"),
-        "fields": {
-            "written": fields.get("written", {}),
-            "skipped": fields.get("skipped", {}),
-            "previous": fields.get("previous", {}),
-        },
-        "errors": record.get("errors") or [],
-        "reason": record.get("reason"),
-        "attempts": int(record.get("attempts") or 0),
-        "next_attempt_at": record.get("next_attempt_at"),
-        "updated_at": record.get("updated_at"),
-        "events": receipts,
-    }
 
 
 def print_status(data: dict[str, Any]) -> None:

@@ -49,10 +49,16 @@ class Console:
 def register_console(app: Flask, web: WebState) -> None:
     """Mount the console (``create_app`` does it while ``CONSOLE_PASSWORD`` is set)."""
     settings = web.settings
-    console = Console(settings, web.redis, CallIndex(web.redis),
-                      Gate(web.redis, settings.console_password or "", settings.secret_key or ""), web)
-    blueprint = Blueprint("console", __name__, url_prefix="/console", template_folder="templates",
-                          static_folder="static")
+    console = Console(
+        settings,
+        web.redis,
+        CallIndex(web.redis),
+        Gate(web.redis, settings.console_password or "", settings.secret_key or ""),
+        web,
+    )
+    blueprint = Blueprint(
+        "console", __name__, url_prefix="/console", template_folder="templates", static_folder="static"
+    )
     _guard(blueprint, console)
     blueprint.add_app_template_filter(_show_value, "show_value")
     blueprint.add_app_template_filter(_activity_text, "activity_text")

@@ -84,7 +84,7 @@ def _page_number(raw: str | None) -> int:
 def call_view(console: Console, call_id: str) -> dict[str, Any] | None:
     """Everything one call's page shows: the ``crmsync status`` document, the call as its
     events tell it, and links into the CRM. None when no call has that id."""
-    status = facts.status(console.redis, call_id)
+    status = store.call_status(console.redis, call_id)
     if status is None:
         return None
     events = store.load_events(console.redis, call_id)

@@ -11,24 +11,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from redis import Redis
-
 from crmsync import callindex, metrics, store
 from crmsync.crm.ui import UI
 from crmsync.mapping.preview import check_folder
 
 REFUSED = ("invalid_json", "invalid_event", "too_large")  # webhook answers that mean a delivery was refused
-
-
-def status(redis: Redis, call_id: str) -> dict[str, Any] | None:
-    """``crmsync status CALL_ID --json``, or None when no call has that id."""
-    from crmsync.cli.status import status_document
-
-    record = store.load_status(redis, call_id)
-    receipts = store.load_receipts(redis, call_id)
-    if record is None and not receipts:
-        return None
-    return status_document(call_id, record or {}, receipts)
 
 
 def overview(console: Any, now: float | None = None) -> dict[str, Any]:
