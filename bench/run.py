@@ -14,6 +14,7 @@ BENCHMARKS = [
     "bench.worker_throughput",
     "bench.worker_modes",
     "bench.burst",
+    "bench.console",
 ]
 
 

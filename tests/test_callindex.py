@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -104,3 +105,21 @@ def test_an_expired_entry_is_skipped_and_leaves_the_index(index, redis):
 def test_no_number_in_key_names(index, redis):
     for key in redis.scan_iter("*"):
         assert b"501234567" not in key and b"4155550100" not in key
+
+
+def test_crmsync_calls_lists_what_the_console_lists(index, monkeypatch):
+    from click.testing import CliRunner
+
+    from crmsync.cli import main
+
+    monkeypatch.setenv("DEFAULT_REGION", "SA")
+    done = CliRunner().invoke(main, ["calls", "--search", "050 123 4567", "--json"])
+    assert done.exit_code == 0, done.output
+    listed = json.loads(done.output)
+    assert listed["total"] == 3 and {c["call_id"] for c in listed["calls"]} == {"c-sa-1", "c-sa-2", "c-ae-1"}
+    assert all(c["number"].count("*") >= 4 for c in listed["calls"])  # masked, as in the console
+    assert ids(find(index, Query(text="050 123 4567"), "SA")) == [c["call_id"] for c in listed["calls"]]
+    table = CliRunner().invoke(main, ["calls", "--state", "failed"])
+    assert table.exit_code == 0 and "c-sa-2" in table.output and "1 call, page 1 of 1" in table.output
+    wrong = CliRunner().invoke(main, ["calls", "--day", "yesterday"])
+    assert wrong.exit_code == 2 and "YYYY-MM-DD" in wrong.output

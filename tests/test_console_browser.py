@@ -172,9 +172,12 @@ def test_a_draft_mapping_with_an_error_shows_its_line_and_a_valid_one_its_previe
     assert f"draft.yaml:{line}:" in problems and "nubmer" in problems
     assert page.locator("pre.numbered .bad").inner_text().strip().startswith(str(line))
     page.fill("textarea[name=draft]", active.replace("type: number", "type: integer", 1))
+    page.check("input[name=remote]")  # look the caller up in the CRM, as --remote does
     page.get_by_role("button", name="Preview").click()
     assert "The draft is valid." in page.inner_text("#result")
     assert page.locator(".preview table.fields").count() == 2  # the active file's preview and the draft's
+    [contact] = [c["Id"] for c in stack.sandbox.records("Contact")]
+    assert f"Contact {contact}" in page.locator(".preview").first.inner_text()  # the match, found in the CRM
     shot(page, "mappings")
 
 

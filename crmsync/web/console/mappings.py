@@ -7,15 +7,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from flask import Blueprint, Response, request
 
 from crmsync import store
 from crmsync.callindex import Query, find
-from crmsync.errors import MappingError
+from crmsync.crm.base import Person
+from crmsync.errors import CrmsyncError, MappingError
 from crmsync.events import InvalidEvent, normalise
 from crmsync.mapping.loader import load_mapping
+from crmsync.mapping.model import Mapping
 from crmsync.mapping.preview import check_folder, check_text, diff, preview
 from crmsync.web.console import Console, page
 
@@ -34,6 +37,7 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
             "call_id": request.form.get("call_id", ""),
             "body": request.form.get("body", "")[:DRAFT_MAX],
             "draft": request.form.get("draft", "")[:DRAFT_MAX],
+            "remote": request.form.get("remote", ""),
         }
         result = try_it(console, form) if request.method == "POST" else None
         return page(
@@ -60,7 +64,7 @@ def try_it(console: Console, form: dict[str, str]) -> dict[str, Any]:
         active = None
         result["active_problems"] = exc.problems
     if events and active is not None:
-        result["active"] = preview(active, str(path), events, settings.default_region)
+        result["active"] = _preview(console, result, active, str(path), events, form["remote"])
     if form["draft"].strip():
         draft, problems = check_text(form["draft"], "draft.yaml")
         lines = {int(m.group(1)) for p in problems if (m := LINE.match(p))}
@@ -75,8 +79,31 @@ def try_it(console: Console, form: dict[str, str]) -> dict[str, Any]:
             active_text = ""
         result["draft"]["diff"] = diff(active_text, form["draft"], path.name)
         if draft is not None and events:
-            result["draft"]["preview"] = preview(draft, "draft.yaml", events, settings.default_region)
+            result["draft"]["preview"] = _preview(console, result, draft, "draft.yaml", events, form["remote"])
     return result
+
+
+def _preview(
+    console: Console, result: dict[str, Any], mapping: Mapping, path: str, events: list[dict[str, Any]], remote: str
+) -> dict[str, Any] | None:
+    """``crmsync mappings preview`` of ``events`` under ``mapping``; with ``remote`` the caller
+    is looked up in the CRM (reads only), as ``--remote`` does."""
+    settings = console.settings
+
+    def find(number: str, objects: Sequence[str], fields: Sequence[str]) -> list[Person]:
+        from crmsync.crm.factory import build_connector
+
+        connector = build_connector(settings, console.redis)
+        try:
+            return connector.find_people(number, objects, fields)
+        finally:
+            connector.close()
+
+    try:
+        return preview(mapping, path, events, settings.default_region, find if remote else None)
+    except CrmsyncError as exc:
+        result["problems"].append(f"{mapping.crm}: the lookup failed: {str(exc).splitlines()[0]}")
+        return None
 
 
 def _events(console: Console, form: dict[str, str], problems: list[str]) -> list[dict[str, Any]]:
