@@ -162,3 +162,47 @@ def test_a_draft_with_an_error_shows_its_line_and_a_valid_one_its_preview(client
     assert '<span class="add">+  title: &#34;Hamsa call with' in page.text  # the diff against the active file
     assert '<span class="del">-  title: &#34;AI call with' in page.text
     assert page.text.count("would be written") == 2  # the active file's preview and the draft's
+
+
+def test_the_webhook_path_does_not_pass_through_the_console(client, redis, fixture_path):
+    answer = client.post("/webhooks/hamsa", data=(fixture_path / "call_ended_documented.json").read_bytes())
+    assert answer.status_code == 200
+    assert "Set-Cookie" not in answer.headers and "Content-Security-Policy" not in answer.headers
+    assert not list(redis.scan_iter("crmsync:console:*")) and not list(redis.scan_iter("crmsync:index:*"))
+
+
+def test_the_overview_names_what_is_wrong_in_plain_words(make_app, redis, tmp_path):
+    from crmsync import metrics
+    from crmsync.crm.salesforce_client import USAGE_KEY
+
+    app = make_app(CRM="salesforce")
+    mappings = app.extensions["crmsync"].settings.mappings_dir
+    (mappings / "broken.yaml").write_text("version: 1\ncrm: salesforce\nfields: nope\n")
+    redis.hset(metrics.CREDENTIALS_KEY, "salesforce", "INVALID_SESSION_ID")
+    redis.set(USAGE_KEY, "14500/15000")
+    client = app.test_client()
+    log_in(client)
+    alarms = client.get("/console/").text
+    assert "salesforce refuses crmsync&#39;s credentials" in alarms
+    assert "broken.yaml is broken" in alarms
+    assert "daily API allowance is nearly spent: 14,500 of 15,000" in alarms
+    redis.delete(USAGE_KEY, metrics.CREDENTIALS_KEY)
+    (mappings / "broken.yaml").unlink()
+    assert "Nothing needs attention" in client.get("/console/").text
+
+
+def test_crm_links_come_from_the_settings_of_each_crm():
+    from crmsync.crm.ui import UI
+
+    hubspot = Settings.from_env({"HUBSPOT_PORTAL_ID": "4455667"})
+    assert (
+        UI["hubspot"].record_url(hubspot, "contact", "901") == "https://app.hubspot.com/contacts/4455667/record/0-1/901"
+    )
+    assert UI["hubspot"].record_url(hubspot, UI["hubspot"].activity_object, "77") == (
+        "https://app.hubspot.com/contacts/4455667/record/0-48/77"
+    )
+    assert UI["hubspot"].record_url(Settings.from_env({}), "contact", "901") is None  # no portal id: no link
+    salesforce = Settings.from_env({"SALESFORCE_INSTANCE_URL": "https://acme.my.salesforce.com/"})
+    assert UI["salesforce"].record_url(salesforce, "Lead", "00Q1") == (
+        "https://acme.my.salesforce.com/lightning/r/Lead/00Q1/view"
+    )
