@@ -13,6 +13,13 @@
 Being one script, nothing can happen between the duplicate check and the enqueue: an
 event is never marked seen without being stored, and two identical deliveries in flight
 at once give one job.
+
+Before all that, the script joins the call with Hamsa's call history (SPEC §5, Identity):
+the first event of a conversation claims ``crmsync:conversation:<conversation id>`` for
+its call id (a body without a conversation id claims its own call id). An event of a
+conversation that another call id already claimed (a reconciled call whose webhook came
+late with a different ``callId``) is recorded for that call instead; a reconciled call
+(``store_reconciled``) is stored only while nobody has claimed its conversation.
 """
 
 from __future__ import annotations
@@ -28,7 +35,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat
 
-from crmsync import store
+from crmsync import events, store
 from crmsync.metrics import PREFIX as METRICS_PREFIX
 from crmsync.metrics import label_field
 from crmsync.store import QUEUE_NAME
@@ -42,10 +49,22 @@ JOB_RESULT_TTL = 24 * 3600  # seconds a finished job stays visible in RQ
 JOB_FAILURE_TTL = 30 * 24 * 3600  # seconds a failed job stays in RQ's failed registry
 
 _STORE_SCRIPT = """
--- KEYS: seen, events, receipts, status, job, queue, rq:queues, metric events, metric duplicates
+-- KEYS: seen, events, receipts, status, job, queue, rq:queues, metric events, metric duplicates,
+--       conversation claim
 -- ARGV: ttl, event, receipt accepted, receipt duplicate, enqueue, job id, now, metric field,
---       metric field duplicate, receipts max, status ttl, then job hash field/value pairs
+--       metric field duplicate, receipts max, status ttl, join mode ('', 'webhook', 'reconcile'),
+--       call id, then job hash field/value pairs
+-- Returns 1 (stored), 0 (a duplicate), 2 (reconcile: the conversation is already received)
+-- or the call id that owns the conversation (webhook: record the event there instead).
 local ttl = tonumber(ARGV[1])
+local mode = ARGV[12]
+if mode ~= '' then
+  local owner = redis.call('GET', KEYS[10])
+  if owner then
+    if mode == 'reconcile' then return 2 end
+    if owner ~= ARGV[13] then return owner end
+  end
+end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ttl) then
   redis.call('RPUSH', KEYS[3], ARGV[4])
   redis.call('LTRIM', KEYS[3], -tonumber(ARGV[10]), -1)
@@ -60,9 +79,13 @@ redis.call('RPUSH', KEYS[3], ARGV[3])
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[10]), -1)
 redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('HINCRBY', KEYS[8], ARGV[8], 1)
+if mode ~= '' then
+  redis.call('SET', KEYS[10], ARGV[13], 'NX', 'EX', ttl)
+  redis.call('EXPIRE', KEYS[10], ttl)
+end
 if ARGV[5] == '1' then
   if redis.call('EXISTS', KEYS[5]) == 0 then
-    redis.call('HSET', KEYS[5], unpack(ARGV, 12))
+    redis.call('HSET', KEYS[5], unpack(ARGV, 14))
     redis.call('RPUSH', KEYS[6], ARGV[6])
     redis.call('SADD', KEYS[7], KEYS[6])
   end
@@ -134,17 +157,35 @@ class Ingest:
         self._template = JobTemplate(redis)
 
     def store(self, event: dict[str, Any], dedupe: str, enqueue: bool) -> bool:
-        """True when accepted, False when a duplicate. Raises redis errors as they come."""
-        keys, args = self.script_call(event, dedupe, enqueue)
-        return bool(self._script(keys=keys, args=args))
+        """True when accepted, False when a duplicate. Raises redis errors as they come.
+        An event of a conversation that another call id owns is recorded for that call:
+        ``event`` then says so (``call_id`` is the owner's, ``joined_from`` its own)."""
+        keys, args = self.script_call(event, dedupe, enqueue, join="webhook")
+        result = self._script(keys=keys, args=args)
+        if isinstance(result, bytes):
+            rekey(event, result.decode())
+            keys, args = self.script_call(event, events.dedupe_key(event), enqueue, join="")
+            result = self._script(keys=keys, args=args)
+        return bool(result)
 
-    def script_call(self, event: dict[str, Any], dedupe: str, enqueue: bool) -> tuple[list[str], list[Any]]:
+    def store_reconciled(self, event: dict[str, Any], dedupe: str, enqueue: bool) -> bool:
+        """Store a call found in Hamsa's history; False (nothing stored) when its
+        conversation was received already, by a webhook or an earlier sweep."""
+        keys, args = self.script_call(event, dedupe, enqueue, join="reconcile")
+        return self._script(keys=keys, args=args) == 1
+
+    def script_call(
+        self, event: dict[str, Any], dedupe: str, enqueue: bool, join: str = "webhook"
+    ) -> tuple[list[str], list[Any]]:
         """The store script's keys and arguments for one event."""
         call_id = event["call_id"]
         at = event["received_at"]
         job_id = job_id_for(dedupe, attempt=at)  # one per acceptance: a finished job never blocks a new one
         fields = self._template.fields(call_id, event["event"]) if enqueue else []
-        receipt = {"event": event["event"], "at": at, "answer": "accepted", "queued": enqueue}
+        receipt = {"event": event["event"], "at": at, "answer": "accepted", "queued": enqueue,
+                   "source": event.get("source") or "webhook"}
+        if event.get("joined_from"):
+            receipt["call_id"] = event["joined_from"]
         duplicate = {"event": event["event"], "at": at, "answer": "duplicate"}
         keys = [
             store.seen_key(dedupe),
@@ -156,6 +197,7 @@ class Ingest:
             "rq:queues",
             METRICS_PREFIX + "events_received_total",
             METRICS_PREFIX + "duplicates_total",
+            store.conversation_key(event["call"].get("conversation_id") or call_id),
         ]
         args = [
             self._ttl,
@@ -169,7 +211,16 @@ class Ingest:
             label_field(answer="duplicate", event=event["event"]),
             store.RECEIPTS_MAX,
             store.STATUS_TTL,
+            join,
+            call_id,
             *fields,
         ]
         return keys, args
 
+
+
+def rekey(event: dict[str, Any], owner: str) -> None:
+    """Make ``event`` an event of call ``owner`` (the call that claimed its conversation)."""
+    event["joined_from"] = event["call_id"]
+    event["call_id"] = owner
+    event["call"]["id"] = owner

@@ -4,6 +4,7 @@
     crmsync:call:<id>:events         list of canonical events DEDUPE_TTL   what the job rebuilds the call from
     crmsync:call:<id>:receipts       list of {event, at, answer}          the audit trail (capped)
     crmsync:status:<id>              hash: the sync record (SPEC §7 status)  STATUS_TTL
+    crmsync:conversation:<id>        the call id that owns a Hamsa conversation  DEDUPE_TTL
     crmsync:calls:failed             zset of call ids in state failed     for replay --failed
     crmsync:quarantine:<qid>         hash: a refused (422) body           QUARANTINE_TTL
     crmsync:quarantine               zset of quarantine ids by time
@@ -48,6 +49,11 @@ def events_key(call_id: str) -> str:
 
 def receipts_key(call_id: str) -> str:
     return f"crmsync:call:{call_id}:receipts"
+
+
+def conversation_key(conversation_id: str) -> str:
+    """Which call owns a Hamsa conversation: how webhooks and the call history join."""
+    return f"crmsync:conversation:{conversation_id}"
 
 
 def status_key(call_id: str) -> str:

@@ -1,0 +1,205 @@
+"""The periodic reconciliation sweep (SPEC §5): one at a time, on RQ's own scheduling, resumable.
+
+Scheduling. Every ``HAMSA_RECONCILE_INTERVAL`` seconds (wall-clock slots: with 300, at
+:00, :05, …) one ``run_scheduled`` job is due on RQ's ``ScheduledJobRegistry``; the
+workers' RQ scheduler (``--with-scheduler``, as for retries) moves it to the queue. Each
+slot is claimed once in Redis (``SET NX``), so however many workers start or sweep, one
+job exists per slot. A worker schedules the next slot when it starts; a sweep schedules
+the next one before it runs, so a sweep whose worker dies does not stop the series.
+
+One at a time. A sweep holds ``crmsync:lock:reconcile`` (renewed while it works, gone
+``LOCK_TTL`` seconds after a dead worker); a second sweep finding it held ends at once.
+
+No gaps. A watermark per scope (the project, or each of ``HAMSA_AGENT_IDS``) in Redis
+says "every call created before this was decided". A sweep covers ``[min(now - LOOKBACK,
+watermark), now]`` and moves the watermark only when it finished, and only up to the
+earliest call it had to leave (in progress, within the grace): a sweep that died, or
+that Hamsa refused for an hour, is followed by one that starts where it left off. A
+window never reaches further back than ``DEDUPE_TTL`` (what crmsync remembers receiving).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import LockError
+from rq import Queue
+from rq.serializers import JSONSerializer
+
+from crmsync import metrics, store
+from crmsync.errors import CredentialsError
+from crmsync.hamsa.reconcile import Reconciler, Summary
+
+log = logging.getLogger(__name__)
+
+SWEEP_FUNC = "crmsync.hamsa.sweep.run_scheduled"
+LOCK_KEY = "crmsync:lock:reconcile"
+LOCK_TTL = 180  # seconds: longer than one Hamsa request with all its retries
+WATERMARK_KEY = "crmsync:reconcile:watermark"  # hash: scope -> epoch ms
+LAST_KEY = "crmsync:reconcile:last"  # hash: the last sweep's outcome, for /readyz and status
+MISSED_KEY = "crmsync:reconcile:missed"  # zset: call id -> when a sweep found it without a webhook
+MISSED_WINDOW = 3600  # seconds of missed calls /readyz reports
+MISSED_KEEP = 24 * 3600  # seconds of missed calls kept
+SWEEP_TIMEOUT = 1800  # seconds one sweep job may run
+PROJECT = "*"  # the watermark scope without HAMSA_AGENT_IDS
+
+
+def slot_key(slot: int) -> str:
+    return f"crmsync:reconcile:slot:{slot}"
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """The ``HAMSA_RECONCILE_*`` settings a sweep needs (seconds)."""
+
+    interval: int = 300
+    lookback: int = 7200
+    grace: int = 300
+    agent_ids: tuple[str, ...] = ()
+    dedupe_ttl: int = 7 * 24 * 3600
+
+
+def schedule_next(redis: Redis, interval: int, now: float | None = None) -> str | None:
+    """Put the next slot's sweep on RQ's schedule unless someone already did; returns the
+    job id when this call scheduled it."""
+    if interval <= 0:
+        return None
+    moment = time.time() if now is None else now
+    slot = int(moment // interval) + 1
+    if not redis.set(slot_key(slot), "1", nx=True, ex=interval * 2 + 60):
+        return None
+    queue = Queue(store.QUEUE_NAME, connection=redis, serializer=JSONSerializer)
+    job_id = f"reconcile-{slot}"
+    queue.enqueue_at(
+        datetime.fromtimestamp(slot * interval, UTC),
+        SWEEP_FUNC,
+        job_id=job_id,
+        job_timeout=SWEEP_TIMEOUT,
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+        description="reconcile with Hamsa's call history",
+    )
+    return job_id
+
+
+class Heartbeat:
+    """Renews the sweep lock at most every few seconds."""
+
+    def __init__(self, lock: Any, every: float = 10.0) -> None:
+        self._lock, self._every, self._last = lock, every, time.monotonic()
+
+    def __call__(self) -> None:
+        if time.monotonic() - self._last >= self._every:
+            self._lock.reacquire()
+            self._last = time.monotonic()
+
+
+def sweep(
+    redis: Redis, build: Callable[..., Reconciler], config: SweepConfig, *, now_ms: int | None = None
+) -> Summary | None:
+    """One sweep, if no other is running (None then). ``build(heartbeat=…, on_queued=…)``
+    makes the ``Reconciler``. Raises what stopped it (the watermark then stays where it was)."""
+    counters = metrics.Metrics(redis)
+    lock = redis.lock(LOCK_KEY, timeout=LOCK_TTL)
+    if not lock.acquire(blocking=False):
+        counters.incr("reconcile_sweeps_total", result="locked")
+        log.info("reconciliation sweep skipped: another one is running")
+        return None
+    started = time.monotonic()
+    try:
+        reconciler = build(heartbeat=Heartbeat(lock), on_queued=lambda call_id: note_missed(redis, call_id))
+        total = Summary()
+        for scope in config.agent_ids or (PROJECT,):
+            total.add(_sweep_scope(redis, reconciler, config, scope, now_ms))
+    except CredentialsError as exc:
+        _failed(redis, counters, "refused", str(exc))
+        redis.hset(metrics.CREDENTIALS_KEY, "hamsa", str(exc))
+        redis.expire(metrics.CREDENTIALS_KEY, max(3 * config.interval, 900))
+        raise
+    except Exception as exc:
+        _failed(redis, counters, "failed", f"{type(exc).__name__}: {exc}")
+        raise
+    finally:
+        try:
+            lock.release()
+        except LockError:
+            pass
+    redis.hdel(metrics.CREDENTIALS_KEY, "hamsa")
+    _done(redis, counters, total, time.monotonic() - started)
+    return total
+
+
+def _sweep_scope(redis: Redis, reconciler: Reconciler, config: SweepConfig, scope: str, now_ms: int | None) -> Summary:
+    end = int(time.time() * 1000) if now_ms is None else now_ms
+    start = end - config.lookback * 1000
+    mark = redis.hget(WATERMARK_KEY, scope)
+    if mark is not None:
+        start = min(start, int(mark))
+    floor = end - config.dedupe_ttl * 1000
+    if start < floor:
+        log.warning(
+            "the reconciliation watermark is older than DEDUPE_TTL; the sweep starts from there "
+            "(crmsync backfill covers the rest)",
+            extra={"scope": scope},
+        )
+        start = floor
+    summary = reconciler.run(start, end, agent_id=None if scope == PROJECT else scope)
+    redis.hset(WATERMARK_KEY, scope, summary.hold_ms if summary.hold_ms is not None else end)
+    return summary
+
+
+def _done(redis: Redis, counters: metrics.Metrics, total: Summary, seconds: float) -> None:
+    counters.incr("reconcile_sweeps_total", result="done")
+    for outcome, count in (
+        ("queued", total.queued),
+        ("received", total.received),
+        ("skipped", sum(total.skipped.values())),
+    ):
+        if count:
+            counters.incr("reconcile_calls_total", count, source="reconcile", outcome=outcome)
+    if total.queued:
+        counters.incr("webhooks_missed_total", total.queued)
+        log.warning(
+            "calls reached crmsync only through Hamsa's call history: their webhooks never came",
+            extra={"calls": total.queued},
+        )
+    cut = time.time() - MISSED_KEEP
+    pipe = redis.pipeline()
+    pipe.hset(
+        LAST_KEY,
+        mapping={
+            "at": time.time(),
+            "result": "done",
+            "problem": "",
+            "summary": json.dumps(total.to_dict()),
+            "seconds": round(seconds, 2),
+        },
+    )
+    pipe.zremrangebyscore(MISSED_KEY, 0, cut)
+    pipe.execute()
+    log.info("reconciliation sweep done", extra={**total.to_dict(), "ms": round(seconds * 1000)})
+
+
+def _failed(redis: Redis, counters: metrics.Metrics, result: str, problem: str) -> None:
+    counters.incr("reconcile_sweeps_total", result=result)
+    redis.hset(LAST_KEY, mapping={"at": time.time(), "result": result, "problem": problem[:300]})
+    log.error(
+        "reconciliation sweep stopped; the next one resumes from the watermark",
+        extra={"result": result, "problem": problem[:300]},
+    )
+
+
+def note_missed(redis: Redis, call_id: str) -> None:
+    """Remember that a sweep found ``call_id`` without its webhook (for /readyz)."""
+    redis.zadd(MISSED_KEY, {call_id: time.time()})
+
+
+def missed_recently(redis: Redis, seconds: int = MISSED_WINDOW) -> int:
+    return int(redis.zcount(MISSED_KEY, time.time() - seconds, "+inf"))

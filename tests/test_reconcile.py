@@ -1,0 +1,234 @@
+"""Reconciliation against the sandbox Hamsa API and a real Redis: what is fetched, what is
+queued, the join with webhooks, grace, statuses, dry runs, the lock and the watermark."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis import Redis
+from rq import Queue
+from rq.registry import ScheduledJobRegistry
+from rq.serializers import JSONSerializer
+
+from crmsync import events, store
+from crmsync.errors import CredentialsError
+from crmsync.hamsa import sweep as sweeps
+from crmsync.hamsa.client import HamsaClient, HamsaUnavailable
+from crmsync.hamsa.reconcile import Reconciler, Rules
+from crmsync.metrics import CREDENTIALS_KEY, snapshot
+from crmsync.queue import Ingest
+from crmsync.sandbox.hamsa import LIST_PATH, HamsaSandbox
+
+CONVERSATION = "GET /v1/voice-agents/conversation/"
+LIST = f"GET {LIST_PATH}"
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[HamsaSandbox]:
+    with HamsaSandbox() as hamsa:
+        yield hamsa
+
+
+@pytest.fixture
+def hamsa(sandbox: HamsaSandbox) -> HamsaSandbox:
+    sandbox.reset()
+    return sandbox
+
+
+def webhook(fixture_path: Path, conversation_id: str | None, call_id: str) -> dict[str, Any]:
+    body = json.loads((fixture_path / "call_ended_documented.json").read_text())
+    body = copy.deepcopy(body)
+    body["callId"] = call_id
+    if conversation_id is None:
+        del body["data"]["data"]["conversationId"]
+    else:
+        body["data"]["data"]["conversationId"] = conversation_id
+    return body
+
+
+def deliver(redis: Redis, body: dict[str, Any]) -> tuple[bool, dict[str, Any]]:
+    """What the web process does with an accepted body."""
+    event = events.normalise(body, "SA")
+    accepted = Ingest(redis, 3600).store(event, events.dedupe_key(event), enqueue=True)
+    return accepted, event
+
+
+def reconciler(redis: Redis, hamsa: HamsaSandbox, **rules: Any) -> tuple[Reconciler, HamsaClient]:
+    run, client = builder(redis, hamsa, **rules)
+    return run(), client
+
+
+def builder(redis: Redis, hamsa: HamsaSandbox, key: str | None = None, **rules: Any) -> tuple[Any, HamsaClient]:
+    """What the sweep job does: a Reconciler with the sweep's hooks."""
+    client = HamsaClient(key or hamsa.api_key, hamsa.url, sleep=lambda s: None, attempts=2)
+    values: dict[str, Any] = {"grace": 300, "region": "SA", **rules}
+    return (lambda **hooks: Reconciler(redis, client, Ingest(redis, 3600), Rules(**values), **hooks)), client
+
+
+def window(hours: float = 2) -> tuple[int, int]:
+    now = datetime.now(UTC)
+    return int((now - timedelta(hours=hours)).timestamp() * 1000), int(now.timestamp() * 1000)
+
+
+def queued_calls(redis: Redis) -> list[str]:
+    queue = Queue(store.QUEUE_NAME, connection=redis, serializer=JSONSerializer)
+    return [job.args[0] for job in queue.get_jobs()]
+
+
+def test_only_calls_without_a_webhook_are_fetched_and_queued(hamsa, redis, fixture_path) -> None:
+    ids = [
+        hamsa.add_call(ended_ago=900 + i, outcome={"budget": str(i)}, transcript=[{"Agent": "Hi"}, {"User": "Yo"}])
+        for i in range(10)
+    ]
+    for i, cid in enumerate(ids[:7]):
+        deliver(redis, webhook(fixture_path, cid, f"call_{i}"))
+    before = set(queued_calls(redis))
+    run, client = reconciler(redis, hamsa)
+    summary = run.run(*window())
+    assert (summary.listed, summary.received, summary.queued, summary.fetched) == (10, 7, 3, 3)
+    assert hamsa.count(LIST) == 1 and hamsa.count(CONVERSATION) == 3
+    assert set(queued_calls(redis)) - before == set(ids[7:])
+    event = store.load_events(redis, ids[8])[0]
+    assert (event["call_id"], event["source"], event["call"]["source"]) == (ids[8], "reconcile", "reconcile")
+    assert event["call"]["conversation_id"] == ids[8] and event["outcome"] == {"budget": "8"}
+    assert event["transcript"] == [{"speaker": "Agent", "text": "Hi"}, {"speaker": "User", "text": "Yo"}]
+    assert event["call"]["customer_number"] == "+201095987769" and event["unavailable"] == []
+    assert store.load_status(redis, ids[8])["source"] == "reconcile"
+    again = reconciler(redis, hamsa)[0].run(*window())
+    assert (again.received, again.queued, hamsa.count(CONVERSATION)) == (10, 0, 3)
+    client.close()
+
+
+def test_a_webhook_after_the_sweep_is_recorded_for_the_same_call(hamsa, redis, fixture_path) -> None:
+    cid = hamsa.add_call(ended_ago=900)
+    reconciler(redis, hamsa)[0].run(*window())
+    accepted, event = deliver(redis, webhook(fixture_path, cid, "call_late-different-id"))
+    assert accepted and event["call_id"] == cid and event["joined_from"] == "call_late-different-id"
+    assert [e["source"] if "source" in e else "webhook" for e in store.load_events(redis, cid)] == [
+        "reconcile",
+        "webhook",
+    ]
+    assert store.load_events(redis, "call_late-different-id") == []
+    again, _ = deliver(redis, webhook(fixture_path, cid, "call_late-different-id"))
+    assert again is False  # the same delivery twice is a duplicate
+
+
+def test_a_webhook_first_makes_the_sweep_take_nothing(hamsa, redis, fixture_path) -> None:
+    cid = hamsa.add_call(ended_ago=900)
+    deliver(redis, webhook(fixture_path, cid, "call_first"))
+    summary = reconciler(redis, hamsa)[0].run(*window())
+    assert (summary.received, summary.queued, hamsa.count(CONVERSATION)) == (1, 0, 0)
+    assert redis.get(store.conversation_key(cid)) == b"call_first"
+
+
+def test_a_webhook_without_a_conversation_id_joins_by_its_call_id(hamsa, redis, fixture_path) -> None:
+    same = hamsa.add_call(ended_ago=900)
+    other = hamsa.add_call(ended_ago=900)
+    deliver(redis, webhook(fixture_path, None, same))  # its callId is Hamsa's conversation id
+    deliver(redis, webhook(fixture_path, None, "call_not-a-conversation-id"))
+    summary = reconciler(redis, hamsa)[0].run(*window())
+    assert summary.received == 1 and summary.queued == 1
+    assert queued_calls(redis).count(same) == 1  # the webhook's job, none from the sweep
+    assert other in queued_calls(redis)  # no link to the other webhook: Hamsa's call is taken
+
+
+def test_grace_and_running_calls_wait_and_hold_the_watermark(hamsa, redis) -> None:
+    recent = hamsa.add_call(ended_ago=30)
+    running = hamsa.add_call(ended_ago=1200, status="IN_PROGRESS")
+    done = hamsa.add_call(ended_ago=1200)
+    summary = reconciler(redis, hamsa)[0].run(*window())
+    assert summary.queued == 1 and queued_calls(redis) == [done]
+    assert summary.skipped == {"ended within HAMSA_RECONCILE_GRACE": 1, "in progress": 1}
+    created = {c: int(hamsa.calls[c].created_at.timestamp() * 1000) for c in (recent, running)}
+    assert summary.hold_ms == min(created.values())
+
+
+def test_statuses_decide_which_unanswered_calls_are_logged(hamsa, redis) -> None:
+    missed = hamsa.add_call(ended_ago=900, status="NO_ANSWER", duration=0)
+    failed = hamsa.add_call(ended_ago=900, status="FAILED", duration=0)
+    default = reconciler(redis, hamsa)[0].run(*window())
+    assert default.queued == 0 and hamsa.count(CONVERSATION) == 0
+    assert default.skipped == {
+        "status no_answer not in the mapping's statuses": 1,
+        "status failed not in the mapping's statuses": 1,
+    }
+    wider = reconciler(redis, hamsa, statuses=frozenset({"completed", "no_answer"}))[0].run(*window())
+    assert wider.queued == 1 and queued_calls(redis) == [missed]
+    assert store.load_events(redis, missed)[0]["call"]["status"] == "no_answer"
+    assert store.load_events(redis, failed) == []
+
+
+def test_missing_outcome_is_logged_with_what_was_unavailable(hamsa, redis) -> None:
+    cid = hamsa.add_call(ended_ago=900, outcome=None, user_number=None)
+    reconciler(redis, hamsa)[0].run(*window())
+    event = store.load_events(redis, cid)[0]
+    assert event["unavailable"] == ["outcome", "transcript", "customer_number"]
+    assert store.load_status(redis, cid)["unavailable"] == ["outcome", "transcript", "customer_number"]
+
+
+def test_a_dry_run_writes_nothing_and_fetches_nothing(hamsa, redis) -> None:
+    for i in range(4):
+        hamsa.add_call(ended_ago=900 + i)
+    keys_before = set(redis.keys("*"))
+    summary = reconciler(redis, hamsa, dry_run=True)[0].run(*window())
+    assert summary.queued == 4 and summary.fetched == 0 and hamsa.count(CONVERSATION) == 0
+    assert set(redis.keys("*")) == keys_before
+
+
+def config(**values: Any) -> sweeps.SweepConfig:
+    return sweeps.SweepConfig(**{"interval": 300, "lookback": 7200, "grace": 300, **values})
+
+
+def test_a_sweep_that_hamsa_stops_resumes_from_the_watermark(hamsa, redis) -> None:
+    old = hamsa.add_call(ended_ago=3 * 3600)  # older than the look-back
+    run = builder(redis, hamsa)[0]
+    first = sweeps.sweep(redis, run, config())
+    assert first is not None and first.queued == 0  # the first window is the look-back only
+    mark = int(redis.hget(sweeps.WATERMARK_KEY, sweeps.PROJECT))
+    new = hamsa.add_call(ended_ago=900)
+    hamsa.add_fault(match=CONVERSATION, status=503, times=None)
+    with pytest.raises(HamsaUnavailable):
+        sweeps.sweep(redis, run, config())
+    assert int(redis.hget(sweeps.WATERMARK_KEY, sweeps.PROJECT)) == mark  # not moved past the failure
+    redis.hset(sweeps.WATERMARK_KEY, sweeps.PROJECT, mark - 4 * 3600 * 1000)  # as if sweeps had failed for hours
+    hamsa.clear_faults()
+    caught_up = sweeps.sweep(redis, run, config())
+    assert caught_up is not None and caught_up.queued == 2 and set(queued_calls(redis)) == {old, new}
+    figures = snapshot(redis)
+    assert figures["reconcile_sweeps_total"] == {"result=done": 2, "result=failed": 1}
+    assert figures["webhooks_missed_total"] == {"": 2}
+    assert sweeps.missed_recently(redis) == 2
+
+
+def test_one_sweep_at_a_time(hamsa, redis) -> None:
+    hamsa.add_call(ended_ago=900)
+    held = redis.lock(sweeps.LOCK_KEY, timeout=30)
+    assert held.acquire(blocking=False)
+    run = builder(redis, hamsa)[0]
+    assert sweeps.sweep(redis, run, config()) is None
+    assert hamsa.count() == 0 and snapshot(redis)["reconcile_sweeps_total"] == {"result=locked": 1}
+    held.release()
+    assert sweeps.sweep(redis, run, config()) is not None
+
+
+def test_a_refused_key_is_shown_as_a_configuration_problem(hamsa, redis) -> None:
+    run = builder(redis, hamsa, key="wrong")[0]
+    with pytest.raises(CredentialsError):
+        sweeps.sweep(redis, run, config())
+    assert b"Hamsa refused HAMSA_API_KEY (401)" in redis.hget(CREDENTIALS_KEY, "hamsa")
+
+
+def test_one_scheduled_sweep_per_slot_however_many_workers_ask(redis) -> None:
+    now = 1_000_000.0
+    first = sweeps.schedule_next(redis, 300, now=now)
+    second = sweeps.schedule_next(redis, 300, now=now + 10)
+    assert first == f"reconcile-{int(now // 300) + 1}" and second is None
+    registry = ScheduledJobRegistry(store.QUEUE_NAME, connection=redis, serializer=JSONSerializer)
+    assert registry.get_job_ids() == [first]
+    assert sweeps.schedule_next(redis, 0) is None
