@@ -40,6 +40,10 @@ class Outcome:
 
 
 def sync(context: dict[str, Any], mapping: Mapping, connector: Connector, redis: Redis, region: str) -> Outcome:
+    status = context["call"].get("status")
+    if status and status not in mapping.statuses:
+        return Outcome(state="skipped", reason=f"the call's status is {status}: the mapping logs "
+                                               f"{', '.join(mapping.statuses)} (statuses:)")
     number = mapping.lookup_number(context, region)
     if not number or not number.startswith("+"):
         return Outcome(state="skipped", reason="no usable customer phone number in the call")

@@ -73,6 +73,16 @@ class HubSpotSettings:
 
 
 @dataclass(frozen=True)
+class ReconcileSettings:
+    """The reconciliation sweep (SPEC §5), all in seconds; ``interval == 0`` turns it off."""
+
+    interval: int = 300
+    lookback: int = 7200
+    grace: int = 300
+    agent_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str = DEFAULT_REDIS_URL
     redis_ssl_cert_reqs: str | None = None
@@ -84,6 +94,7 @@ class Settings:
     hubspot: HubSpotSettings = field(default_factory=HubSpotSettings)
     hamsa_api_key: str | None = field(default=None, repr=False)
     hamsa_base_url: str = "https://api.tryhamsa.com"
+    reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     default_region: str = "US"
     dedupe_ttl: int = DEDUPE_TTL
     log_level: str = "INFO"
@@ -91,6 +102,11 @@ class Settings:
     console_password: str | None = field(default=None, repr=False)
     secret_key: str | None = field(default=None, repr=False)
     providers: ProviderSettings = field(default_factory=ProviderSettings)  # Retell, Vapi, ElevenLabs, Bland
+
+    @property
+    def sweeps_on(self) -> bool:
+        """Reconciliation sweeps run: ``HAMSA_API_KEY`` set, ``HAMSA_RECONCILE_INTERVAL`` not 0."""
+        return bool(self.hamsa_api_key) and self.reconcile.interval > 0
 
     @property
     def mapping_path(self) -> Path:
@@ -120,6 +136,7 @@ class Settings:
         redis_url = get("REDIS_URL") or DEFAULT_REDIS_URL
         if not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
+        dedupe_ttl = _int(get, "DEDUPE_TTL", DEDUPE_TTL, minimum=60) or DEDUPE_TTL
         return cls(
             redis_url=redis_url,
             redis_ssl_cert_reqs=cert_reqs.lower() if cert_reqs else None,
@@ -131,8 +148,9 @@ class Settings:
             salesforce=_salesforce(get),
             hamsa_api_key=get("HAMSA_API_KEY"),
             hamsa_base_url=(get("HAMSA_BASE_URL") or "https://api.tryhamsa.com").rstrip("/"),
+            reconcile=_reconcile(get, dedupe_ttl),
             default_region=region,
-            dedupe_ttl=_int(get, "DEDUPE_TTL", DEDUPE_TTL, minimum=60) or DEDUPE_TTL,
+            dedupe_ttl=dedupe_ttl,
             log_level=level,
             metrics_token=get("METRICS_TOKEN"),
             console_password=get("CONSOLE_PASSWORD"),
@@ -244,6 +262,26 @@ def _int(get: Getter, name: str, default: int | None, *, minimum: int) -> int | 
     if value < minimum:
         raise SettingsError(name, f"must be at least {minimum}")
     return value
+
+
+def _reconcile(get: Any, dedupe_ttl: int) -> ReconcileSettings:
+    """``HAMSA_RECONCILE_*`` and ``HAMSA_AGENT_IDS``: a look-back must outlast the grace (else
+    no call is ever old enough to take) and stay within ``DEDUPE_TTL`` (what crmsync
+    remembers receiving)."""
+    defaults = ReconcileSettings()
+    lookback = _int(get, "HAMSA_RECONCILE_LOOKBACK", defaults.lookback, minimum=60) or defaults.lookback
+    grace = _int(get, "HAMSA_RECONCILE_GRACE", defaults.grace, minimum=0)
+    grace = defaults.grace if grace is None else grace
+    if grace >= lookback:
+        raise SettingsError("HAMSA_RECONCILE_GRACE", f"({grace} s) must be shorter than HAMSA_RECONCILE_LOOKBACK "
+                                                     f"({lookback} s): no call would ever be old enough to take")
+    if lookback > dedupe_ttl:
+        raise SettingsError("HAMSA_RECONCILE_LOOKBACK", f"({lookback} s) must not exceed DEDUPE_TTL ({dedupe_ttl} s): "
+                                                        "crmsync forgets older webhooks and would log them twice")
+    interval = _int(get, "HAMSA_RECONCILE_INTERVAL", defaults.interval, minimum=0)
+    agents = tuple(a.strip() for a in (get("HAMSA_AGENT_IDS") or "").split(",") if a.strip())
+    return ReconcileSettings(interval=defaults.interval if interval is None else interval, lookback=lookback,
+                             grace=grace, agent_ids=agents)
 
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d|day)\s*$")

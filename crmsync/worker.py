@@ -6,7 +6,9 @@ call (``bench/worker_modes.py`` measures both). Its timings are tuned so that a 
 worker died is handed back within two minutes (SPEC §8): the started-job entry lives
 ``JOB_TIMEOUT + 20`` seconds, and maintenance runs every ``MAINTENANCE_INTERVAL`` (an
 idle worker wakes from its queue wait every ``WORKER_TTL - 15`` seconds to do it).
-SIGTERM is RQ's warm shutdown: the current call finishes, nothing is lost.
+SIGTERM is RQ's warm shutdown: the current call finishes, nothing is lost. With
+``HAMSA_API_KEY`` set, the workers also run the reconciliation sweeps
+(``crmsync.hamsa.schedule``): RQ's scheduler in them moves each due sweep onto the queue.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
 from crmsync import store
+from crmsync.hamsa import schedule
 from crmsync.queue import JOB_TIMEOUT
 from crmsync.runtime import Runtime
 from crmsync.settings import Settings
@@ -44,5 +47,6 @@ def build_worker(settings: Settings) -> tuple[CrmsyncWorker, Runtime]:
 
 
 def run(settings: Settings, *, burst: bool = False) -> bool:
-    worker, _ = build_worker(settings)
+    worker, runtime = build_worker(settings)
+    schedule.start(runtime.redis, settings)  # the reconciliation sweeps (crmsync.hamsa.schedule)
     return bool(worker.work(burst=burst, with_scheduler=True, logging_level=settings.log_level))

@@ -17,13 +17,15 @@ from rq.registry import ScheduledJobRegistry
 from rq.serializers import JSONSerializer
 
 from crmsync import events, store
-from crmsync.errors import CredentialsError
+from crmsync.errors import CredentialsError, SettingsError
+from crmsync.hamsa import schedule
 from crmsync.hamsa import sweep as sweeps
 from crmsync.hamsa.client import HamsaClient, HamsaUnavailable
 from crmsync.hamsa.reconcile import Reconciler, Rules
 from crmsync.metrics import CREDENTIALS_KEY, snapshot
 from crmsync.queue import Ingest
 from crmsync.sandbox.hamsa import LIST_PATH, HamsaSandbox
+from crmsync.settings import ReconcileSettings, Settings
 
 CONVERSATION = "GET /v1/voice-agents/conversation/"
 LIST = f"GET {LIST_PATH}"
@@ -181,24 +183,24 @@ def test_a_dry_run_writes_nothing_and_fetches_nothing(hamsa, redis) -> None:
     assert set(redis.keys("*")) == keys_before
 
 
-def config(**values: Any) -> sweeps.SweepConfig:
-    return sweeps.SweepConfig(**{"interval": 300, "lookback": 7200, "grace": 300, **values})
+def config(**values: Any) -> ReconcileSettings:
+    return ReconcileSettings(**{"interval": 300, "lookback": 7200, "grace": 300, **values})
 
 
 def test_a_sweep_that_hamsa_stops_resumes_from_the_watermark(hamsa, redis) -> None:
     old = hamsa.add_call(ended_ago=3 * 3600)  # older than the look-back
     run = builder(redis, hamsa)[0]
-    first = sweeps.sweep(redis, run, config())
+    first = sweeps.sweep(redis, run, config(), 7 * 24 * 3600)
     assert first is not None and first.queued == 0  # the first window is the look-back only
     mark = int(redis.hget(sweeps.WATERMARK_KEY, sweeps.PROJECT))
     new = hamsa.add_call(ended_ago=900)
     hamsa.add_fault(match=CONVERSATION, status=503, times=None)
     with pytest.raises(HamsaUnavailable):
-        sweeps.sweep(redis, run, config())
+        sweeps.sweep(redis, run, config(), 7 * 24 * 3600)
     assert int(redis.hget(sweeps.WATERMARK_KEY, sweeps.PROJECT)) == mark  # not moved past the failure
     redis.hset(sweeps.WATERMARK_KEY, sweeps.PROJECT, mark - 4 * 3600 * 1000)  # as if sweeps had failed for hours
     hamsa.clear_faults()
-    caught_up = sweeps.sweep(redis, run, config())
+    caught_up = sweeps.sweep(redis, run, config(), 7 * 24 * 3600)
     assert caught_up is not None and caught_up.queued == 2 and set(queued_calls(redis)) == {old, new}
     figures = snapshot(redis)
     assert figures["reconcile_sweeps_total"] == {"result=done": 2, "result=failed": 1}
@@ -211,24 +213,58 @@ def test_one_sweep_at_a_time(hamsa, redis) -> None:
     held = redis.lock(sweeps.LOCK_KEY, timeout=30)
     assert held.acquire(blocking=False)
     run = builder(redis, hamsa)[0]
-    assert sweeps.sweep(redis, run, config()) is None
+    assert sweeps.sweep(redis, run, config(), 7 * 24 * 3600) is None
     assert hamsa.count() == 0 and snapshot(redis)["reconcile_sweeps_total"] == {"result=locked": 1}
     held.release()
-    assert sweeps.sweep(redis, run, config()) is not None
+    assert sweeps.sweep(redis, run, config(), 7 * 24 * 3600) is not None
 
 
 def test_a_refused_key_is_shown_as_a_configuration_problem(hamsa, redis) -> None:
     run = builder(redis, hamsa, key="wrong")[0]
     with pytest.raises(CredentialsError):
-        sweeps.sweep(redis, run, config())
+        sweeps.sweep(redis, run, config(), 7 * 24 * 3600)
     assert b"Hamsa refused HAMSA_API_KEY (401)" in redis.hget(CREDENTIALS_KEY, "hamsa")
 
 
 def test_one_scheduled_sweep_per_slot_however_many_workers_ask(redis) -> None:
     now = 1_000_000.0
-    first = sweeps.schedule_next(redis, 300, now=now)
-    second = sweeps.schedule_next(redis, 300, now=now + 10)
+    first = schedule.schedule_next(redis, 300, now=now)
+    second = schedule.schedule_next(redis, 300, now=now + 10)
     assert first == f"reconcile-{int(now // 300) + 1}" and second is None
     registry = ScheduledJobRegistry(store.QUEUE_NAME, connection=redis, serializer=JSONSerializer)
     assert registry.get_job_ids() == [first]
-    assert sweeps.schedule_next(redis, 0) is None
+    assert schedule.schedule_next(redis, 0) is None
+
+
+def test_settings_read_the_reconcile_variables() -> None:
+    settings = Settings.from_env(
+        {
+            "HAMSA_API_KEY": "k",
+            "HAMSA_RECONCILE_INTERVAL": "60",
+            "HAMSA_RECONCILE_LOOKBACK": "3600",
+            "HAMSA_RECONCILE_GRACE": "120",
+            "HAMSA_AGENT_IDS": "a-1, a-2,",
+        }
+    )
+    assert settings.reconcile == ReconcileSettings(interval=60, lookback=3600, grace=120, agent_ids=("a-1", "a-2"))
+    assert settings.sweeps_on
+    assert not Settings.from_env({"HAMSA_API_KEY": "k", "HAMSA_RECONCILE_INTERVAL": "0"}).sweeps_on
+    assert not Settings.from_env({}).sweeps_on  # no key, no sweeps
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"HAMSA_RECONCILE_GRACE": "7200"},
+            "HAMSA_RECONCILE_GRACE (7200 s) must be shorter than HAMSA_RECONCILE_LOOKBACK",
+        ),
+        ({"HAMSA_RECONCILE_LOOKBACK": "900000"}, "HAMSA_RECONCILE_LOOKBACK (900000 s) must not exceed DEDUPE_TTL"),
+        ({"HAMSA_RECONCILE_INTERVAL": "-1"}, "HAMSA_RECONCILE_INTERVAL must be at least 0"),
+        ({"HAMSA_RECONCILE_LOOKBACK": "two hours"}, "HAMSA_RECONCILE_LOOKBACK 'two hours' is not a whole number"),
+    ],
+)
+def test_contradictory_reconcile_settings_name_the_variable(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        Settings.from_env(env)
+    assert str(raised.value).startswith(message)

@@ -24,7 +24,8 @@ from crmsync.crm.base import Activity, Person
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 CALL_TO_CONTACT = 194  # HUBSPOT_DEFINED association type id, call -> contact
 STATUSES = {"completed": "COMPLETED", "no_answer": "NO_ANSWER", "busy": "BUSY", "failed": "FAILED",
-            "canceled": "CANCELED", "cancelled": "CANCELED", "missed": "MISSED", "in_progress": "IN_PROGRESS",
+            "canceled": "CANCELED", "cancelled": "CANCELED", "terminated": "CANCELED", "missed": "MISSED",
+            "in_progress": "IN_PROGRESS",
             "ringing": "RINGING", "queued": "QUEUED"}
 ATTEMPT_TTL = 90 * 24 * 3600  # seconds, as long as the activity ledger
 

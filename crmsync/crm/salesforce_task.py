@@ -13,6 +13,10 @@ SUBJECT_MAX = 255  # characters
 DESCRIPTION_MAX = 32000  # characters
 TEXT_MAX = 255  # characters: CallDisposition, CallObject
 TRUNCATED = "\n… [truncated]"
+# A call that did not complete, as Salesforce's "Call Result" (CallDisposition) shows it,
+# unless the mapping's activity.disposition says otherwise.
+CALL_RESULTS = {"no_answer": "No answer", "busy": "Busy", "failed": "Failed", "terminated": "Terminated",
+                "canceled": "Canceled", "voicemail": "Left voicemail", "forwarded": "Forwarded"}
 
 
 def task_fields(person: Person, activity: Activity, *, create: bool = True) -> dict[str, Any]:
@@ -35,8 +39,9 @@ def task_fields(person: Person, activity: Activity, *, create: bool = True) -> d
         task["CallType"] = activity.direction.capitalize()
     if activity.duration_seconds is not None:
         task["CallDurationInSeconds"] = int(activity.duration_seconds)
-    if activity.disposition:
-        task["CallDisposition"] = str(activity.disposition)[:TEXT_MAX]
+    disposition = activity.disposition or CALL_RESULTS.get((activity.status or "").lower())
+    if disposition:
+        task["CallDisposition"] = str(disposition)[:TEXT_MAX]
     day = _utc_date(activity.timestamp)
     if day:
         task["ActivityDate"] = day

@@ -1,11 +1,5 @@
-"""The periodic reconciliation sweep (SPEC §5): one at a time, on RQ's own scheduling, resumable.
-
-Scheduling. Every ``HAMSA_RECONCILE_INTERVAL`` seconds (wall-clock slots: with 300, at
-:00, :05, …) one ``run_scheduled`` job is due on RQ's ``ScheduledJobRegistry``; the
-workers' RQ scheduler (``--with-scheduler``, as for retries) moves it to the queue. Each
-slot is claimed once in Redis (``SET NX``), so however many workers start or sweep, one
-job exists per slot. A worker schedules the next slot when it starts; a sweep schedules
-the next one before it runs, so a sweep whose worker dies does not stop the series.
+"""The reconciliation sweep (SPEC §5): one at a time, resumable. ``crmsync.hamsa.schedule``
+runs it every ``HAMSA_RECONCILE_INTERVAL``.
 
 One at a time. A sweep holds ``crmsync:lock:reconcile`` (renewed while it works, gone
 ``LOCK_TTL`` seconds after a dead worker); a second sweep finding it held ends at once.
@@ -24,22 +18,18 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import LockError
-from rq import Queue
-from rq.serializers import JSONSerializer
 
-from crmsync import metrics, store
+from crmsync import metrics
 from crmsync.errors import CredentialsError
 from crmsync.hamsa.reconcile import Reconciler, Summary
+from crmsync.settings import ReconcileSettings
 
 log = logging.getLogger(__name__)
 
-SWEEP_FUNC = "crmsync.hamsa.sweep.run_scheduled"
 LOCK_KEY = "crmsync:lock:reconcile"
 LOCK_TTL = 180  # seconds: longer than one Hamsa request with all its retries
 WATERMARK_KEY = "crmsync:reconcile:watermark"  # hash: scope -> epoch ms
@@ -47,46 +37,7 @@ LAST_KEY = "crmsync:reconcile:last"  # hash: the last sweep's outcome, for /read
 MISSED_KEY = "crmsync:reconcile:missed"  # zset: call id -> when a sweep found it without a webhook
 MISSED_WINDOW = 3600  # seconds of missed calls /readyz reports
 MISSED_KEEP = 24 * 3600  # seconds of missed calls kept
-SWEEP_TIMEOUT = 1800  # seconds one sweep job may run
 PROJECT = "*"  # the watermark scope without HAMSA_AGENT_IDS
-
-
-def slot_key(slot: int) -> str:
-    return f"crmsync:reconcile:slot:{slot}"
-
-
-@dataclass(frozen=True)
-class SweepConfig:
-    """The ``HAMSA_RECONCILE_*`` settings a sweep needs (seconds)."""
-
-    interval: int = 300
-    lookback: int = 7200
-    grace: int = 300
-    agent_ids: tuple[str, ...] = ()
-    dedupe_ttl: int = 7 * 24 * 3600
-
-
-def schedule_next(redis: Redis, interval: int, now: float | None = None) -> str | None:
-    """Put the next slot's sweep on RQ's schedule unless someone already did; returns the
-    job id when this call scheduled it."""
-    if interval <= 0:
-        return None
-    moment = time.time() if now is None else now
-    slot = int(moment // interval) + 1
-    if not redis.set(slot_key(slot), "1", nx=True, ex=interval * 2 + 60):
-        return None
-    queue = Queue(store.QUEUE_NAME, connection=redis, serializer=JSONSerializer)
-    job_id = f"reconcile-{slot}"
-    queue.enqueue_at(
-        datetime.fromtimestamp(slot * interval, UTC),
-        SWEEP_FUNC,
-        job_id=job_id,
-        job_timeout=SWEEP_TIMEOUT,
-        result_ttl=24 * 3600,
-        failure_ttl=7 * 24 * 3600,
-        description="reconcile with Hamsa's call history",
-    )
-    return job_id
 
 
 class Heartbeat:
@@ -102,7 +53,12 @@ class Heartbeat:
 
 
 def sweep(
-    redis: Redis, build: Callable[..., Reconciler], config: SweepConfig, *, now_ms: int | None = None
+    redis: Redis,
+    build: Callable[..., Reconciler],
+    config: ReconcileSettings,
+    dedupe_ttl: int,
+    *,
+    now_ms: int | None = None,
 ) -> Summary | None:
     """One sweep, if no other is running (None then). ``build(heartbeat=…, on_queued=…)``
     makes the ``Reconciler``. Raises what stopped it (the watermark then stays where it was)."""
@@ -117,7 +73,7 @@ def sweep(
         reconciler = build(heartbeat=Heartbeat(lock), on_queued=lambda call_id: note_missed(redis, call_id))
         total = Summary()
         for scope in config.agent_ids or (PROJECT,):
-            total.add(_sweep_scope(redis, reconciler, config, scope, now_ms))
+            total.add(_sweep_scope(redis, reconciler, config, dedupe_ttl, scope, now_ms))
     except CredentialsError as exc:
         _failed(redis, counters, "refused", str(exc))
         redis.hset(metrics.CREDENTIALS_KEY, "hamsa", str(exc))
@@ -136,13 +92,15 @@ def sweep(
     return total
 
 
-def _sweep_scope(redis: Redis, reconciler: Reconciler, config: SweepConfig, scope: str, now_ms: int | None) -> Summary:
+def _sweep_scope(
+    redis: Redis, reconciler: Reconciler, config: ReconcileSettings, dedupe_ttl: int, scope: str, now_ms: int | None
+) -> Summary:
     end = int(time.time() * 1000) if now_ms is None else now_ms
     start = end - config.lookback * 1000
     mark = redis.hget(WATERMARK_KEY, scope)
     if mark is not None:
         start = min(start, int(mark))
-    floor = end - config.dedupe_ttl * 1000
+    floor = end - dedupe_ttl * 1000
     if start < floor:
         log.warning(
             "the reconciliation watermark is older than DEDUPE_TTL; the sweep starts from there "

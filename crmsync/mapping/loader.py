@@ -18,6 +18,7 @@ from crmsync.errors import MappingError
 from crmsync.mapping.coerce import TYPES
 from crmsync.mapping.context import check_path, suggest
 from crmsync.mapping.model import (
+    CALL_STATUSES,
     CRM_OBJECTS,
     EVENTS,
     ON_MISSING,
@@ -32,7 +33,7 @@ from crmsync.mapping.model import (
 from crmsync.mapping.source import KeyPath, Located, YamlSyntaxError, path_text, read_yaml
 from crmsync.mapping.templates import Template, TemplateProblem, compile_template, environment
 
-TOP_KEYS = ("version", "crm", "events", "match", "activity", "fields")
+TOP_KEYS = ("version", "crm", "events", "statuses", "match", "activity", "fields")
 MATCH_KEYS = ("phone", "objects", "on_multiple", "on_missing", "create")
 CREATE_KEYS = ("object", "properties")
 ACTIVITY_KEYS = ("title", "body", "disposition", "properties")
@@ -181,6 +182,9 @@ class _Checker:
         if "events" in data:
             events = self.string_list(("events",), data["events"], "[call.ended]") or []
             result.events = [e for i, e in enumerate(events) if self.choice(("events", i), e, EVENTS)]
+        if "statuses" in data:
+            statuses = self.string_list(("statuses",), data["statuses"], "[completed, no_answer]") or []
+            result.statuses = [s for i, s in enumerate(statuses) if self.choice(("statuses", i), s, CALL_STATUSES)]
         result.match = self.match(data.get("match", {}))
         result.activity = self.activity(data.get("activity", {}))
         fields = data.get("fields", [])

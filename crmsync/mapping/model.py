@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 CRM_OBJECTS = {"hubspot": ("contact",), "salesforce": ("Contact", "Lead")}
 EVENTS = ("call.started", "call.answered", "transcription.update", "tool.executed", "call.ended")
+# Canonical call statuses (SPEC §5) a mapping may ask to log (``statuses:``).
+CALL_STATUSES = ("completed", "no_answer", "busy", "failed", "terminated", "canceled", "forwarded", "voicemail")
 WRITE_MODES = ("always", "if_empty", "append")
 ON_MULTIPLE = ("most_recent", "first", "skip")
 ON_MISSING = ("create", "skip")
@@ -85,6 +87,7 @@ class Mapping:
     crm: str
     version: int = 1
     events: list[str] = field(default_factory=lambda: ["call.ended"])
+    statuses: list[str] = field(default_factory=lambda: ["completed"])  # which call statuses are logged
     match: Match = field(default_factory=Match)
     activity: ActivitySpec = field(default_factory=ActivitySpec)
     fields: list[FieldRule] = field(default_factory=list)

@@ -1,0 +1,67 @@
+"""``crmsync backfill``: the reconciliation path on demand, over a past period (SPEC §7).
+
+The same ``Reconciler`` as the sweep, with ``source: backfill``: it lists the period,
+takes only the calls crmsync never received, and queues them for the workers. It moves
+no watermark and takes no lock, so it can run beside the sweeps; the conversation claim
+keeps a call from being queued twice whichever runs first, which makes a second backfill
+over the same period queue nothing new. ``dry_run`` lists and joins only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from redis import Redis
+
+from crmsync.hamsa.client import HamsaClient
+from crmsync.hamsa.reconcile import Reconciler, Rules, Summary
+from crmsync.queue import Ingest
+
+
+class BadPeriod(ValueError):
+    """``--since`` / ``--until`` that do not make a period; the message says which and why."""
+
+
+def parse_when(text: str, option: str) -> datetime:
+    """An ISO 8601 time (``2026-11-01T00:00:00Z``, or a date); without a zone it is UTC."""
+    value = text.strip()
+    if value.endswith(("Z", "z")):
+        value = value[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadPeriod(f"{option} {text!r} is not an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def period(since: str, until: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The period ``[since, until]`` (``until`` defaults to now); refuses one that is empty
+    or in the future."""
+    now = now or datetime.now(UTC)
+    start = parse_when(since, "--since")
+    end = parse_when(until, "--until") if until else now
+    if start >= end:
+        raise BadPeriod(f"--since {since} is not before --until {until or 'now'}")
+    if start > now:
+        raise BadPeriod(f"--since {since} is in the future")
+    return start, min(end, now)
+
+
+def backfill(
+    redis: Redis,
+    client: HamsaClient,
+    rules: Rules,
+    start: datetime,
+    end: datetime,
+    *,
+    agents: Sequence[str] = (),
+    dedupe_ttl: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> Summary:
+    """Reconcile every call created in ``[start, end]`` (per agent when ``agents``)."""
+    run = Reconciler(redis, client, Ingest(redis, dedupe_ttl), rules, progress=progress)
+    summary = Summary()
+    for agent in agents or (None,):
+        run.run(int(start.timestamp() * 1000), int(end.timestamp() * 1000), agent_id=agent, summary=summary)
+    return summary
