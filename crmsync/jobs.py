@@ -37,6 +37,7 @@ from crmsync.callindex import CallIndex
 from crmsync.errors import ConfigurationError, CredentialsError, PermanentError, RateLimited, RetryableError
 from crmsync.events import call_context
 from crmsync.events.normalise import now_iso
+from crmsync.hamsa import schedule
 from crmsync.queue import (
     CRASH_RETRIES,
     CRASH_RETRY_INTERVALS,
@@ -71,6 +72,14 @@ def sync_call(call_id: str, trigger: str) -> str:
             lock.release()
         except LockError:
             pass
+
+
+def reconcile() -> dict[str, Any]:
+    """RQ entry point of the reconciliation sweep (scheduled by ``crmsync.hamsa.schedule``)."""
+    runtime = Runtime.current()
+    mapping = runtime.mapping
+    rules = schedule.rules_for(runtime.settings, mapping.statuses, "call.ended" in mapping.events, "reconcile")
+    return schedule.run(runtime.redis, runtime.settings, runtime.metrics, rules)
 
 
 def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> str:

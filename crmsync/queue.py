@@ -35,7 +35,7 @@ from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat
 
-from crmsync import events, store
+from crmsync import store
 from crmsync.metrics import PREFIX as METRICS_PREFIX
 from crmsync.metrics import label_field
 from crmsync.store import QUEUE_NAME
@@ -163,8 +163,10 @@ class Ingest:
         keys, args = self.script_call(event, dedupe, enqueue, join="webhook")
         result = self._script(keys=keys, args=args)
         if isinstance(result, bytes):
+            own = event["call_id"]
             rekey(event, result.decode())
-            keys, args = self.script_call(event, events.dedupe_key(event), enqueue, join="")
+            dedupe = event["call_id"] + dedupe[len(own):] if dedupe.startswith(own + "|") else dedupe
+            keys, args = self.script_call(event, dedupe, enqueue, join="")
             result = self._script(keys=keys, args=args)
         return bool(result)
 

@@ -125,6 +125,8 @@ def status_document(call_id: str, record: dict[str, Any], receipts: list[dict[st
     return {
         "call_id": call_id,
         "state": record.get("state", "received"),
+        "source": record.get("source") or "webhook",  # reconcile / backfill: found in Hamsa's call history
+        "unavailable": record.get("unavailable") or [],  # what Hamsa's conversation answer lacked
         "crm": record.get("crm"),
         "person": record.get("person"),
         "activity_id": record.get("activity_id"),

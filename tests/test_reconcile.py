@@ -26,6 +26,8 @@ from crmsync.metrics import CREDENTIALS_KEY, snapshot
 from crmsync.queue import Ingest
 from crmsync.sandbox.hamsa import LIST_PATH, HamsaSandbox
 from crmsync.settings import ReconcileSettings, Settings
+from crmsync.web import create_app
+from tests.conftest import ROOT
 
 CONVERSATION = "GET /v1/voice-agents/conversation/"
 LIST = f"GET {LIST_PATH}"
@@ -268,3 +270,53 @@ def test_contradictory_reconcile_settings_name_the_variable(env: dict[str, str],
     with pytest.raises(SettingsError) as raised:
         Settings.from_env(env)
     assert str(raised.value).startswith(message)
+
+
+def web_client(redis, redis_url: str, hamsa: HamsaSandbox):
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": redis_url,
+            "WEBHOOK_TOKENS": "t0ken",
+            "CRM": "hubspot",
+            "MAPPINGS_DIR": str(ROOT / "mappings"),
+            "HAMSA_API_KEY": hamsa.api_key,
+            "HAMSA_BASE_URL": hamsa.url,
+        }
+    )
+    return create_app(settings, redis).test_client()
+
+
+def test_the_webhook_answer_names_the_call_it_joined(hamsa, redis, redis_url, fixture_path) -> None:
+    cid = hamsa.add_call(ended_ago=900)
+    reconciler(redis, hamsa)[0].run(*window())
+    body = webhook(fixture_path, cid, "call_late")
+    answer = web_client(redis, redis_url, hamsa).post(
+        "/webhooks/hamsa", json=body, headers={"Authorization": "Bearer t0ken"}
+    )
+    assert answer.status_code == 200
+    assert answer.json == {"status": "accepted", "call_id": cid, "event": "call.ended"}
+    receipts = store.load_receipts(redis, cid)
+    assert [(r["source"], r.get("call_id")) for r in receipts] == [("reconcile", None), ("webhook", "call_late")]
+
+
+def test_readyz_names_a_refused_key_and_warns_of_missed_webhooks(hamsa, redis, redis_url) -> None:
+    client = web_client(redis, redis_url, hamsa)
+    assert client.get("/readyz").json["warnings"] == []
+    hamsa.add_call(ended_ago=900)
+    assert sweeps.sweep(redis, builder(redis, hamsa)[0], config(), 7 * 24 * 3600).queued == 1
+    ready = client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json["warnings"] == [
+        "1 calls in the last hour reached crmsync only through Hamsa's call history: "
+        "Hamsa's webhook deliveries are failing (check the agent's webhook URL and token)"
+    ]
+    with pytest.raises(CredentialsError):
+        sweeps.sweep(redis, builder(redis, hamsa, key="revoked")[0], config(), 7 * 24 * 3600)
+    refused = client.get("/readyz")
+    assert refused.status_code == 503
+    assert refused.json["problems"] == [
+        "hamsa refuses crmsync's credentials: hamsa: Hamsa refused HAMSA_API_KEY "
+        "(401): set a valid API key from the Hamsa dashboard"
+    ]
+    assert refused.json["warnings"][1].startswith("the last reconciliation sweep stopped at ")
+    assert "revoked" not in refused.get_data(as_text=True)

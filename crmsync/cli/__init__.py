@@ -4,6 +4,7 @@ shared helpers (``helpers.py``) and one module per command family:
     mappings.py     crmsync mappings check | preview (output drawn by render.py)
     status.py       crmsync status, crmsync replay
     calls.py        crmsync calls (the console's calls list)
+    backfill.py     crmsync backfill (Hamsa's call history over a past period)
     quarantine.py   crmsync quarantine list | show | replay | drop
     stats.py        crmsync stats
     worker.py       crmsync worker (the Procfile's worker)
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import click
 
+from crmsync.cli.backfill import backfill
 from crmsync.cli.calls import calls
 from crmsync.cli.demo import demo
 from crmsync.cli.mappings import mappings
@@ -33,7 +35,7 @@ def main() -> None:
     """crmsync: Hamsa voice-AI calls, logged in Salesforce or HubSpot."""
 
 
-for command in (worker, status, replay, calls, quarantine, stats, mappings, demo):
+for command in (worker, status, replay, calls, backfill, quarantine, stats, mappings, demo):
     main.add_command(command)
 
 __all__ = ["main"]

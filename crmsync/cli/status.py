@@ -33,6 +33,8 @@ def print_status(data: dict[str, Any]) -> None:
         f"[bold]{data['call_id']}[/]  [{colour}]{data['state']}[/]  ({data['attempts']} attempts, "
         f"updated {data['updated_at']})"
     )
+    lacking = f" (Hamsa's answer had no {', '.join(data['unavailable'])})" if data["unavailable"] else ""
+    console.print(f"  source   {data['source']}{lacking}")
     person = data["person"] or {}
     if person:
         console.print(

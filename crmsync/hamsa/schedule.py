@@ -1,7 +1,7 @@
 """The sweep's periodic run, on RQ's own scheduling (SPEC §2: inside the existing processes).
 
 Every ``HAMSA_RECONCILE_INTERVAL`` seconds (wall-clock slots: with 300, at :00, :05, …)
-one ``run_scheduled`` job is due in RQ's ``ScheduledJobRegistry``; the RQ scheduler that
+one sweep job (``crmsync.jobs.reconcile``) is due in RQ's ``ScheduledJobRegistry``; the RQ scheduler that
 every ``crmsync worker`` runs (``--with-scheduler``, as for retries; RQ lets one of them
 hold its scheduler lock) moves it onto the queue, and some worker runs it. Each slot is
 claimed once in Redis (``SET NX``), so however many workers start, one job exists per
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,13 +27,13 @@ from crmsync.errors import CrmsyncError
 from crmsync.hamsa.client import HamsaClient
 from crmsync.hamsa.reconcile import Reconciler, Rules
 from crmsync.hamsa.sweep import sweep
-from crmsync.mapping.model import Mapping
+from crmsync.metrics import Metrics
 from crmsync.queue import Ingest
 from crmsync.settings import Settings
 
 log = logging.getLogger(__name__)
 
-SWEEP_FUNC = "crmsync.hamsa.schedule.run_scheduled"
+SWEEP_FUNC = "crmsync.jobs.reconcile"  # the RQ entry point; it calls run()
 SWEEP_TIMEOUT = 1800  # seconds one sweep job may run
 SWEEP_RESULT_TTL = 24 * 3600  # seconds a finished sweep job stays visible in RQ
 
@@ -64,35 +65,34 @@ def schedule_next(redis: Redis, interval: int, now: float | None = None) -> str 
     return job_id
 
 
-def rules_for(mapping: Mapping, settings: Settings, source: str, *, dry_run: bool = False) -> Rules:
-    """What the mapping and the settings say a run takes."""
+def rules_for(
+    settings: Settings, statuses: Iterable[str], enqueue: bool, source: str, *, dry_run: bool = False
+) -> Rules:
+    """What a run takes: the mapping's ``statuses``, whether it subscribes to ``call.ended``
+    (``enqueue``), and the settings' grace and region."""
     return Rules(
-        statuses=frozenset(mapping.statuses),
+        statuses=frozenset(statuses),
         grace=settings.reconcile.grace,
         region=settings.default_region,
-        enqueue="call.ended" in mapping.events,
+        enqueue=enqueue,
         source=source,
         dry_run=dry_run,
     )
 
 
-def run_scheduled() -> dict[str, Any]:
-    """RQ entry point: schedule the next sweep, then run this one (or find one running).
-    What stopped a sweep is kept for ``/readyz`` and the logs; the job itself succeeds."""
-    from crmsync.runtime import Runtime
-
-    runtime = Runtime.current()
-    settings = runtime.settings
+def run(redis: Redis, settings: Settings, metrics: Metrics, rules: Rules) -> dict[str, Any]:
+    """One scheduled sweep (``crmsync.jobs.reconcile`` calls it): schedule the next one,
+    then sweep (or find one running). What stopped a sweep is kept for ``/readyz`` and the
+    logs; the job itself succeeds."""
     if not settings.sweeps_on or not settings.hamsa_api_key:
         return {"state": "off"}
-    schedule_next(runtime.redis, settings.reconcile.interval)
-    rules = rules_for(runtime.mapping, settings, "reconcile")
-    ingest = Ingest(runtime.redis, settings.dedupe_ttl)
-    with HamsaClient(settings.hamsa_api_key, settings.hamsa_base_url, metrics=runtime.metrics) as client:
+    schedule_next(redis, settings.reconcile.interval)
+    ingest = Ingest(redis, settings.dedupe_ttl)
+    with HamsaClient(settings.hamsa_api_key, settings.hamsa_base_url, metrics=metrics) as client:
         try:
             summary = sweep(
-                runtime.redis,
-                lambda **hooks: Reconciler(runtime.redis, client, ingest, rules, **hooks),
+                redis,
+                lambda **hooks: Reconciler(redis, client, ingest, rules, **hooks),
                 settings.reconcile,
                 settings.dedupe_ttl,
             )

@@ -161,3 +161,23 @@ def note_missed(redis: Redis, call_id: str) -> None:
 
 def missed_recently(redis: Redis, seconds: int = MISSED_WINDOW) -> int:
     return int(redis.zcount(MISSED_KEY, time.time() - seconds, "+inf"))
+
+
+def warnings(redis: Redis) -> list[str]:
+    """What ``/readyz`` says about reconciliation: calls whose webhook never came (Hamsa's
+    deliveries are failing), and a last sweep that stopped."""
+    found: list[str] = []
+    missed = missed_recently(redis)
+    if missed:
+        found.append(
+            f"{missed} calls in the last hour reached crmsync only through Hamsa's call history: Hamsa's "
+            "webhook deliveries are failing (check the agent's webhook URL and token)"
+        )
+    last: dict[bytes, bytes] = redis.hgetall(LAST_KEY)  # type: ignore[assignment]
+    if last and last.get(b"result", b"done") != b"done":
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(float(last.get(b"at", b"0"))))
+        found.append(
+            f"the last reconciliation sweep stopped at {at}: {last.get(b'problem', b'').decode()}; "
+            "the next one resumes from the watermark"
+        )
+    return found

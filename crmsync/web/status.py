@@ -9,6 +9,7 @@ from flask import Blueprint, Response, request
 from redis.exceptions import RedisError
 
 from crmsync import metrics
+from crmsync.hamsa import sweep
 from crmsync.web.state import state
 
 bp = Blueprint("status", __name__)
@@ -21,7 +22,8 @@ def healthz() -> Response:
 
 @bp.get("/readyz")
 def readyz() -> Response:
-    """200 when Redis answers, the mapping is loaded and no CRM refuses the credentials."""
+    """200 when Redis answers, the mapping is loaded and neither a CRM nor Hamsa refuses the
+    credentials; ``warnings`` say what the reconciliation sweeps found wrong (no 503)."""
     web = state()
     problems = []
     try:
@@ -34,9 +36,14 @@ def readyz() -> Response:
         problems += metrics.credential_problems(web.redis)
     except RedisError:
         pass
+    try:
+        warnings = sweep.warnings(web.redis) if web.settings.sweeps_on else []
+    except RedisError:
+        warnings = []
     body = {
         "status": "ready" if not problems else "not_ready",
         "problems": problems,
+        "warnings": warnings,
         "events": list(web.subscriptions.events),
     }
     return Response(json.dumps(body), status=200 if not problems else 503, mimetype="application/json")

@@ -1,0 +1,117 @@
+"""``crmsync backfill``: queue the calls of a past period that crmsync never received."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from crmsync.cli.helpers import console, settings_and_redis
+
+
+@click.command()
+@click.option("--since", required=True, help="Start of the period, ISO 8601 (e.g. 2026-11-01T00:00:00Z).")
+@click.option("--until", help="End of the period, ISO 8601; default: now.")
+@click.option("--agent", "agents", multiple=True, help="Only this voice agent's calls (repeatable).")
+@click.option("--dry-run", is_flag=True, help="List and compare only: write nothing, queue nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print only the summary, as JSON.")
+def backfill(since: str, until: str | None, agents: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+    """Queue the calls of Hamsa's history over a past period that crmsync never received."""
+    from crmsync.errors import CredentialsError, MappingError, SettingsError, SyncError
+    from crmsync.hamsa.backfill import BadPeriod, backfill, period
+    from crmsync.hamsa.client import HamsaClient
+    from crmsync.hamsa.schedule import rules_for
+    from crmsync.mapping import load_mapping
+    from crmsync.metrics import Metrics
+
+    settings, redis = settings_and_redis()
+    if not settings.hamsa_api_key:
+        raise click.ClickException("HAMSA_API_KEY is not set: backfill reads Hamsa's call history with it")
+    try:
+        start, end = period(since, until)
+        settings.require_crm()
+        mapping = load_mapping(settings.mapping_path)
+    except (BadPeriod, SettingsError) as exc:
+        raise click.ClickException(str(exc)) from None
+    except MappingError as exc:
+        raise click.ClickException(f"the mapping does not load: {exc.problems[0]}") from None
+    rules = rules_for(settings, mapping.statuses, "call.ended" in mapping.events, "backfill", dry_run=dry_run)
+    chosen = agents or settings.reconcile.agent_ids
+    counters = Metrics(redis)
+    bar = Progress(
+        TextColumn("Backfilling"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=as_json,
+        transient=False,
+    )
+    written = None if dry_run else counters  # a dry run writes nothing, not even a count
+    with HamsaClient(settings.hamsa_api_key, settings.hamsa_base_url, metrics=written) as client, bar:
+        task = bar.add_task("calls", total=None)
+        try:
+            summary = backfill(
+                redis,
+                client,
+                rules,
+                start,
+                end,
+                agents=chosen,
+                dedupe_ttl=settings.dedupe_ttl,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except CredentialsError as exc:
+            raise click.ClickException(str(exc).removeprefix("hamsa: ")) from None
+        except SyncError as exc:
+            raise click.ClickException(
+                f"{exc.message}: what was queued stays queued; run the same backfill "
+                "again to go on (it is harmless to repeat)"
+            ) from None
+        requests = client.requests_made
+    if not dry_run:
+        for outcome, count in (
+            ("queued", summary.queued),
+            ("received", summary.received),
+            ("skipped", sum(summary.skipped.values())),
+        ):
+            if count:
+                counters.incr("reconcile_calls_total", count, source="backfill", outcome=outcome)
+    document = {
+        "since": start.isoformat(),
+        "until": end.isoformat(),
+        "agents": list(chosen),
+        "dry_run": dry_run,
+        **summary.to_dict(),
+        "hamsa_requests": requests,
+    }
+    if as_json:
+        click.echo(json.dumps(document, indent=2))
+        return
+    print_summary(document)
+
+
+def print_summary(document: dict[str, Any]) -> None:
+    table = Table(
+        "",
+        "calls",
+        box=None,
+        padding=(0, 2),
+        title="backfill " + ("(dry run) " if document["dry_run"] else "") + f"{document['since']} → "
+        f"{document['until']}",
+        title_justify="left",
+    )
+    table.add_row("listed in Hamsa's history", str(document["listed"]))
+    table.add_row("already in crmsync", str(document["already_in_crmsync"]))
+    table.add_row("would be queued" if document["dry_run"] else "[green]queued[/]", str(document["queued"]))
+    for reason, count in sorted(document["skipped"].items()):
+        table.add_row(f"[yellow]skipped[/]: {reason}", str(count))
+    console.print(table)
+    console.print(
+        f"[dim]{document['hamsa_requests']} Hamsa API requests ({document['pages']} list pages, "
+        f"{document['fetched']} conversations)[/]"
+    )
