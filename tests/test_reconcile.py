@@ -307,7 +307,7 @@ def test_readyz_names_a_refused_key_and_warns_of_missed_webhooks(hamsa, redis, r
     ready = client.get("/readyz")
     assert ready.status_code == 200
     assert ready.json["warnings"] == [
-        "1 calls in the last hour reached crmsync only through Hamsa's call history: "
+        "1 call in the last hour reached crmsync only through Hamsa's call history: "
         "Hamsa's webhook deliveries are failing (check the agent's webhook URL and token)"
     ]
     with pytest.raises(CredentialsError):

@@ -169,8 +169,9 @@ def warnings(redis: Redis) -> list[str]:
     found: list[str] = []
     missed = missed_recently(redis)
     if missed:
+        calls = "1 call" if missed == 1 else f"{missed} calls"
         found.append(
-            f"{missed} calls in the last hour reached crmsync only through Hamsa's call history: Hamsa's "
+            f"{calls} in the last hour reached crmsync only through Hamsa's call history: Hamsa's "
             "webhook deliveries are failing (check the agent's webhook URL and token)"
         )
     last: dict[bytes, bytes] = redis.hgetall(LAST_KEY)  # type: ignore[assignment]
