@@ -31,8 +31,14 @@ def hamsa(sandbox: HamsaSandbox) -> HamsaSandbox:
 
 
 def run(hamsa: HamsaSandbox, redis_url: str, *args: str, key: str | None = None) -> tuple[int, str]:
-    env = {"REDIS_URL": redis_url, "CRM": "hubspot", "MAPPINGS_DIR": str(ROOT / "mappings"),
-           "HAMSA_API_KEY": key or hamsa.api_key, "HAMSA_BASE_URL": hamsa.url, "DEFAULT_REGION": "SA"}
+    env = {
+        "REDIS_URL": redis_url,
+        "CRM": "hubspot",
+        "MAPPINGS_DIR": str(ROOT / "mappings"),
+        "HAMSA_API_KEY": key or hamsa.api_key,
+        "HAMSA_BASE_URL": hamsa.url,
+        "DEFAULT_REGION": "SA",
+    }
     result = CliRunner().invoke(main, ["backfill", *args], env=env)
     return result.exit_code, result.output
 
@@ -85,11 +91,16 @@ def test_the_summary_table_a_person_reads(hamsa, redis, redis_url) -> None:
         assert line in out
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--since", "last tuesday"], "--since 'last tuesday' is not an ISO 8601 time, e.g. 2026-11-01T00:00:00Z"),
-    (["--since", "2026-11-02T00:00:00Z", "--until", "2026-11-01T00:00:00Z"],
-     "--since 2026-11-02T00:00:00Z is not before --until 2026-11-01T00:00:00Z"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "last tuesday"], "--since 'last tuesday' is not an ISO 8601 time, e.g. 2026-11-01T00:00:00Z"),
+        (
+            ["--since", "2026-11-02T00:00:00Z", "--until", "2026-11-01T00:00:00Z"],
+            "--since 2026-11-02T00:00:00Z is not before --until 2026-11-01T00:00:00Z",
+        ),
+    ],
+)
 def test_a_bad_period_is_refused_with_a_clear_line(hamsa, redis, redis_url, args, message) -> None:
     code, out = run(hamsa, redis_url, *args)
     assert code == 1 and f"Error: {message}" in out and hamsa.count() == 0

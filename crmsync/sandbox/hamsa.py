@@ -177,10 +177,6 @@ class HamsaSandbox:
             self.calls[call.id] = call
         return call.id
 
-    def set_status(self, call_id: str, status: str) -> None:
-        with self._lock:
-            self.calls[call_id].status = status
-
     # -- HTTP --------------------------------------------------------------------------------
     def _app(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         return self._dispatch(Request(environ))(environ, start_response)
