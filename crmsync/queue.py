@@ -17,9 +17,11 @@ at once give one job.
 Before all that, the script joins the call with Hamsa's call history (SPEC §5, Identity):
 the first event of a conversation claims ``crmsync:conversation:<conversation id>`` for
 its call id (a body without a conversation id claims its own call id). An event of a
-conversation that another call id already claimed (a reconciled call whose webhook came
-late with a different ``callId``) is recorded for that call instead; a reconciled call
-(``store_reconciled``) is stored only while nobody has claimed its conversation.
+conversation whose owner is the conversation id itself (a reconciled call, or a webhook
+whose ``callId`` is the conversation id) is recorded for that call, also when its own
+``callId`` differs; a reconciled call (``store_reconciled``) is stored only while nobody
+has claimed its conversation. Two webhooks with different call ids and one conversation
+id stay two calls, as before.
 """
 
 from __future__ import annotations
@@ -53,16 +55,17 @@ _STORE_SCRIPT = """
 --       conversation claim
 -- ARGV: ttl, event, receipt accepted, receipt duplicate, enqueue, job id, now, metric field,
 --       metric field duplicate, receipts max, status ttl, join mode ('', 'webhook', 'reconcile'),
---       call id, then job hash field/value pairs
+--       call id, conversation id, then job hash field/value pairs
 -- Returns 1 (stored), 0 (a duplicate), 2 (reconcile: the conversation is already received)
--- or the call id that owns the conversation (webhook: record the event there instead).
+-- or the call id that owns the conversation when that id is the conversation id itself
+-- (a reconciled call: record the webhook's event there instead).
 local ttl = tonumber(ARGV[1])
 local mode = ARGV[12]
 if mode ~= '' then
   local owner = redis.call('GET', KEYS[10])
   if owner then
     if mode == 'reconcile' then return 2 end
-    if owner ~= ARGV[13] then return owner end
+    if owner ~= ARGV[13] and owner == ARGV[14] then return owner end
   end
 end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ttl) then
@@ -85,7 +88,7 @@ if mode ~= '' then
 end
 if ARGV[5] == '1' then
   if redis.call('EXISTS', KEYS[5]) == 0 then
-    redis.call('HSET', KEYS[5], unpack(ARGV, 14))
+    redis.call('HSET', KEYS[5], unpack(ARGV, 15))
     redis.call('RPUSH', KEYS[6], ARGV[6])
     redis.call('SADD', KEYS[7], KEYS[6])
   end
@@ -181,6 +184,7 @@ class Ingest:
     ) -> tuple[list[str], list[Any]]:
         """The store script's keys and arguments for one event."""
         call_id = event["call_id"]
+        conversation = event["call"].get("conversation_id") or call_id
         at = event["received_at"]
         job_id = job_id_for(dedupe, attempt=at)  # one per acceptance: a finished job never blocks a new one
         fields = self._template.fields(call_id, event["event"]) if enqueue else []
@@ -199,7 +203,7 @@ class Ingest:
             "rq:queues",
             METRICS_PREFIX + "events_received_total",
             METRICS_PREFIX + "duplicates_total",
-            store.conversation_key(event["call"].get("conversation_id") or call_id),
+            store.conversation_key(conversation),
         ]
         args = [
             self._ttl,
@@ -215,6 +219,7 @@ class Ingest:
             store.STATUS_TTL,
             join,
             call_id,
+            conversation,
             *fields,
         ]
         return keys, args

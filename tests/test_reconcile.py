@@ -320,3 +320,11 @@ def test_readyz_names_a_refused_key_and_warns_of_missed_webhooks(hamsa, redis, r
     ]
     assert refused.json["warnings"][1].startswith("the last reconciliation sweep stopped at ")
     assert "revoked" not in refused.get_data(as_text=True)
+
+
+def test_two_webhooks_with_one_conversation_id_stay_two_calls(redis, fixture_path) -> None:
+    # Only a call whose id is the conversation id (a reconciled one) takes in other call ids.
+    first, _ = deliver(redis, webhook(fixture_path, "conv-shared", "call_a"))
+    second, event = deliver(redis, webhook(fixture_path, "conv-shared", "call_b"))
+    assert first and second and event["call_id"] == "call_b" and "joined_from" not in event
+    assert len(store.load_events(redis, "call_a")) == len(store.load_events(redis, "call_b")) == 1
