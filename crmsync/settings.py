@@ -264,7 +264,7 @@ def _int(get: Getter, name: str, default: int | None, *, minimum: int) -> int | 
     return value
 
 
-def _reconcile(get: Any, dedupe_ttl: int) -> ReconcileSettings:
+def _reconcile(get: Getter, dedupe_ttl: int) -> ReconcileSettings:
     """``HAMSA_RECONCILE_*`` and ``HAMSA_AGENT_IDS``: a look-back must outlast the grace (else
     no call is ever old enough to take) and stay within ``DEDUPE_TTL`` (what crmsync
     remembers receiving)."""
