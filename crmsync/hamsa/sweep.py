@@ -34,6 +34,8 @@ LOCK_KEY = "crmsync:lock:reconcile"
 LOCK_TTL = 180  # seconds: longer than one Hamsa request with all its retries
 WATERMARK_KEY = "crmsync:reconcile:watermark"  # hash: scope -> epoch ms
 LAST_KEY = "crmsync:reconcile:last"  # hash: the last sweep's outcome, for /readyz and status
+RUNS_KEY = "crmsync:reconcile:runs"  # list: the latest sweeps (start, end, result, counts), newest first
+RUNS_KEPT = 50  # sweeps
 MISSED_KEY = "crmsync:reconcile:missed"  # zset: call id -> when a sweep found it without a webhook
 MISSED_WINDOW = 3600  # seconds of missed calls /readyz reports
 MISSED_KEEP = 24 * 3600  # seconds of missed calls kept
@@ -68,19 +70,19 @@ def sweep(
         counters.incr("reconcile_sweeps_total", result="locked")
         log.info("reconciliation sweep skipped: another one is running")
         return None
-    started = time.monotonic()
+    started = time.time()
     try:
         reconciler = build(heartbeat=Heartbeat(lock), on_queued=lambda call_id: note_missed(redis, call_id))
         total = Summary()
         for scope in config.agent_ids or (PROJECT,):
             total.add(_sweep_scope(redis, reconciler, config, dedupe_ttl, scope, now_ms))
     except CredentialsError as exc:
-        _failed(redis, counters, "refused", str(exc))
+        _failed(redis, counters, "refused", str(exc), started)
         redis.hset(metrics.CREDENTIALS_KEY, "hamsa", str(exc))
         redis.expire(metrics.CREDENTIALS_KEY, max(3 * config.interval, 900))
         raise
     except Exception as exc:
-        _failed(redis, counters, "failed", f"{type(exc).__name__}: {exc}")
+        _failed(redis, counters, "failed", f"{type(exc).__name__}: {exc}", started)
         raise
     finally:
         try:
@@ -88,7 +90,7 @@ def sweep(
         except LockError:
             pass
     redis.hdel(metrics.CREDENTIALS_KEY, "hamsa")
-    _done(redis, counters, total, time.monotonic() - started)
+    _done(redis, counters, total, started)
     return total
 
 
@@ -113,7 +115,8 @@ def _sweep_scope(
     return summary
 
 
-def _done(redis: Redis, counters: metrics.Metrics, total: Summary, seconds: float) -> None:
+def _done(redis: Redis, counters: metrics.Metrics, total: Summary, started: float) -> None:
+    seconds = time.time() - started
     counters.incr("reconcile_sweeps_total", result="done")
     for outcome, count in (
         ("queued", total.queued),
@@ -141,17 +144,32 @@ def _done(redis: Redis, counters: metrics.Metrics, total: Summary, seconds: floa
         },
     )
     pipe.zremrangebyscore(MISSED_KEY, 0, cut)
+    _remember(pipe, started, "done", total.to_dict())
     pipe.execute()
     log.info("reconciliation sweep done", extra={**total.to_dict(), "ms": round(seconds * 1000)})
 
 
-def _failed(redis: Redis, counters: metrics.Metrics, result: str, problem: str) -> None:
+def _failed(redis: Redis, counters: metrics.Metrics, result: str, problem: str, started: float) -> None:
     counters.incr("reconcile_sweeps_total", result=result)
-    redis.hset(LAST_KEY, mapping={"at": time.time(), "result": result, "problem": problem[:300]})
+    pipe = redis.pipeline()
+    pipe.hset(LAST_KEY, mapping={"at": time.time(), "result": result, "problem": problem[:300]})
+    _remember(pipe, started, result, {"problem": problem[:300]})
+    pipe.execute()
     log.error(
         "reconciliation sweep stopped; the next one resumes from the watermark",
         extra={"result": result, "problem": problem[:300]},
     )
+
+
+def _remember(pipe: Any, started: float, result: str, details: dict[str, Any]) -> None:
+    run = {"started": started, "ended": time.time(), "result": result, **details}
+    pipe.lpush(RUNS_KEY, json.dumps(run))
+    pipe.ltrim(RUNS_KEY, 0, RUNS_KEPT - 1)
+
+
+def recent_runs(redis: Redis) -> list[dict[str, Any]]:
+    """The latest sweeps that ran (not those that found another running), newest first."""
+    return [json.loads(raw) for raw in redis.lrange(RUNS_KEY, 0, -1)]
 
 
 def note_missed(redis: Redis, call_id: str) -> None:
