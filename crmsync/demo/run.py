@@ -74,6 +74,25 @@ def _seed_hubspot(hs: Any) -> None:
 
 
 SEEDS = {"salesforce": _seed_salesforce, "hubspot": _seed_hubspot}
+MISSED_CALL = "9b4c1d2e-3f4a-4b5c-8d6e-7f8091a2b3c4"  # in Hamsa's history; its webhook never arrives
+
+
+def start_hamsa() -> Any:
+    """A sandbox Hamsa API whose call history holds one call that no webhook delivers:
+    the reconciliation sweep finds it and logs it (Lena's number, stored in the CRM)."""
+    from crmsync.sandbox.hamsa import HamsaSandbox
+
+    hamsa = HamsaSandbox().start()
+    hamsa.add_call(
+        call_id=MISSED_CALL,
+        ended_ago=120,
+        duration=142,
+        agent_name="Noura (Sales)",
+        user_number="+49 30 12345678",
+        transcript=[{"Agent": "Guten Tag, hier ist Noura von Acme Realty."}, {"User": "Ich rufe morgen zurück."}],
+        outcome={"interest_level": "medium", "summary": "Will call back tomorrow (found in Hamsa's call history)."},
+    )
+    return hamsa
 
 
 def sample_calls() -> list[bytes]:
@@ -102,17 +121,33 @@ def run_demo(crm: str | None = None, keep_running: bool = False) -> int:
         redis_url = start_redis(workdir, stack)
         sandbox = start_sandbox(crm)
         stack.callback(sandbox.stop)
+        hamsa = start_hamsa()
+        stack.callback(hamsa.stop)
         port = int(os.environ.get("PORT") or free_port())
         env = harness.crmsync_env(
-            crm, sandbox, redis_url, TOKEN, mappings, PORT=str(port), WEB_CONCURRENCY="1", LOG_LEVEL="WARNING"
+            crm,
+            sandbox,
+            redis_url,
+            TOKEN,
+            mappings,
+            PORT=str(port),
+            WEB_CONCURRENCY="1",
+            LOG_LEVEL="WARNING",
+            HAMSA_API_KEY=hamsa.api_key,
+            HAMSA_BASE_URL=hamsa.url,
+            HAMSA_RECONCILE_INTERVAL="2",
+            HAMSA_RECONCILE_GRACE="1",
         )
-        console.print(f"Redis      {redis_url}\nSandbox    {crm} at {sandbox.url}\nMappings   {mappings}/{crm}.yaml")
+        console.print(
+            f"Redis      {redis_url}\nSandbox    {crm} at {sandbox.url}\nHamsa API  {hamsa.url} (sandbox: one call "
+            f"whose webhook never comes)\nMappings   {mappings}/{crm}.yaml"
+        )
         for kind in ("web", "worker"):
             stack.callback(harness.Process.procfile(kind, env, workdir / f"{kind}.log").stop)
         url = f"http://127.0.0.1:{port}/webhooks/hamsa"
         harness.wait_http(f"http://127.0.0.1:{port}/healthz")
         console.print(f"Web        {url}   (logs in {workdir})\n")
-        call_ids = post_calls(url)
+        call_ids = [*post_calls(url), MISSED_CALL]
         redis = Redis.from_url(redis_url)
         drain(redis, call_ids)
         report(redis, call_ids)
@@ -171,6 +206,8 @@ def report(redis: Redis, call_ids: list[str]) -> None:
         colour = {"synced": "green", "partial": "yellow"}.get(state, "red")
         how = "created" if person.get("created") else "matched"
         console.rule(f"[bold]{call_id}[/]  [{colour}]{state}[/]", align="left")
+        if record.get("source") in ("reconcile", "backfill"):
+            console.print("  no webhook came: found by the reconciliation sweep in Hamsa's call history")
         if person:
             console.print(f"  {how} {person.get('type')} {person.get('id')} · activity {record.get('activity_id')}")
         if record.get("reason"):
