@@ -15,6 +15,7 @@ BENCHMARKS = [
     "bench.worker_modes",
     "bench.burst",
     "bench.console",
+    "bench.reconcile",
 ]
 
 

@@ -113,7 +113,8 @@ def test_every_option_in_readme(path, command):
 
 def procfile() -> dict[str, str]:
     lines = (ROOT / "Procfile").read_text(encoding="utf-8").splitlines()
-    return dict((part.strip() for part in line.split(":", 1)) for line in lines if line.strip())
+    return dict((part.strip() for part in line.split(":", 1)) for line in lines
+                if line.strip() and not line.startswith("#"))
 
 
 @pytest.mark.parametrize("kind,command", sorted(procfile().items()))
