@@ -123,8 +123,8 @@ def create_once(
     ``match.create.properties`` alone and the fields follow in the normal write, where a
     refused field is reported and the rest still land. A connector that can create the
     person and log the call in one request (``create_with_call``: Salesforce's composite)
-    does both. Returns the person, the fields the create wrote, and the call's write
-    when it is already done.
+    does both. Returns the person, the fields the create wrote (wire form), and the
+    call's write when it is already done.
     """
     lock = redis.lock(_number_key("lock:number", connector.name, number), timeout=NUMBER_LOCK_TIMEOUT,
                       blocking_timeout=NUMBER_LOCK_TIMEOUT)
@@ -138,8 +138,7 @@ def create_once(
         fields = {k: v for k, v in plan.updates.items() if k not in base}
         logged: WriteResult | None = None
         try:
-            together = getattr(connector, "create_with_call", None)
-            done = together(obj, {**fields, **base}, read, build_activity(context, plan, None)) if together else None
+            done = connector.create_with_call(obj, {**fields, **base}, read, build_activity(context, plan, None))
             if done is not None:
                 person, logged = done
             else:
@@ -152,7 +151,7 @@ def create_once(
         redis.set(_memory_key(connector.name, number), json.dumps(memory), ex=CREATED_MEMORY_TTL)
         log.info("person created", extra={"call_id": context["call"]["id"], "object": person.object,
                                            "person_id": person.id})
-        return person, fields, logged
+        return person, connector.profile.wire_values(fields), logged
 
 
 def build_activity(context: dict[str, Any], plan: Any, person: Person | None) -> Activity:

@@ -1,4 +1,5 @@
-"""Coercion from what Hamsa sends to each type, serialised per CRM — failures included."""
+"""Coercion from what Hamsa sends to each type, written in each CRM's wire form by its
+profile — failures included."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from crmsync.mapping.coerce import CoercionError, coerce, is_empty, serialise
+from crmsync.crm.profiles import profile
+from crmsync.mapping.coerce import CoercionError, coerce, is_empty
 
 OK = [
     # (raw, type, Salesforce wire value, HubSpot wire value)
@@ -64,15 +66,16 @@ OK = [
 @pytest.mark.parametrize(("raw", "kind", "salesforce", "hubspot"), OK, ids=[f"{c[1]}:{c[0]!r}" for c in OK])
 def test_coercion_per_type_and_crm(raw: Any, kind: str, salesforce: Any, hubspot: str) -> None:
     value = coerce(raw, kind, "US")
-    wire = serialise(value, kind, "salesforce")
+    wire = profile("salesforce").wire(value)
     assert (wire, type(wire)) == (salesforce, type(salesforce))  # JSON types: 80000 stays an int
-    assert serialise(value, kind, "hubspot") == hubspot
+    assert profile("hubspot").wire(value) == hubspot
 
 
 def test_salesforce_gets_json_types() -> None:
-    assert isinstance(serialise(coerce("80000", "number"), "number", "salesforce"), int)
-    assert isinstance(serialise(coerce("12.5", "number"), "number", "salesforce"), float)
-    assert serialise(coerce("yes", "boolean"), "boolean", "salesforce") is True
+    salesforce = profile("salesforce")
+    assert isinstance(salesforce.wire(coerce("80000", "number")), int)
+    assert isinstance(salesforce.wire(coerce("12.5", "number")), float)
+    assert salesforce.wire(coerce("yes", "boolean")) is True
 
 
 def test_a_national_phone_number_uses_the_region() -> None:

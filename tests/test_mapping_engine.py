@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from crmsync.crm.profile import truncate
+from crmsync.crm.profiles import profile
 from crmsync.mapping import Mapping, load_mapping
-from crmsync.mapping.body import LIMITS, default_body, label, truncate
+from crmsync.mapping.body import default_body, label
 
 CONTEXT: dict[str, Any] = {
     "call": {
@@ -64,8 +66,9 @@ def test_a_value_that_does_not_coerce_skips_that_field_only(tmp_path: Path) -> N
     plan = m.plan(CONTEXT, "contact", {})
     bad, good = plan.fields
     assert (bad.action, bad.reason, bad.problem) == ("skip", '"lots" is not a number', True)
-    assert (good.action, good.new) == ("write", "80000")
-    assert plan.updates == {"budget2": "80000"}
+    assert (good.action, good.new, good.value) == ("write", "80000", 80000)
+    assert plan.updates == {"budget2": 80000}  # typed: the connector writes its wire form
+    assert plan.wire_updates == {"budget2": "80000"}
     assert plan.skipped == {"budget": '"lots" is not a number'}
 
 
@@ -192,7 +195,7 @@ def test_activity_defaults(tmp_path: Path) -> None:
     activity = mapping(tmp_path, "").plan(CONTEXT, None, {}).activity
     assert activity.title == "AI call with Noura"
     assert activity.disposition is None and activity.owner_id is None
-    assert activity.body == default_body(CONTEXT, "hubspot")
+    assert activity.body == default_body(CONTEXT, "html")
 
 
 def test_lookup_number_create_properties_and_to_dict(tmp_path: Path) -> None:
@@ -214,15 +217,17 @@ def test_lookup_number_create_properties_and_to_dict(tmp_path: Path) -> None:
     assert m.create_properties(CONTEXT) == {"lastname": "Unknown caller"}
     data = m.plan(CONTEXT, "contact", {"budget": "1"}).to_dict()
     assert data["updates"] == {"budget": "80000"}
+    assert data["values"] == {"budget": 80000}
     assert data["fields"][0] == {"to": "budget", "old": "1", "new": "80000", "action": "write", "reason": "",
-                                 "problem": False, "source": "outcome.budget", "object": None, "type": "number"}
+                                 "problem": False, "source": "outcome.budget", "object": None, "type": "number",
+                                 "value": 80000}
     assert data["activity"]["call_id"] == "call-1"
 
 
 # -- the default activity body ---------------------------------------------------------------
 
 def test_default_body_salesforce_is_plain_text() -> None:
-    body = default_body(CONTEXT, "salesforce")
+    body = default_body(CONTEXT, "text")
     assert "- Budget: 80000" in body
     assert "- Expected salary: 9000" in body
     assert "- Objections: price, timing" in body  # JSON inside a string, for people
@@ -235,7 +240,7 @@ def test_default_body_salesforce_is_plain_text() -> None:
 
 
 def test_default_body_hubspot_is_html_and_escaped() -> None:
-    body = default_body(CONTEXT, "hubspot")
+    body = default_body(CONTEXT, "html")
     assert "<h3>Outcome</h3>" in body
     assert "<li><b>Budget:</b> 80000</li>" in body
     assert '<a href="https://rec.example.com/1.mp3">' in body
@@ -244,7 +249,7 @@ def test_default_body_hubspot_is_html_and_escaped() -> None:
 
 
 def test_default_body_without_anything() -> None:
-    assert default_body({"call": {}}, "salesforce") == "No outcome or transcript was received for this call."
+    assert default_body({"call": {}}, "text") == "No outcome or transcript was received for this call."
 
 
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
@@ -253,7 +258,7 @@ def test_a_long_transcript_is_cut_at_a_line_with_a_marker_below_the_limit(tmp_pa
     ctx["transcript"] = [{"speaker": "Agent" if i % 2 else "User", "text": f"turn {i} " + "x" * 200}
                          for i in range(1000)]
     body = mapping(tmp_path, "", crm).plan(ctx, None, {}).activity.body
-    limit = LIMITS[crm]
+    limit = profile(crm).body_limit
     assert limit - 400 < len(body) <= limit
     *kept, marker = body.split("\n")
     assert "more lines cut to fit the CRM limit]" in marker

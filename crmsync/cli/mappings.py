@@ -112,7 +112,7 @@ def preview(event_file: Path, remote: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
-        render.preview_report(report, html=crm == "hubspot")
+        render.preview_report(report, html=mapping.profile.html)
 
 
 def _settings(as_json: bool) -> Settings:

@@ -2,15 +2,20 @@
 
 The pipeline sees only these types and ``crmsync.errors``; Salesforce and HubSpot differ
 behind them. Object names are the CRM's own: ``contact`` for HubSpot, ``Contact`` and
-``Lead`` for Salesforce. Field values travel in the CRM's wire form (the mapping engine
-serialises them: JSON types for Salesforce, strings for HubSpot).
+``Lead`` for Salesforce. Field values arrive typed (``str``, ``int``/``float``, ``bool``,
+``date``, ``datetime``, as the mapping engine planned them); each connector writes them in
+its CRM's wire form (``profile.wire``). ``Person.values`` and ``WriteResult.written`` hold
+wire-form values, as the CRM stores them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from crmsync.crm.profile import Profile
 
 
 @dataclass
@@ -83,6 +88,7 @@ class Connector(Protocol):
     """
 
     name: str  # "salesforce" | "hubspot"
+    profile: Profile  # objects, owner field, activity shape and wire form (crmsync.crm.profiles)
 
     def find_people(self, e164: str, objects: Sequence[str], fields: Sequence[str]) -> list[Person]:
         """Every person in ``objects`` whose stored phone matches ``e164`` (SPEC §5 rule),
@@ -91,6 +97,13 @@ class Connector(Protocol):
 
     def create_person(self, object: str, properties: Mapping[str, Any], fields: Sequence[str]) -> Person:
         """Create a person; the returned ``Person`` has ``created=True``."""
+        ...
+
+    def create_with_call(self, object: str, properties: Mapping[str, Any], fields: Sequence[str],
+                         activity: Activity) -> tuple[Person, WriteResult] | None:
+        """Create the person and log the call on it together, when the CRM can do both in one
+        request and no earlier attempt may have done either; else None, and the caller uses
+        ``create_person`` then ``write_call`` (the default for a CRM that cannot)."""
         ...
 
     def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any]) -> WriteResult:

@@ -27,7 +27,7 @@ from urllib3.util.retry import Retry
 
 from crmsync import phones
 from crmsync.crm.base import Activity, FieldInfo, Person, WriteResult
-from crmsync.crm.hubspot_calls import Attempts, association, call_properties, properties_key, wire
+from crmsync.crm.hubspot_calls import HUBSPOT, Attempts, association, call_properties, properties_key, wire
 from crmsync.crm.hubspot_errors import (
     CRM,
     error_body,
@@ -54,6 +54,7 @@ class HubSpotConnector:
     """``crmsync.crm.base.Connector`` for HubSpot. Build one per worker process."""
 
     name = CRM
+    profile = HUBSPOT
 
     def __init__(
         self,
@@ -199,6 +200,12 @@ class HubSpotConnector:
         keep(str(created.id))
         attempts.clear(key)
         return created
+
+    def create_with_call(self, object: str, properties: Mapping[str, Any], fields: Sequence[str],
+                         activity: Activity) -> tuple[Person, WriteResult] | None:
+        """HubSpot has no request that creates a contact and a call together: always None
+        (the caller uses ``create_person`` and ``write_call``)."""
+        return None
 
     # -- calls ---------------------------------------------------------------------------
     def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any]) -> WriteResult:

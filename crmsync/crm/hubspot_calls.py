@@ -14,12 +14,14 @@ import json
 import re
 import time
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from datetime import time as clock
 from typing import Any
 
 from redis import Redis
 
 from crmsync.crm.base import Activity, Person
+from crmsync.crm.profile import Profile
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 CALL_TO_CONTACT = 194  # HUBSPOT_DEFINED association type id, call -> contact
@@ -30,17 +32,28 @@ STATUSES = {"completed": "COMPLETED", "no_answer": "NO_ANSWER", "busy": "BUSY", 
 ATTEMPT_TTL = 90 * 24 * 3600  # seconds, as long as the activity ledger
 
 
+BODY_MAX = 65_536  # characters: hs_call_body
+
+
 def wire(value: Any) -> str:
-    """A property value as HubSpot wants it: a string ("" clears)."""
+    """A property value as HubSpot wants it: a string ("" clears); booleans ``true``/``false``,
+    dates and datetimes as epoch milliseconds (a date at midnight UTC)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    if isinstance(value, datetime | date):
-        return value.isoformat()
+    if isinstance(value, datetime):
+        return str(int(round(value.timestamp() * 1000)))
+    if isinstance(value, date):
+        return str(int(datetime.combine(value, clock(), UTC).timestamp() * 1000))
     return str(value)
+
+
+HUBSPOT = Profile(name="hubspot", match_objects=("contact",), create_objects=("contact",),
+                  owner_field="hubspot_owner_id", activity_object="call", body_format="html",
+                  body_limit=BODY_MAX, title_limit=None, disposition_limit=None, wire=wire)
 
 
 def call_properties(activity: Activity, person: Person) -> dict[str, str]:

@@ -28,7 +28,7 @@ from crmsync import phones
 from crmsync.crm.base import Activity, FieldInfo, Person, WriteResult
 from crmsync.crm.ledger import PENDING, ActivityLedger
 from crmsync.crm.salesforce_client import CRM, SalesforceClient, error_details, error_from
-from crmsync.crm.salesforce_task import TEXT_MAX, task_fields
+from crmsync.crm.salesforce_task import SALESFORCE, TEXT_MAX, task_fields
 from crmsync.errors import PermanentError
 from crmsync.metrics import Metrics
 from crmsync.settings import SalesforceSettings
@@ -65,6 +65,7 @@ class SalesforceConnector:
     build one per worker process and ``close()`` it at the end."""
 
     name = CRM
+    profile = SALESFORCE
 
     def __init__(self, settings: SalesforceSettings, redis: Redis, *, session: requests.Session | None = None,
                  timeout: float | tuple[float, float] = (3.05, 20), metrics: Metrics | None = None) -> None:
@@ -166,7 +167,7 @@ class SalesforceConnector:
         answer was lost) instead of a duplicate."""
         if not _NAME.match(object):
             raise PermanentError(CRM, f"{object!r} is not a Salesforce object name", code="INVALID_TYPE")
-        body = dict(properties)
+        body = SALESFORCE.wire_values(dict(properties))
         phone_field = _phone_field(object, body)
         key = None
         record_id: str | None = None
@@ -199,7 +200,7 @@ class SalesforceConnector:
         A refusal leaves nothing behind (``allOrNone``) and raises the CRM's error."""
         if not _NAME.match(object):
             raise PermanentError(CRM, f"{object!r} is not a Salesforce object name", code="INVALID_TYPE")
-        body = dict(properties)
+        body = SALESFORCE.wire_values(dict(properties))
         phone_field = _phone_field(object, body)
         if not phone_field:
             return None
@@ -256,7 +257,7 @@ class SalesforceConnector:
         else:
             self.ledger.begin(activity.call_id)
         task = task_fields(person, activity, create=not existing)
-        pending = dict(updates)
+        pending = SALESFORCE.wire_values(dict(updates))
         rejected: dict[str, str] = {}
         for attempt in range(MAX_WRITE_ATTEMPTS):
             answers = self._composite(person, task, existing, pending)

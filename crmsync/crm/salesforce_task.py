@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from crmsync.crm.base import Activity, Person
+from crmsync.crm.profile import Profile
 
 SUBJECT_MAX = 255  # characters
 DESCRIPTION_MAX = 32000  # characters
@@ -17,6 +18,21 @@ TRUNCATED = "\n… [truncated]"
 # unless the mapping's activity.disposition says otherwise.
 CALL_RESULTS = {"no_answer": "No answer", "busy": "Busy", "failed": "Failed", "terminated": "Terminated",
                 "canceled": "Canceled", "voicemail": "Left voicemail", "forwarded": "Forwarded"}
+
+
+def wire(value: Any) -> Any:
+    """A field value as Salesforce's REST API takes it: JSON types; a date as ``YYYY-MM-DD``,
+    a datetime as ISO 8601 UTC with milliseconds (``2026-03-02T09:14:52.318Z``)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+SALESFORCE = Profile(name="salesforce", match_objects=("Contact", "Lead"), create_objects=("Contact", "Lead"),
+                     owner_field="OwnerId", activity_object="Task", body_format="text",
+                     body_limit=DESCRIPTION_MAX, title_limit=SUBJECT_MAX, disposition_limit=TEXT_MAX, wire=wire)
 
 
 def task_fields(person: Person, activity: Activity, *, create: bool = True) -> dict[str, Any]:
@@ -48,7 +64,7 @@ def task_fields(person: Person, activity: Activity, *, create: bool = True) -> d
     owner = activity.owner_id or person.owner_id
     if owner:
         task["OwnerId"] = owner
-    task.update(activity.properties)
+    task.update(SALESFORCE.wire_values(activity.properties))
     return task
 
 

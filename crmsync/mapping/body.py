@@ -2,9 +2,10 @@
 
 Used when a mapping has no ``activity.body``. In order: the outcome as a short list, the
 recording link, the duration, the tools the agent used, then the transcript as
-``Speaker: text`` lines. HubSpot gets HTML (``hs_call_body`` renders it), Salesforce plain
-text (``Task.Description`` is a plain textarea). Every body, default or templated, is cut
-at a line boundary with a marker so it stays under the CRM's limit (``LIMITS``).
+``Speaker: text`` lines, in the body format of the CRM's profile: ``html`` (HubSpot's
+``hs_call_body`` renders it) or ``text`` (Salesforce's ``Task.Description`` is a plain
+textarea). The profile cuts every body, default or templated, to the CRM's limit
+(``crmsync.crm.profile.Profile.fit_activity``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from markupsafe import escape
 
 from crmsync.mapping.coerce import as_list, is_empty
 
-LIMITS = {"salesforce": 32_000, "hubspot": 65_536}  # characters: Task.Description, hs_call_body
+BODY_FORMATS = ("html", "text")
 _WORDS = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|[_\-]+")
 
 
@@ -48,13 +49,15 @@ def duration(seconds: Any) -> str | None:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def default_body(context: dict[str, Any], crm: str) -> str:
-    """The body for ``crm`` (HTML for HubSpot, plain text for Salesforce), uncut."""
+def default_body(context: dict[str, Any], body_format: str) -> str:
+    """The body in ``body_format`` (``html`` or ``text``), uncut; ``ValueError`` for another format."""
+    if body_format not in BODY_FORMATS:
+        raise ValueError(f"body format {body_format!r} is not one of {', '.join(BODY_FORMATS)}")
     call: dict[str, Any] = context.get("call") or {}
     outcome = {k: v for k, v in (context.get("outcome") or {}).items() if not is_empty(v)}
     tools = [t for t in context.get("tools") or [] if isinstance(t, dict)]
     turns = [t for t in context.get("transcript") or [] if isinstance(t, dict)]
-    html = crm == "hubspot"
+    html = body_format == "html"
     lines: list[str] = []
 
     def heading(text: str) -> None:
@@ -93,33 +96,3 @@ def default_body(context: dict[str, Any], crm: str) -> str:
         text = "No outcome or transcript was received for this call."
         return f"<p>{text}</p>" if html else text
     return "\n".join(lines)
-
-
-def truncate(body: str, limit: int, *, html: bool) -> str:
-    """``body`` cut at a line boundary so that it and a marker fit in ``limit`` characters.
-
-    In the HTML body every line is a whole element, so a cut there keeps the markup valid.
-    A first line longer than the limit is cut inside.
-    """
-    if len(body) <= limit:
-        return body
-    lines = body.split("\n")
-    kept: list[str] = []
-    size = 0
-    for line in lines:
-        marker = _marker(len(lines) - len(kept), html)
-        if size + len(line) + 1 + len(marker) > limit:
-            break
-        kept.append(line)
-        size += len(line) + 1
-    marker = _marker(len(lines) - len(kept), html)
-    if not kept:  # one huge line: cut inside it, as plain text
-        room = max(limit - len(marker) - 1, 0)
-        first = re.sub(r"<[^>]*>", "", lines[0]) if html else lines[0]
-        return (first[:room] + "\n" + marker)[:limit]
-    return "\n".join(kept) + "\n" + marker
-
-
-def _marker(cut_lines: int, html: bool) -> str:
-    text = f"[… {cut_lines} more lines cut to fit the CRM limit]"
-    return f"<p><i>{escape(text)}</i></p>" if html else text

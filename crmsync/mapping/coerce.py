@@ -3,9 +3,9 @@
 ``coerce(raw, type)`` reads a source value (usually a string: ``"80000"``, ``"true"``,
 ``"2026-04-01"``, ``'["price", "timing"]'``, epoch milliseconds) as a Python value of the
 mapping ``type``; it raises ``CoercionError`` with a short reason that quotes no more than
-the start of the value. ``serialise(value, type, crm)`` writes that value in the CRM's wire
-form: JSON types for Salesforce, strings for HubSpot (booleans ``"true"``/``"false"``,
-dates and datetimes as epoch milliseconds, dates at midnight UTC).
+the start of the value. The value stays typed (``date``, ``datetime``, ``int``/``float``,
+``bool``, ``str``) until the connector writes it in its CRM's wire form
+(``crmsync.crm.profile.Profile.wire``).
 
 Types: string, number, integer, boolean, date, datetime, enum, phone. ``enum`` values are
 mapped by the caller (the value map) and travel as strings; several values (a list, or a
@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any
 
 from crmsync import phones
@@ -93,20 +93,22 @@ def coerce(raw: Any, type: str, region: str = "US") -> Any:
     raise CoercionError(f"unknown type {type!r}")
 
 
-def serialise(value: Any, type: str, crm: str) -> Any:
-    """The coerced ``value`` as ``crm`` takes it on the wire."""
-    if type == "date":
-        if crm == "hubspot":
-            return str(int(datetime.combine(value, time(), UTC).timestamp() * 1000))
+def map_key(value: Any) -> str:
+    """How value-map keys and source values are compared: trimmed, case-insensitive text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip().lower()
+
+
+def readable(value: Any) -> Any:
+    """A planned value as a person reads it (and JSON holds it): dates as ``2026-04-01``,
+    datetimes as ISO 8601 UTC with milliseconds; other values unchanged."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    if isinstance(value, date):
         return value.isoformat()
-    if type == "datetime":
-        if crm == "hubspot":
-            return str(int(round(value.timestamp() * 1000)))
-        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    if crm == "hubspot":
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        return str(value)
     return value
 
 

@@ -7,7 +7,9 @@ The rules of SPEC §6, per ``fields:`` entry, in this order:
 3. the source (``from:`` path or ``value:`` template) is missing, null or empty → skip.
 4. ``values:`` maps the source; a value not in the map is a *problem*; one mapped to null
    is left alone.
-5. the value is coerced to ``type`` and serialised for the CRM; failure is a *problem*.
+5. the value is coerced to ``type`` (a typed Python value: ``date``, ``datetime``, a
+   number, ``bool``, text); failure is a *problem*. The plan keeps that value and, for the
+   preview and the comparisons, the CRM's wire form (the profile's ``wire``).
 6. ``write: if_empty`` skips a field that has a value; ``append`` adds a line to the text
    (a line already there is not added again, so a replayed call changes nothing).
 7. a value equal to the current one is not written ("unchanged").
@@ -19,22 +21,24 @@ file order and later entries see what earlier ones planned for the same field.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crmsync.crm.base import Activity
-from crmsync.mapping.body import LIMITS, default_body, truncate
-from crmsync.mapping.coerce import CoercionError, coerce, is_empty, serialise, short
+from crmsync.crm.profile import Profile
+from crmsync.mapping.body import default_body
+from crmsync.mapping.coerce import CoercionError, as_list, coerce, is_empty, map_key, readable, short
 from crmsync.mapping.context import resolve
-from crmsync.mapping.model import OWNER_FIELD, FieldRule, Mapping, map_key
 
-SUBJECT_LIMIT = 255  # Salesforce Task.Subject and CallDisposition
+if TYPE_CHECKING:
+    from crmsync.mapping.model import FieldRule, Mapping
 
 
 @dataclass
 class FieldPlan:
-    """One field's decision. ``new`` is the wire value (None when there is none);
-    ``problem`` is True for coercion failures, unmapped values and template errors, False for
-    fields left alone on purpose (empty source, if_empty, when, unchanged)."""
+    """One field's decision. ``value`` is the typed value planned (``date``, ``datetime``,
+    number, ``bool``, text; None when there is none), ``new`` the same value in the CRM's
+    wire form; ``problem`` is True for coercion failures, unmapped values and template errors,
+    False for fields left alone on purpose (empty source, if_empty, when, unchanged)."""
 
     to: str
     old: Any
@@ -45,9 +49,13 @@ class FieldPlan:
     source: str = ""
     object: str | None = None
     type: str = "string"
+    value: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready; ``value`` as a person reads it (a date as ``2026-04-01``)."""
+        data = asdict(self)
+        data["value"] = readable(self.value)
+        return data
 
 
 @dataclass
@@ -60,7 +68,13 @@ class Plan:
 
     @property
     def updates(self) -> dict[str, Any]:
-        """Field → wire value, for the fields to write (the last entry wins per field)."""
+        """Field → typed value, for the fields to write (the last entry wins per field); the
+        connector writes them in its wire form."""
+        return {f.to: f.value for f in self.fields if f.action == "write"}
+
+    @property
+    def wire_updates(self) -> dict[str, Any]:
+        """``updates`` in the CRM's wire form."""
         return {f.to: f.new for f in self.fields if f.action == "write"}
 
     @property
@@ -71,7 +85,8 @@ class Plan:
         return {
             "activity": asdict(self.activity),
             "fields": [f.to_dict() for f in self.fields],
-            "updates": self.updates,
+            "updates": self.wire_updates,
+            "values": {name: readable(value) for name, value in self.updates.items()},
             "problems": self.problems,
         }
 
@@ -81,21 +96,23 @@ def plan(
 ) -> Plan:
     """See the module docstring. ``current`` holds the person's values (missing = empty)."""
     problems: list[str] = []
+    crm = mapping.profile
     result = Plan(activity=_activity(mapping, context, problems), problems=problems)
     working = dict(current)
     for rule in mapping.fields:
         if not rule.applies_to(person_object):
             continue
-        decision = _field(rule, context, working.get(rule.to), mapping.crm, region)
+        decision = _field(rule, context, working.get(rule.to), crm, region)
         if decision.action == "write":
             working[rule.to] = decision.new
         result.fields.append(decision)
     return result
 
 
-def _field(rule: FieldRule, context: dict[str, Any], old: Any, crm: str, region: str) -> FieldPlan:
-    def skip(reason: str, problem: bool = False, new: Any = None) -> FieldPlan:
-        return FieldPlan(rule.to, old, new, "skip", reason, problem, rule.origin, rule.object, rule.type)
+def _field(rule: FieldRule, context: dict[str, Any], old: Any, crm: Profile, region: str) -> FieldPlan:
+    def skip(reason: str, problem: bool = False, value: Any = None) -> FieldPlan:
+        new = None if value is None else crm.wire(value)
+        return FieldPlan(rule.to, old, new, "skip", reason, problem, rule.origin, rule.object, rule.type, value)
 
     try:
         if rule.when is not None and not rule.when.truthy(context):
@@ -114,25 +131,22 @@ def _field(rule: FieldRule, context: dict[str, Any], old: Any, crm: str, region:
             return skip("the value map leaves it alone")
     try:
         value = coerce(raw, rule.type, region)
-        new = serialise(value, rule.type, crm)
     except CoercionError as exc:
         return skip(str(exc), problem=True)
     if rule.write == "if_empty" and not is_empty(old):
-        return skip("if_empty: the field has a value", new=new)
+        return skip("if_empty: the field has a value", value=value)
     if rule.write == "append" and not is_empty(old):
         lines = [line.strip() for line in str(old).splitlines()]
-        if str(new).strip() in lines:
-            return skip("unchanged: the line is already there", new=new)
-        new = str(old).rstrip("\n") + "\n" + str(new)
-    elif _same(old, value, new, rule.type, crm, region):
-        return skip("unchanged", new=new)
-    return FieldPlan(rule.to, old, new, "write", "", False, rule.origin, rule.object, rule.type)
+        if str(value).strip() in lines:
+            return skip("unchanged: the line is already there", value=value)
+        value = str(old).rstrip("\n") + "\n" + str(value)
+    elif _same(old, value, crm.wire(value), rule.type, region):
+        return skip("unchanged", value=value)
+    return FieldPlan(rule.to, old, crm.wire(value), "write", "", False, rule.origin, rule.object, rule.type, value)
 
 
 def _map_values(raw: Any, values: dict[str, Any], type: str) -> Any:
     """Apply a value map to one value or (for enum) to each value of a list."""
-    from crmsync.mapping.coerce import as_list
-
     items = as_list(raw) if type == "enum" else None
     if items is None:
         items = [raw]
@@ -151,7 +165,8 @@ def _map_values(raw: Any, values: dict[str, Any], type: str) -> Any:
     return out if len(out) > 1 else out[0]
 
 
-def _same(old: Any, value: Any, new: Any, type: str, crm: str, region: str) -> bool:
+def _same(old: Any, value: Any, new: Any, type: str, region: str) -> bool:
+    """Whether the current value ``old`` (as the CRM holds it) already is ``value`` (wire form ``new``)."""
     if is_empty(old):
         return False
     if type == "enum":
@@ -164,7 +179,7 @@ def _same(old: Any, value: Any, new: Any, type: str, crm: str, region: str) -> b
 
 def _activity(mapping: Mapping, context: dict[str, Any], problems: list[str]) -> Activity:
     call: dict[str, Any] = context.get("call") or {}
-    spec, crm = mapping.activity, mapping.crm
+    spec, crm = mapping.activity, mapping.profile
 
     def render(name: str, template: Any, default: str) -> str:
         if template is None:
@@ -177,19 +192,19 @@ def _activity(mapping: Mapping, context: dict[str, Any], problems: list[str]) ->
 
     agent = call.get("agent_name")
     title = render("title", spec.title, f"AI call with {agent}" if agent else "AI call") or "AI call"
-    body = render("body", spec.body, "") if spec.body is not None else default_body(context, crm)
+    body = render("body", spec.body, "") if spec.body is not None else default_body(context, crm.body_format)
     properties: dict[str, Any] = {}
     for name, template in spec.properties.items():
         text = render(f"properties.{name}", template, "")
         if text:
             properties[name] = text
-    owner = properties.pop(OWNER_FIELD[crm], None)
+    owner = properties.pop(crm.owner_field, None)
     inbound = call.get("direction") != "outbound"
     customer, agent_number = call.get("customer_number"), call.get("agent_number")
-    return Activity(
+    return crm.fit_activity(Activity(
         call_id=str(call.get("id") or ""),
-        title=title[:SUBJECT_LIMIT] if crm == "salesforce" else title,
-        body=truncate(body, LIMITS[crm], html=crm == "hubspot"),
+        title=title,
+        body=body,
         timestamp=call.get("ended_at") or call.get("answered_at") or call.get("started_at") or "",
         direction=call.get("direction"),
         duration_seconds=call.get("duration_seconds"),
@@ -200,7 +215,7 @@ def _activity(mapping: Mapping, context: dict[str, Any], problems: list[str]) ->
         recording_url=call.get("recording_url"),
         owner_id=owner,
         properties=properties,
-    )
+    ))
 
 
 def _disposition(mapping: Mapping, context: dict[str, Any], problems: list[str]) -> str | None:
@@ -211,8 +226,7 @@ def _disposition(mapping: Mapping, context: dict[str, Any], problems: list[str])
     if is_empty(raw):
         return None
     if spec.disposition_values is None:
-        text = str(raw).strip()
-        return text[:SUBJECT_LIMIT] if mapping.crm == "salesforce" else text
+        return str(raw).strip()  # cut to the CRM's limit with the rest of the activity
     key = map_key(raw)
     if key not in spec.disposition_values:
         allowed = ", ".join(spec.disposition_values)

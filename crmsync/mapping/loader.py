@@ -14,12 +14,12 @@ from typing import Any
 
 from jinja2.sandbox import SandboxedEnvironment
 
+from crmsync.crm.profiles import names, profile
 from crmsync.errors import MappingError
 from crmsync.mapping.coerce import TYPES
 from crmsync.mapping.context import check_path, suggest
 from crmsync.mapping.model import (
     CALL_STATUSES,
-    CRM_OBJECTS,
     EVENTS,
     ON_MISSING,
     ON_MULTIPLE,
@@ -86,7 +86,7 @@ class _Checker:
         self.found: list[tuple[int, str]] = [
             (line, f"{path}:{line}: {path_text(key)}: {message}") for line, key, message in located.problems
         ]
-        self.crm = "hubspot"
+        self.crm = names()[0]  # until the file names its CRM
 
     @property
     def problems(self) -> list[str]:
@@ -167,16 +167,16 @@ class _Checker:
     # -- sections -------------------------------------------------------------------------
     def mapping(self) -> Mapping:
         data = self.located.data
-        result = Mapping(path=self.file, crm="hubspot", lines=self.located.lines)
+        result = Mapping(path=self.file, crm=self.crm, lines=self.located.lines)
         if not self.keys((), data, TOP_KEYS, required=("version", "crm")):
             return result
         if "version" in data and (data["version"] != 1 or isinstance(data["version"], bool)):
             self.err(("version",), f"{data['version']!r} is not supported: write version: 1")
-        crm = self.choice(("crm",), data.get("crm"), tuple(CRM_OBJECTS)) if "crm" in data else None
+        crm = self.choice(("crm",), data.get("crm"), names()) if "crm" in data else None
         if crm:
             result.crm = self.crm = crm
             stem = self.file.stem
-            if stem in CRM_OBJECTS and stem != crm:
+            if stem in names() and stem != crm:
                 self.err(("crm",), f'"{crm}" does not match the file name {self.file.name}: '
                                    f"write crm: {stem}, or rename the file")
         if "events" in data:
@@ -196,14 +196,15 @@ class _Checker:
         return result
 
     def match(self, data: Any) -> Match:
-        match = Match(objects=list(CRM_OBJECTS[self.crm][:1]))
+        crm = profile(self.crm)
+        match = Match(objects=list(crm.match_objects[:1]))
         path: KeyPath = ("match",)
         if data is None or not self.keys(path, data, MATCH_KEYS):
             return match
         if "phone" in data:
             paths = self.string_list((*path, "phone"), data["phone"], "[call.customer_number, outcome.phone]")
             match.phone = [p for i, p in enumerate(paths or []) if self.source_path((*path, "phone", i), p)]
-        valid = CRM_OBJECTS[self.crm]
+        valid = crm.match_objects
         if "objects" in data:
             objects = self.string_list((*path, "objects"), data["objects"], f"[{', '.join(valid)}]") or []
             match.objects = [o for i, o in enumerate(objects) if self.choice((*path, "objects", i), o, valid)]
@@ -214,11 +215,12 @@ class _Checker:
             match.on_missing = self.choice((*path, "on_missing"), data["on_missing"], ON_MISSING) or "skip"
         create = data.get("create")
         if match.on_missing == "create" and create is None:
-            self.err(path, f'on_missing is create, so "create" is required (create: {{object: {valid[0]}, '
+            self.err(path, f'on_missing is create, so "create" is required (create: {{object: {crm.create_objects[0]}, '
                            "properties: {...}})")
         if create is not None and self.keys((*path, "create"), create, CREATE_KEYS, required=("object",)):
             if "object" in create:
-                match.create_object = self.choice((*path, "create", "object"), create["object"], valid)
+                match.create_object = self.choice((*path, "create", "object"), create["object"],
+                                                  crm.create_objects)
             properties = create.get("properties", {})
             match.create_properties = self.properties((*path, "create", "properties"), properties)
         return match
@@ -289,7 +291,9 @@ class _Checker:
         if "when" in data:
             rule.when = self.template((*path, "when"), data["when"])
         if "object" in data:
-            rule.object = self.choice((*path, "object"), data["object"], CRM_OBJECTS[self.crm])
+            crm = profile(self.crm)
+            rule.object = self.choice((*path, "object"), data["object"],
+                                      tuple(dict.fromkeys(crm.match_objects + crm.create_objects)))
             if rule.object and rule.object not in objects:
                 self.err((*path, "object"), f'"{rule.object}" is never matched or created by this mapping '
                                             "(see match.objects and match.create.object)")

@@ -9,34 +9,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crmsync import phones
-from crmsync.mapping.coerce import is_empty
+from crmsync.crm.profile import Profile
+from crmsync.crm.profiles import names, profile
+from crmsync.mapping.coerce import is_empty, map_key
 from crmsync.mapping.context import resolve
+from crmsync.mapping.engine import Plan, plan
 from crmsync.mapping.templates import Template
 
-if TYPE_CHECKING:
-    from crmsync.mapping.engine import Plan
+__all__ = ["ActivitySpec", "FieldRule", "Mapping", "Match", "map_key"]
 
-CRM_OBJECTS = {"hubspot": ("contact",), "salesforce": ("Contact", "Lead")}
 EVENTS = ("call.started", "call.answered", "transcription.update", "tool.executed", "call.ended")
 # Canonical call statuses (SPEC §5) a mapping may ask to log (``statuses:``).
 CALL_STATUSES = ("completed", "no_answer", "busy", "failed", "terminated", "canceled", "forwarded", "voicemail")
 WRITE_MODES = ("always", "if_empty", "append")
 ON_MULTIPLE = ("most_recent", "first", "skip")
 ON_MISSING = ("create", "skip")
-OWNER_FIELD = {"hubspot": "hubspot_owner_id", "salesforce": "OwnerId"}
-
-
-def map_key(value: Any) -> str:
-    """How value-map keys and source values are compared: trimmed, case-insensitive text."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    return str(value).strip().lower()
-
 
 @dataclass
 class FieldRule:
@@ -84,7 +74,7 @@ class Mapping:
     """A valid mapping file. ``plan`` decides what one call writes; see ``engine.plan``."""
 
     path: Path
-    crm: str
+    crm: str = field(default_factory=lambda: names()[0])  # a name of ``crmsync.crm.profiles``
     version: int = 1
     events: list[str] = field(default_factory=lambda: ["call.ended"])
     statuses: list[str] = field(default_factory=lambda: ["completed"])  # which call statuses are logged
@@ -92,6 +82,11 @@ class Mapping:
     activity: ActivitySpec = field(default_factory=ActivitySpec)
     fields: list[FieldRule] = field(default_factory=list)
     lines: dict[tuple[str | int, ...], int] = field(default_factory=dict, repr=False)  # key path -> line
+
+    @property
+    def profile(self) -> Profile:
+        """The CRM's profile: objects, owner field, activity shape, wire form."""
+        return profile(self.crm)
 
     def lookup_number(self, context: dict[str, Any], default_region: str) -> str | None:
         """The first non-empty ``match.phone`` value, in E.164 where it parses."""
@@ -131,6 +126,4 @@ class Mapping:
         ``person_object`` None plans every entry regardless of ``object:``; ``region``
         reads phone-type sources written without a country code.
         """
-        from crmsync.mapping.engine import plan
-
         return plan(self, context, person_object, current, region)

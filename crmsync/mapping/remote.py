@@ -1,7 +1,8 @@
 """What only the live CRM can tell: do the mapping's fields and picklist values exist?
 
 ``remote_problems(mapping, describe)`` asks ``describe(object)`` (a connector's, which only
-reads metadata) for every object the mapping matches or creates, and reports each target
+reads metadata) for every object the mapping matches or creates, and for the activity
+object the CRM's profile names when the mapping sets ``activity.properties``, and reports each target
 field that does not exist, cannot be written, has a type the mapping's ``type`` cannot fill,
 or a picklist that lacks a value-map target. Messages have the loader's shape
 (``path:line: key.path: message``). ``choose_person`` applies ``match.on_multiple``.
@@ -19,7 +20,6 @@ from crmsync.mapping.model import Mapping
 from crmsync.mapping.source import KeyPath, path_text
 
 Describe = Callable[[str], dict[str, FieldInfo]]
-ACTIVITY_OBJECT = {"hubspot": "call", "salesforce": "Task"}
 TEXT = {"string", "textarea", "text", "phone", "phone_number", "email", "url", "combobox", "encryptedstring"}
 NUMBERS = {"number", "double", "currency", "percent", "int", "long"}
 PICKLISTS = {"enumeration", "picklist", "multipicklist", "combobox"}
@@ -71,7 +71,7 @@ def remote_problems(mapping: Mapping, describe: Describe) -> list[str]:
         for name in mapping.match.create_properties:
             _field(described[create], name, create, ("match", "create", "properties", name), err)
     if mapping.activity.properties:
-        activity_object = ACTIVITY_OBJECT[mapping.crm]
+        activity_object = mapping.profile.activity_object
         try:
             fields = describe(activity_object)
         except CrmsyncError:
