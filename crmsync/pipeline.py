@@ -5,7 +5,6 @@ job (``crmsync.jobs``) adds locking, retries and the sync record.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 
 from redis import Redis
 
+from crmsync import store
 from crmsync.crm.base import Activity, Connector, Person, WriteResult
 from crmsync.errors import PermanentError
 from crmsync.events.normalise import now_iso
@@ -21,8 +21,6 @@ from crmsync.mapping.remote import choose_person
 
 log = logging.getLogger(__name__)
 
-CREATED_MEMORY_TTL = 3600  # seconds a created person is remembered: longer than any search-index lag
-NUMBER_LOCK_TIMEOUT = 60  # seconds
 
 
 @dataclass
@@ -93,13 +91,8 @@ def _read_fields(mapping: Mapping, objects: list[str]) -> list[str]:
     return names
 
 
-def _number_key(kind: str, crm: str, number: str) -> str:
-    """Redis key names hold a digest, never the number itself."""
-    return f"crmsync:{kind}:{crm}:{hashlib.sha256(number.encode()).hexdigest()[:32]}"
-
-
 def _memory_key(crm: str, number: str) -> str:
-    return _number_key("created", crm, number)
+    return store.number_key("created", crm, number)
 
 
 def remembered(redis: Redis, crm: str, number: str) -> Person | None:
@@ -126,8 +119,8 @@ def create_once(
     does both. Returns the person, the fields the create wrote (wire form), and the
     call's write when it is already done.
     """
-    lock = redis.lock(_number_key("lock:number", connector.name, number), timeout=NUMBER_LOCK_TIMEOUT,
-                      blocking_timeout=NUMBER_LOCK_TIMEOUT)
+    lock = redis.lock(store.number_key("lock:number", connector.name, number), timeout=store.NUMBER_LOCK_TIMEOUT,
+                      blocking_timeout=store.NUMBER_LOCK_TIMEOUT)
     with lock:
         existing = remembered(redis, connector.name, number)
         if existing is not None:
@@ -148,7 +141,7 @@ def create_once(
                 raise
             person, fields, logged = connector.create_person(obj, base, read), {}, None
         memory = {"object": person.object, "id": person.id, "owner_id": person.owner_id, "values": person.values}
-        redis.set(_memory_key(connector.name, number), json.dumps(memory), ex=CREATED_MEMORY_TTL)
+        redis.set(_memory_key(connector.name, number), json.dumps(memory), ex=store.CREATED_TTL)
         log.info("person created", extra={"call_id": context["call"]["id"], "object": person.object,
                                            "person_id": person.id})
         return person, connector.profile.wire_values(fields), logged

@@ -8,6 +8,10 @@
     crmsync:calls:failed             zset of call ids in state failed     for replay --failed
     crmsync:quarantine:<qid>         hash: a refused (422) body           QUARANTINE_TTL
     crmsync:quarantine               zset of quarantine ids by time
+    crmsync:activity:<crm>:<call id> ledger: "pending:<time>" | activity id   LEDGER_TTLS["activity"]
+    crmsync:person:<crm>:<digest>    ledger: "pending:<time>" | person id     LEDGER_TTLS["person"]
+    crmsync:created:<crm>:<digest>   JSON: the person created for a number     CREATED_TTL
+    crmsync:lock:number:<crm>:<digest>  lock: one create per number at a time  NUMBER_LOCK_TIMEOUT
     rq:job:<id>, rq:queue:crmsync    RQ's own keys (RQ's default prefix, so ``rq info`` shows them)
 
 Everything per call expires: Redis on a managed plan must not fill up, and its eviction
@@ -16,6 +20,7 @@ policy must be ``noeviction`` (the deploy guide says so).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -28,6 +33,12 @@ STATUS_TTL = 30 * 24 * 3600  # seconds
 QUARANTINE_TTL = 30 * 24 * 3600  # seconds
 RECEIPTS_MAX = 500  # entries per call
 QUARANTINE_MAX = 1_000  # bodies kept at most (up to 2 MiB each)
+LEDGER_TTLS = {  # seconds an in-flight ledger entry (crmsync.crm.ledger) is kept, per kind
+    "activity": 90 * 24 * 3600,  # longer than any replay window
+    "person": 3600,  # longer than any search-index lag (the pipeline searches before creating)
+}
+CREATED_TTL = 3600  # seconds a created person is remembered by number: longer than any search-index lag
+NUMBER_LOCK_TIMEOUT = 60  # seconds
 
 
 def redis_client(settings: Settings, **kwargs: Any) -> Redis:
@@ -37,6 +48,16 @@ def redis_client(settings: Settings, **kwargs: Any) -> Redis:
         options["ssl_cert_reqs"] = settings.redis_ssl_cert_reqs
     options.update(kwargs)
     return Redis.from_url(settings.redis_url, **options)
+
+
+def ledger_key(kind: str, crm: str, name: str) -> str:
+    """An in-flight ledger entry; ``name`` is a call id or a digest, never a phone number."""
+    return f"crmsync:{kind}:{crm}:{name}"
+
+
+def number_key(kind: str, crm: str, number: str) -> str:
+    """A per-number key (``created``, ``lock:number``): a digest, never the number itself."""
+    return f"crmsync:{kind}:{crm}:{hashlib.sha256(number.encode()).hexdigest()[:32]}"
 
 
 def seen_key(dedupe: str) -> str:

@@ -6,12 +6,14 @@ first takes room in the shared limits in Redis (``hubspot:general``, e.g. 100/10
 ``hubspot:search``, e.g. 4/s; searches are exempt from HubSpot's 10-second limit, so
 they take only the search limit), so all workers together wait before HubSpot refuses.
 
-One call, one activity: ``ActivityLedger`` records the call id → activity id. When an
-earlier create's answer was lost (the ledger says PENDING), the call is searched by
-``hs_call_external_id`` before creating. HubSpot's search index lags behind writes, so
-"not found" is trusted only once the lost create is older than ``index_lag`` seconds;
-before that the connector raises ``RetryableError`` and the worker comes back later,
-which costs a delay but never a duplicate.
+One call, one activity; one caller, one contact: the in-flight ledger
+(``crmsync.crm.ledger``) records, for calls by call id and for contacts by phone, a create
+in flight (``pending`` and when it was sent) and then the id HubSpot answered. When an
+earlier create's answer was lost, a call is searched by ``hs_call_external_id`` before
+creating (a contact was searched by the pipeline just before). HubSpot's search index lags
+behind writes, so "not found" is trusted only once the lost create is older than
+``index_lag`` seconds; before that the connector raises ``RetryableError`` and the worker
+comes back later, which costs a delay but never a duplicate.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from urllib3.util.retry import Retry
 
 from crmsync import phones
 from crmsync.crm.base import Activity, FieldInfo, Person, WriteResult
-from crmsync.crm.hubspot_calls import HUBSPOT, Attempts, association, call_properties, properties_key, wire
+from crmsync.crm.hubspot_calls import HUBSPOT, association, call_properties, wire
 from crmsync.crm.hubspot_errors import (
     CRM,
     error_body,
@@ -37,7 +39,7 @@ from crmsync.crm.hubspot_errors import (
     scrub,
     translate,
 )
-from crmsync.crm.ledger import PENDING, ActivityLedger
+from crmsync.crm.ledger import Ledger, person_name
 from crmsync.crm.ratelimit import SharedLimiter
 from crmsync.errors import CredentialsError, PermanentError, RetryableError, SyncError
 from crmsync.metrics import Metrics
@@ -48,6 +50,7 @@ log = logging.getLogger(__name__)
 INDEX_LAG = 60.0  # seconds HubSpot's search may lag a write (third-party reports: 10 s create, 60 s update)
 MAX_PAGES = 5  # contact search pages of 100 followed for one number
 OBJECTS = {"contact": "contacts", "contacts": "contacts", "call": "calls", "calls": "calls"}
+PHONE_FIELDS = ("phone", "mobilephone")
 
 
 class HubSpotConnector:
@@ -86,9 +89,8 @@ class HubSpotConnector:
                                       on_wait=self._metrics.rate_limit_wait)
         self._search = SharedLimiter(redis, "hubspot:search", settings.search_rate_limit, max_wait=max_wait,
                                      on_wait=self._metrics.rate_limit_wait)
-        self._ledger = ActivityLedger(redis, CRM)
-        self._call_attempts = Attempts(redis, "call-create")
-        self._contact_attempts = Attempts(redis, "contact-create")
+        self._ledger = Ledger(redis, CRM, "activity")
+        self._people = Ledger(redis, CRM, "person")
 
     def close(self) -> None:
         """Close the connection pools (tests; a worker keeps the connector for its life)."""
@@ -165,40 +167,36 @@ class HubSpotConnector:
         if OBJECTS.get(object.lower()) != "contacts":
             raise PermanentError(CRM, f"cannot create a {object!r} in HubSpot: use contact")
         values = {k: wire(v) for k, v in properties.items()}
-        key = properties_key(values)
+        name = person_name("contact", values, PHONE_FIELDS)
         names = list(dict.fromkeys(["phone", "mobilephone", "hubspot_owner_id", "lastmodifieddate", *fields]))
-        known = self._contact_attempts.get_result(key)
-        if known:
+        entry = self._people.get(name)
+        if entry is not None and entry.id:
             try:
-                found = self._send(self._contacts.get_by_id_with_http_info, known, properties=names)
+                found = self._send(self._contacts.get_by_id_with_http_info, entry.id, properties=names)
                 return _person(found.id, found.properties or {}, fields, created=True)
             except PermanentError as err:
                 if err.status != 404:
                     raise
-        age = self._contact_attempts.age(key)
-        if age is not None and age < self._index_lag:
-            raise RetryableError(CRM, f"an earlier contact create got no answer {age:.0f}s ago: waiting "
+        elif entry is not None and entry.age() < self._index_lag:
+            raise RetryableError(CRM, f"an earlier contact create got no answer {entry.age():.0f}s ago: waiting "
                                  f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
-        created = self._create(self._contact_attempts, key, self._contacts.create_with_http_info,
-                               {"properties": values, "associations": []},
-                               lambda rid: self._contact_attempts.set_result(key, rid, 24 * 3600))
+        created = self._create(self._people, name, self._contacts.create_with_http_info,
+                               {"properties": values, "associations": []})
         return _person(created.id, created.properties or {}, fields, created=True)
 
-    def _create(self, attempts: Attempts, key: str, method: Callable[..., Any], body: dict[str, Any],
-                keep: Callable[[str], None]) -> Any:
-        """Send a create whose answer may be lost. ``keep`` stores the new id *before* the
-        in-flight marker goes, so a crash between the two leaves a marker (search first),
-        never neither (which would create again)."""
-        attempts.start(key)
+    def _create(self, ledger: Ledger, name: str, method: Callable[..., Any], body: dict[str, Any]) -> Any:
+        """Send a create whose answer may be lost: ``pending`` in the ledger before, the new
+        id after (one write each). A crash in between leaves ``pending`` (look first), never
+        nothing (which would create again)."""
+        ledger.begin(name)
         try:
             created = self._send(method, body)
         except (SyncError, CredentialsError) as err:
             status = getattr(err, "status", 0)
             if isinstance(err, CredentialsError) or 400 <= status < 500:
-                attempts.clear(key)  # HubSpot answered with a refusal: nothing was created
+                ledger.clear(name)  # HubSpot answered with a refusal: nothing was created
             raise
-        keep(str(created.id))
-        attempts.clear(key)
+        ledger.record(name, str(created.id))
         return created
 
     def create_with_call(self, object: str, properties: Mapping[str, Any], fields: Sequence[str],
@@ -217,32 +215,28 @@ class HubSpotConnector:
         return WriteResult(activity_id, created, written, rejected)
 
     def _upsert_call(self, person: Person, call_id: str, props: dict[str, str]) -> tuple[str, bool]:
-        state = self._ledger.get(call_id)
-        if state is not None and state != PENDING:
+        entry = self._ledger.get(call_id)
+        if entry is not None and entry.id:
             try:
-                self._send(self._calls.update_with_http_info, state, {"properties": props})
-                return state, False
+                self._send(self._calls.update_with_http_info, entry.id, {"properties": props})
+                return entry.id, False
             except PermanentError as err:
                 if err.status != 404:
                     raise
                 log.warning("hubspot call was deleted in HubSpot; logging it again", extra={"call_id": call_id})
-        elif state == PENDING:
-            age = self._call_attempts.age(call_id)
-            if age is not None:  # an earlier create got no answer: it may exist
-                found = self._find_call(call_id)
-                if found:
-                    self._ledger.record(call_id, found)
-                    self._call_attempts.clear(call_id)
-                    self._send(self._calls.update_with_http_info, found, {"properties": props})
-                    return found, False
-                if age < self._index_lag:
-                    raise RetryableError(CRM, f"an earlier call create got no answer {age:.0f}s ago: waiting "
-                                         f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
-                # older than the index lag and still not found: that create never landed
-        self._ledger.begin(call_id)
-        created = self._create(self._call_attempts, call_id, self._calls.create_with_http_info,
-                               {"properties": props, "associations": association(person.id)},
-                               lambda rid: self._ledger.record(call_id, rid))
+        elif entry is not None:  # an earlier create got no answer: it may exist
+            found = self._find_call(call_id)
+            if found:
+                self._ledger.record(call_id, found)
+                self._send(self._calls.update_with_http_info, found, {"properties": props})
+                return found, False
+            age = entry.age()
+            if age < self._index_lag:
+                raise RetryableError(CRM, f"an earlier call create got no answer {age:.0f}s ago: waiting "
+                                     f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
+            # older than the index lag and still not found: that create never landed
+        created = self._create(self._ledger, call_id, self._calls.create_with_http_info,
+                               {"properties": props, "associations": association(person.id)})
         return str(created.id), True
 
     def _find_call(self, call_id: str) -> str | None:

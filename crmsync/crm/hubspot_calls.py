@@ -1,24 +1,16 @@
-"""What a HubSpot call engagement says, and how crmsync remembers a create in flight.
+"""HubSpot's profile and what a HubSpot call engagement says.
 
-``call_properties`` turns an ``Activity`` into the ``hs_call_*`` properties of
-``POST /crm/v3/objects/calls``. ``Attempts`` records when a create whose answer we do not
-have was sent: HubSpot has no unique key for calls or contacts and its search index
-lags, so after a lost answer the connector must know how long ago the create went out
-before it may trust "not found" from search.
+``HUBSPOT`` is the profile (``crmsync.crm.profile``): contacts, ``hubspot_owner_id``, calls
+with an HTML body, property values as strings (``wire``). ``call_properties`` turns an
+``Activity`` into the ``hs_call_*`` properties of ``POST /crm/v3/objects/calls``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
-import time
-from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from datetime import time as clock
 from typing import Any
-
-from redis import Redis
 
 from crmsync.crm.base import Activity, Person
 from crmsync.crm.profile import Profile
@@ -29,7 +21,6 @@ STATUSES = {"completed": "COMPLETED", "no_answer": "NO_ANSWER", "busy": "BUSY", 
             "canceled": "CANCELED", "cancelled": "CANCELED", "terminated": "CANCELED", "missed": "MISSED",
             "in_progress": "IN_PROGRESS",
             "ringing": "RINGING", "queued": "QUEUED"}
-ATTEMPT_TTL = 90 * 24 * 3600  # seconds, as long as the activity ledger
 
 
 BODY_MAX = 65_536  # characters: hs_call_body
@@ -94,40 +85,3 @@ def call_properties(activity: Activity, person: Person) -> dict[str, str]:
 def association(contact_id: str) -> list[dict[str, Any]]:
     return [{"to": {"id": contact_id},
              "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": CALL_TO_CONTACT}]}]
-
-
-def properties_key(properties: Mapping[str, Any]) -> str:
-    """A stable digest of a create request (no phone number in Redis keys)."""
-    text = json.dumps({k: wire(v) for k, v in properties.items()}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-class Attempts:
-    """When the last create with an unknown outcome was sent, per key (in Redis).
-
-    ``start`` before sending; ``clear`` once the outcome is known (created, or refused
-    with a 4xx so nothing was created). A key that stays means the answer was lost.
-    """
-
-    def __init__(self, redis: Redis, name: str, ttl: int = ATTEMPT_TTL) -> None:
-        self._redis, self._prefix, self._ttl = redis, f"crmsync:hubspot:{name}:", ttl
-
-    def start(self, key: str) -> None:
-        self._redis.set(self._prefix + key, repr(time.time()), ex=self._ttl)
-
-    def age(self, key: str) -> float | None:
-        """Seconds since the unknown attempt was sent, or None when there is none."""
-        raw = self._redis.get(self._prefix + key)
-        if raw is None:
-            return None
-        return max(0.0, time.time() - float(raw.decode() if isinstance(raw, bytes) else raw))
-
-    def clear(self, key: str) -> None:
-        self._redis.delete(self._prefix + key)
-
-    def get_result(self, key: str) -> str | None:
-        raw = self._redis.get(self._prefix + "id:" + key)
-        return None if raw is None else (raw.decode() if isinstance(raw, bytes) else str(raw))
-
-    def set_result(self, key: str, value: str, ttl: int) -> None:
-        self._redis.set(self._prefix + "id:" + key, value, ex=ttl)

@@ -13,7 +13,6 @@ or update + Contact/Lead update, ``allOrNone``). A SOQL lookup of the Task by
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
@@ -26,7 +25,7 @@ from simple_salesforce import format_soql
 
 from crmsync import phones
 from crmsync.crm.base import Activity, FieldInfo, Person, WriteResult
-from crmsync.crm.ledger import PENDING, ActivityLedger
+from crmsync.crm.ledger import Ledger, person_name
 from crmsync.crm.salesforce_client import CRM, SalesforceClient, error_details, error_from
 from crmsync.crm.salesforce_task import SALESFORCE, TEXT_MAX, task_fields
 from crmsync.errors import PermanentError
@@ -41,7 +40,6 @@ PHONE_FIELDS: dict[str, tuple[str, ...]] = {
 }
 BASE_FIELDS = ("Id", "OwnerId", "LastModifiedDate")
 MAX_WRITE_ATTEMPTS = 4  # composites per write_call: refused fields are dropped, then all of them
-PERSON_TTL = 3600  # seconds a created person is remembered by phone: longer than the search-index lag
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _RECORD_ID = re.compile(r"^[A-Za-z0-9]{15,18}$")
 _NO_SUCH_COLUMN = re.compile(r"No such column '(\w+)'")
@@ -73,7 +71,8 @@ class SalesforceConnector:
         self.client = SalesforceClient(settings, redis, session=session, timeout=timeout,
                                        metrics=metrics or Metrics(redis))
         self.redis = redis
-        self.ledger = ActivityLedger(redis, CRM)
+        self.ledger = Ledger(redis, CRM, "activity")
+        self.people = Ledger(redis, CRM, "person")
         self._describe: dict[str, dict[str, FieldInfo]] = {}
 
     @property
@@ -160,33 +159,28 @@ class SalesforceConnector:
         """Create a Contact or Lead (one request); its owner is the API user unless
         ``properties`` sets ``OwnerId``.
 
-        At most one person is created per object and phone number within ``PERSON_TTL``:
-        a retry whose earlier create got no answer, or a second call from the same number
-        while Salesforce's search index does not show the new record yet, gets the same
-        record back (found by an exact SOQL match on the phone value when the earlier
-        answer was lost) instead of a duplicate."""
+        At most one person is created per object and phone number while the ledger keeps it
+        (``LEDGER_TTLS["person"]``): a retry whose earlier create got no answer, or a second
+        call from the same number while Salesforce's search index does not show the new
+        record yet, gets the same record back (found by an exact SOQL match on the phone
+        value when the earlier answer was lost) instead of a duplicate."""
         if not _NAME.match(object):
             raise PermanentError(CRM, f"{object!r} is not a Salesforce object name", code="INVALID_TYPE")
         body = SALESFORCE.wire_values(dict(properties))
         phone_field = _phone_field(object, body)
-        key = None
-        record_id: str | None = None
-        if phone_field:
-            key = _person_key(object, body[phone_field])
-            raw = self.redis.get(key)
-            state = raw.decode() if isinstance(raw, bytes) else raw
-            if state == PENDING:
-                record_id = self._find_created(object, phone_field, body[phone_field])
-            elif state:
-                record_id = str(state)
-            if not record_id:
-                self.redis.set(key, PENDING, ex=PERSON_TTL, nx=True)
+        name = person_name(object, body, _phone_fields(object)) if phone_field else None
+        entry = self.people.get(name) if name else None
+        record_id = entry.id if entry else None
+        if entry is not None and entry.pending and phone_field:
+            record_id = self._find_created(object, phone_field, body[phone_field])
         if not record_id:
+            if name:
+                self.people.begin(name)
             created = self.client.call(f"create the {object}",
                                        lambda sf: sf.restful(f"sobjects/{object}/", method="POST", json=body))
             record_id = str((created or {})["id"])
-        if key:
-            self.redis.set(key, record_id, ex=PERSON_TTL)
+        if name:
+            self.people.record(name, record_id)
         return Person(object=object, id=record_id, phones={f: body.get(f) for f in _phone_fields(object)},
                       owner_id=body.get("OwnerId"), values={f: body.get(f) for f in fields}, created=True)
 
@@ -204,10 +198,10 @@ class SalesforceConnector:
         phone_field = _phone_field(object, body)
         if not phone_field:
             return None
-        key = _person_key(object, body[phone_field])
-        if self.redis.get(key) is not None or self.ledger.get(activity.call_id) is not None:
+        name = person_name(object, body, _phone_fields(object))
+        if self.people.get(name) is not None or self.ledger.get(activity.call_id) is not None:
             return None
-        self.redis.set(key, PENDING, ex=PERSON_TTL)
+        self.people.begin(name)
         self.ledger.begin(activity.call_id)
         base = f"/services/data/v{self.settings.api_version}/sobjects"
         placeholder = Person(object=object, id="@{person.id}", phones={}, owner_id=body.get("OwnerId"))
@@ -223,14 +217,14 @@ class SalesforceConnector:
             raise error_from(502, None, "create the caller: Salesforce's composite answer was incomplete")
         failures = [a for a in answers if a["httpStatusCode"] >= 300 and not _halted(a)]
         if failures:
-            self.redis.delete(key)  # allOrNone: Salesforce created nothing
+            self.people.clear(name)  # allOrNone: Salesforce created nothing
             self.ledger.clear(activity.call_id)
             failed = failures[0]
             raise error_from(failed["httpStatusCode"], failed["body"],
                              f"create the {object}" if failed["referenceId"] == "person" else "write the call's Task")
         person_id, task_id = str(answers[0]["body"]["id"]), str(answers[1]["body"]["id"])
         self.ledger.record(activity.call_id, task_id)
-        self.redis.set(key, person_id, ex=PERSON_TTL)
+        self.people.record(name, person_id)
         person = Person(object=object, id=person_id, phones={f: body.get(f) for f in _phone_fields(object)},
                         owner_id=body.get("OwnerId"), values={f: body.get(f) for f in fields}, created=True)
         return person, WriteResult(activity_id=task_id, activity_created=True)
@@ -250,8 +244,10 @@ class SalesforceConnector:
         own message, and the Task is written all the same."""
         if not _NAME.match(person.object) or not _RECORD_ID.match(person.id):
             raise PermanentError(CRM, f"{person.object} {person.id!r} is no Salesforce record", code="NOT_FOUND")
-        state = self.ledger.get(activity.call_id)
-        existing = self._find_task(activity.call_id) if state == PENDING else state
+        entry = self.ledger.get(activity.call_id)
+        # The SOQL look-up only when an earlier attempt may have created the Task: 2 requests a call.
+        existing = self._find_task(activity.call_id) if entry is not None and entry.pending else (
+            entry.id if entry else None)
         if existing:
             self.ledger.record(activity.call_id, existing)
         else:
@@ -352,9 +348,4 @@ def _halted(answer: Mapping[str, Any]) -> bool:
 def _phone_field(object: str, body: Mapping[str, Any]) -> str | None:
     """The first phone field the new person's properties fill in."""
     return next((f for f in _phone_fields(object) if isinstance(body.get(f), str) and body[f]), None)
-
-
-def _person_key(object: str, phone: str) -> str:
-    """Where a person crmsync created is remembered by phone (a digest, not the number)."""
-    return f"crmsync:person:{CRM}:{object}:{hashlib.sha256(str(phone).encode()).hexdigest()[:32]}"
 
