@@ -131,7 +131,8 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> str:
     )
     return _finish(
         runtime, call_id, state=outcome.state, person=outcome.person, activity_id=outcome.activity_id,
-        fields={"written": outcome.written, "skipped": outcome.skipped, "previous": outcome.previous},
+        fields={"written": outcome.written, "values": outcome.values, "skipped": outcome.skipped,
+                "previous": outcome.previous},
         errors=outcome.errors,
         reason=outcome.reason, events_synced=len(events),
     )

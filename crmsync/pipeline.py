@@ -16,6 +16,7 @@ from crmsync import store
 from crmsync.crm.base import Activity, Connector, Person, WriteResult
 from crmsync.errors import PermanentError
 from crmsync.events.normalise import now_iso
+from crmsync.mapping.coerce import readable
 from crmsync.mapping.model import Mapping
 from crmsync.mapping.remote import choose_person
 
@@ -30,7 +31,8 @@ class Outcome:
     state: str  # synced | partial | skipped
     person: dict[str, Any] | None = None
     activity_id: str | None = None
-    written: dict[str, Any] = field(default_factory=dict)
+    written: dict[str, Any] = field(default_factory=dict)  # field -> the value as the CRM took it (wire form)
+    values: dict[str, Any] = field(default_factory=dict)  # the same fields' values as a person reads them
     previous: dict[str, Any] = field(default_factory=dict)  # the values the written fields replaced
     skipped: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -51,7 +53,7 @@ def sync(context: dict[str, Any], mapping: Mapping, connector: Connector, redis:
     person, _ = choose_person(people, mapping.match.on_multiple)
     if person is None and people:
         return Outcome(state="skipped", reason=f"ambiguous: {len(people)} people have this number")
-    at_create: dict[str, Any] = {}  # fields written by the create itself
+    at_create: dict[str, Any] = {}  # fields written by the create itself (typed values)
     logged: WriteResult | None = None  # the call, when the create logged it too
     if person is None:
         person = remembered(redis, connector.name, number)
@@ -62,7 +64,9 @@ def sync(context: dict[str, Any], mapping: Mapping, connector: Connector, redis:
     plan = mapping.plan(context, person.object, person.values, region)
     activity = build_activity(context, plan, person)
     result = logged or connector.write_call(person, activity, plan.updates)
-    written = {**at_create, **result.written}
+    written = {**connector.profile.wire_values(at_create), **result.written}
+    values = {k: readable(v) for k, v in at_create.items()} | {
+        f.to: readable(f.value) for f in plan.fields if f.action == "write" and f.to in result.written}
     skipped = {f.to: f.reason for f in plan.fields if f.action == "skip" and f.to not in at_create}
     problems = [f for f in plan.fields if f.action == "skip" and f.problem] + list(plan.problems)
     for name, reason in result.rejected.items():
@@ -75,6 +79,7 @@ def sync(context: dict[str, Any], mapping: Mapping, connector: Connector, redis:
         person=person.to_dict(),
         activity_id=result.activity_id,
         written=written,
+        values=values,
         previous={f.to: f.old for f in plan.fields if f.action == "write" and f.to in result.written}
         | dict.fromkeys(at_create),
         skipped=skipped,
@@ -116,7 +121,7 @@ def create_once(
     ``match.create.properties`` alone and the fields follow in the normal write, where a
     refused field is reported and the rest still land. A connector that can create the
     person and log the call in one request (``create_with_call``: Salesforce's composite)
-    does both. Returns the person, the fields the create wrote (wire form), and the
+    does both. Returns the person, the fields the create wrote (typed values), and the
     call's write when it is already done.
     """
     lock = redis.lock(store.number_key("lock:number", connector.name, number), timeout=store.NUMBER_LOCK_TIMEOUT,
@@ -144,7 +149,7 @@ def create_once(
         redis.set(_memory_key(connector.name, number), json.dumps(memory), ex=store.CREATED_TTL)
         log.info("person created", extra={"call_id": context["call"]["id"], "object": person.object,
                                            "person_id": person.id})
-        return person, connector.profile.wire_values(fields), logged
+        return person, fields, logged
 
 
 def build_activity(context: dict[str, Any], plan: Any, person: Person | None) -> Activity:

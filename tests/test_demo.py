@@ -26,6 +26,7 @@ def test_demo_syncs_every_sample_call(redis, redis_url, crm, created):
     assert created in out and "matched" in out
     assert "Point a real Hamsa agent at it" in out
     assert "966501234567" not in out + result.stderr  # the demo shows no full numbers
+    assert "2026-04-01" in out and "1775001600000" not in out  # a date as a person reads it, not epoch ms
 
 
 def test_the_installed_demo_ships_the_same_mappings():

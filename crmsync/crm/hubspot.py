@@ -161,9 +161,10 @@ class HubSpotConnector:
         return people
 
     def create_person(self, object: str, properties: Mapping[str, Any], fields: Sequence[str] = ()) -> Person:
-        """Create a contact. A create whose answer was lost is not repeated blindly: the
-        same properties within ``index_lag`` wait for the search index (the pipeline
-        searched just before), and a known result is read back instead of created again."""
+        """Create a contact. The ledger keys it by phone (``person_name``): a create whose
+        answer was lost is not repeated blindly (within ``index_lag`` the call waits for the
+        search index, which the pipeline searched just before), and a contact the ledger
+        already knows is read back instead of created again."""
         if OBJECTS.get(object.lower()) != "contacts":
             raise PermanentError(CRM, f"cannot create a {object!r} in HubSpot: use contact")
         values = {k: wire(v) for k, v in properties.items()}

@@ -215,8 +215,9 @@ def report(redis: Redis, call_ids: list[str]) -> None:
         fields = record.get("fields") or {}
         table = Table("field", "old", "new", box=None, padding=(0, 2), show_edge=False)
         previous = fields.get("previous") or {}
+        readable = fields.get("values") or {}  # as a person reads them (a date, not epoch ms)
         for name, value in (fields.get("written") or {}).items():
-            table.add_row(name, _short(previous.get(name)), f"[green]{_short(value)}[/]")
+            table.add_row(name, _short(previous.get(name)), f"[green]{_short(readable.get(name, value))}[/]")
         for name, reason in (fields.get("skipped") or {}).items():
             table.add_row(f"[dim]{name}[/]", "", f"[dim]{reason}[/]")
         if table.row_count:
@@ -224,5 +225,5 @@ def report(redis: Redis, call_ids: list[str]) -> None:
 
 
 def _short(value: Any) -> str:
-    text = "—" if value in (None, "") else str(value)
+    text = "—" if value in (None, "") else ("true" if value else "false") if isinstance(value, bool) else str(value)
     return text if len(text) <= 60 else text[:57] + "…"
