@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from crmsync.crm.profile import truncate
 from crmsync.crm.profiles import profile
+from crmsync.crm.text import truncate
 from crmsync.mapping import Mapping, load_mapping
 from crmsync.mapping.body import default_body, label
 

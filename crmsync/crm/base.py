@@ -10,12 +10,11 @@ wire-form values, as the CRM stores them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from crmsync.crm.profile import Profile
+from crmsync.crm.text import truncate
 
 
 @dataclass
@@ -78,6 +77,46 @@ class FieldInfo:
     label: str = ""
     options: list[str] | None = None  # allowed values of a picklist / enumeration
     updateable: bool = True
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a CRM is, as the mapping layer needs to know it (``crmsync.crm.profiles`` has one
+    per CRM; the connector's ``profile`` is the same one): the objects a mapping may match
+    and create (``match_objects[0]`` is the default of ``match.objects``), the owner field,
+    the activity object, how the call's activity is shaped (body format and length limits),
+    and ``wire``: a typed value the mapping engine planned (``str``, ``int``/``float``,
+    ``bool``, ``date``, ``datetime``) in the CRM's wire form."""
+
+    name: str
+    match_objects: tuple[str, ...]  # objects found by phone (and named by fields[].object)
+    create_objects: tuple[str, ...]  # objects match.create.object may name
+    owner_field: str  # the person's and the activity's owner property
+    activity_object: str  # the object a call is logged as (describe'd for activity.properties)
+    body_format: str  # "html" | "text": what the activity body field renders
+    body_limit: int  # characters the activity body field holds
+    title_limit: int | None  # characters of the activity title, None: no limit
+    disposition_limit: int | None  # characters of a free-text disposition, None: no limit
+    wire: Callable[[Any], Any]  # typed value -> the CRM's wire form
+
+    @property
+    def html(self) -> bool:
+        return self.body_format == "html"
+
+    def fit_activity(self, activity: Activity) -> Activity:
+        """``activity`` with title, disposition and body cut to this CRM's limits (the body at a
+        line boundary, with a marker); idempotent."""
+        title, disposition = activity.title, activity.disposition
+        if self.title_limit is not None:
+            title = title[: self.title_limit]
+        if disposition is not None and self.disposition_limit is not None:
+            disposition = disposition[: self.disposition_limit]
+        body = truncate(activity.body, self.body_limit, html=self.html)
+        return replace(activity, title=title, disposition=disposition, body=body)
+
+    def wire_values(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Every value of ``values`` in the wire form."""
+        return {name: self.wire(value) for name, value in values.items()}
 
 
 class Connector(Protocol):

@@ -1,6 +1,6 @@
 """HubSpot's profile and what a HubSpot call engagement says.
 
-``HUBSPOT`` is the profile (``crmsync.crm.profile``): contacts, ``hubspot_owner_id``, calls
+``HUBSPOT`` is the profile (``crmsync.crm.base.Profile``): contacts, ``hubspot_owner_id``, calls
 with an HTML body, property values as strings (``wire``). ``call_properties`` turns an
 ``Activity`` into the ``hs_call_*`` properties of ``POST /crm/v3/objects/calls``.
 """
@@ -12,8 +12,7 @@ from datetime import UTC, date, datetime
 from datetime import time as clock
 from typing import Any
 
-from crmsync.crm.base import Activity, Person
-from crmsync.crm.profile import Profile
+from crmsync.crm.base import Activity, Person, Profile
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 CALL_TO_CONTACT = 194  # HUBSPOT_DEFINED association type id, call -> contact

@@ -5,8 +5,8 @@ Light to import (no HTTP client is loaded): the mapping loader and the engine re
 
 from __future__ import annotations
 
+from crmsync.crm.base import Profile
 from crmsync.crm.hubspot_calls import HUBSPOT
-from crmsync.crm.profile import Profile
 from crmsync.crm.salesforce_task import SALESFORCE
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (HUBSPOT, SALESFORCE)}

@@ -7,8 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from crmsync.crm.base import Activity, Person
-from crmsync.crm.profile import Profile
+from crmsync.crm.base import Activity, Person, Profile
 
 SUBJECT_MAX = 255  # characters
 DESCRIPTION_MAX = 32000  # characters

@@ -5,7 +5,7 @@ recording link, the duration, the tools the agent used, then the transcript as
 ``Speaker: text`` lines, in the body format of the CRM's profile: ``html`` (HubSpot's
 ``hs_call_body`` renders it) or ``text`` (Salesforce's ``Task.Description`` is a plain
 textarea). The profile cuts every body, default or templated, to the CRM's limit
-(``crmsync.crm.profile.Profile.fit_activity``).
+(``crmsync.crm.base.Profile.fit_activity``).
 """
 
 from __future__ import annotations

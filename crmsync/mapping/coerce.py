@@ -5,7 +5,7 @@
 mapping ``type``; it raises ``CoercionError`` with a short reason that quotes no more than
 the start of the value. The value stays typed (``date``, ``datetime``, ``int``/``float``,
 ``bool``, ``str``) until the connector writes it in its CRM's wire form
-(``crmsync.crm.profile.Profile.wire``).
+(``crmsync.crm.base.Profile.wire``).
 
 Types: string, number, integer, boolean, date, datetime, enum, phone. ``enum`` values are
 mapped by the caller (the value map) and travel as strings; several values (a list, or a

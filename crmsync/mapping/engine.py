@@ -21,16 +21,13 @@ file order and later entries see what earlier ones planned for the same field.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from crmsync.crm.base import Activity
-from crmsync.crm.profile import Profile
+from crmsync.crm.base import Activity, Profile
 from crmsync.mapping.body import default_body
 from crmsync.mapping.coerce import CoercionError, as_list, coerce, is_empty, map_key, readable, short
 from crmsync.mapping.context import resolve
-
-if TYPE_CHECKING:
-    from crmsync.mapping.model import FieldRule, Mapping
+from crmsync.mapping.rules import ActivitySpec, FieldRule
 
 
 @dataclass
@@ -92,14 +89,14 @@ class Plan:
 
 
 def plan(
-    mapping: Mapping, context: dict[str, Any], person_object: str | None, current: dict[str, Any], region: str
+    rules: list[FieldRule], spec: ActivitySpec, crm: Profile, context: dict[str, Any], person_object: str | None,
+    current: dict[str, Any], region: str,
 ) -> Plan:
     """See the module docstring. ``current`` holds the person's values (missing = empty)."""
     problems: list[str] = []
-    crm = mapping.profile
-    result = Plan(activity=_activity(mapping, context, problems), problems=problems)
+    result = Plan(activity=_activity(spec, crm, context, problems), problems=problems)
     working = dict(current)
-    for rule in mapping.fields:
+    for rule in rules:
         if not rule.applies_to(person_object):
             continue
         decision = _field(rule, context, working.get(rule.to), crm, region)
@@ -177,9 +174,8 @@ def _same(old: Any, value: Any, new: Any, type: str, region: str) -> bool:
         return str(old).strip() == str(new).strip()
 
 
-def _activity(mapping: Mapping, context: dict[str, Any], problems: list[str]) -> Activity:
+def _activity(spec: ActivitySpec, crm: Profile, context: dict[str, Any], problems: list[str]) -> Activity:
     call: dict[str, Any] = context.get("call") or {}
-    spec, crm = mapping.activity, mapping.profile
 
     def render(name: str, template: Any, default: str) -> str:
         if template is None:
@@ -209,7 +205,7 @@ def _activity(mapping: Mapping, context: dict[str, Any], problems: list[str]) ->
         direction=call.get("direction"),
         duration_seconds=call.get("duration_seconds"),
         status=call.get("status"),
-        disposition=_disposition(mapping, context, problems),
+        disposition=_disposition(spec, context, problems),
         from_number=customer if inbound else agent_number,
         to_number=agent_number if inbound else customer,
         recording_url=call.get("recording_url"),
@@ -218,8 +214,7 @@ def _activity(mapping: Mapping, context: dict[str, Any], problems: list[str]) ->
     ))
 
 
-def _disposition(mapping: Mapping, context: dict[str, Any], problems: list[str]) -> str | None:
-    spec = mapping.activity
+def _disposition(spec: ActivitySpec, context: dict[str, Any], problems: list[str]) -> str | None:
     if spec.disposition_from is None:
         return None
     raw = resolve(context, spec.disposition_from)

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from crmsync import phones
-from crmsync.crm.profile import Profile
+from crmsync.crm.base import Profile
 from crmsync.crm.profiles import names, profile
 from crmsync.mapping.coerce import is_empty, map_key
 from crmsync.mapping.context import resolve
 from crmsync.mapping.engine import Plan, plan
-from crmsync.mapping.templates import Template
+from crmsync.mapping.rules import ActivitySpec, FieldRule, Match
 
 __all__ = ["ActivitySpec", "FieldRule", "Mapping", "Match", "map_key"]
 
@@ -28,45 +28,6 @@ WRITE_MODES = ("always", "if_empty", "append")
 ON_MULTIPLE = ("most_recent", "first", "skip")
 ON_MISSING = ("create", "skip")
 
-@dataclass
-class FieldRule:
-    """One entry of ``fields:``; ``source`` (a path) or ``value`` (a template) is set."""
-
-    to: str
-    type: str = "string"
-    source: str | None = None
-    value: Template | None = None
-    values: dict[str, Any] | None = None  # map_key(source value) -> target value (None: leave alone)
-    write: str = "always"
-    when: Template | None = None
-    object: str | None = None
-    line: int = 0
-
-    def applies_to(self, person_object: str | None) -> bool:
-        return self.object is None or person_object is None or self.object == person_object
-
-    @property
-    def origin(self) -> str:
-        return self.source if self.source is not None else "value template"
-
-
-@dataclass
-class Match:
-    phone: list[str] = field(default_factory=lambda: ["call.customer_number"])
-    objects: list[str] = field(default_factory=list)
-    on_multiple: str = "most_recent"
-    on_missing: str = "skip"
-    create_object: str | None = None
-    create_properties: dict[str, Template] = field(default_factory=dict)
-
-
-@dataclass
-class ActivitySpec:
-    title: Template | None = None
-    body: Template | None = None
-    disposition_from: str | None = None
-    disposition_values: dict[str, Any] | None = None
-    properties: dict[str, Template] = field(default_factory=dict)
 
 
 @dataclass
@@ -126,4 +87,4 @@ class Mapping:
         ``person_object`` None plans every entry regardless of ``object:``; ``region``
         reads phone-type sources written without a country code.
         """
-        return plan(self, context, person_object, current, region)
+        return plan(self.fields, self.activity, self.profile, context, person_object, current, region)

@@ -1,0 +1,51 @@
+"""The compiled parts of a mapping file (SPEC §6): one ``fields:`` entry, ``match:`` and
+``activity:``. Plain data, built by ``crmsync.mapping.loader``; ``crmsync.mapping.model.Mapping``
+holds them and ``crmsync.mapping.engine`` reads them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from crmsync.mapping.templates import Template
+
+
+@dataclass
+class FieldRule:
+    """One entry of ``fields:``; ``source`` (a path) or ``value`` (a template) is set."""
+
+    to: str
+    type: str = "string"
+    source: str | None = None
+    value: Template | None = None
+    values: dict[str, Any] | None = None  # map_key(source value) -> target value (None: leave alone)
+    write: str = "always"
+    when: Template | None = None
+    object: str | None = None
+    line: int = 0
+
+    def applies_to(self, person_object: str | None) -> bool:
+        return self.object is None or person_object is None or self.object == person_object
+
+    @property
+    def origin(self) -> str:
+        return self.source if self.source is not None else "value template"
+
+
+@dataclass
+class Match:
+    phone: list[str] = field(default_factory=lambda: ["call.customer_number"])
+    objects: list[str] = field(default_factory=list)
+    on_multiple: str = "most_recent"
+    on_missing: str = "skip"
+    create_object: str | None = None
+    create_properties: dict[str, Template] = field(default_factory=dict)
+
+
+@dataclass
+class ActivitySpec:
+    title: Template | None = None
+    body: Template | None = None
+    disposition_from: str | None = None
+    disposition_values: dict[str, Any] | None = None
+    properties: dict[str, Template] = field(default_factory=dict)
