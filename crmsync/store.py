@@ -153,6 +153,7 @@ def status_document(call_id: str, record: dict[str, Any], receipts: list[dict[st
         "activity_id": record.get("activity_id"),
         "fields": {
             "written": fields.get("written", {}),
+            "values": fields.get("values", {}),  # the written fields as a person reads them
             "skipped": fields.get("skipped", {}),
             "previous": fields.get("previous", {}),
         },

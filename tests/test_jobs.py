@@ -81,6 +81,11 @@ def test_synced_call_records_person_activity_and_fields(runtime, hubspot, redis,
     assert record["person"]["id"] == person and record["activity_id"]
     assert record["fields"]["written"]["budget"] == "80000"
     assert record["fields"]["skipped"]["nps"] == "source is empty"
+    # as a person reads them: a number, and a datetime in ISO 8601 where HubSpot took epoch ms
+    values, written = record["fields"]["values"], record["fields"]["written"]
+    assert values["budget"] == 80000 and set(values) == set(written)
+    assert written["last_ai_call_at"].isdigit() and values["last_ai_call_at"].endswith("Z")
+    assert store.call_status(redis, call_id)["fields"]["values"] == values
     assert record["attempts"] == 1
     # the same job again (a duplicate, a retry after a crash) writes nothing new
     before = hubspot.count()

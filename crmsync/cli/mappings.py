@@ -81,7 +81,7 @@ def preview(event_file: Path, remote: bool, as_json: bool) -> None:
     from crmsync.events import InvalidEvent, normalise
 
     settings = _settings(as_json)
-    crm = _require(settings.require_crm, as_json)
+    _require(settings.require_crm, as_json)  # CRM names the active mapping file
     try:
         mapping = load_mapping(settings.mapping_path)
     except MappingError as exc:

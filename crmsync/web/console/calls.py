@@ -100,7 +100,9 @@ def call_view(console: Console, call_id: str) -> dict[str, Any] | None:
         links["activity"] = ui.record_url(console.settings, ui.activity_object, str(status["activity_id"]))
     written = status["fields"]["written"]
     previous = status["fields"]["previous"]
-    changes = [{"field": name, "old": previous.get(name), "new": value} for name, value in written.items()]
+    readable = status["fields"].get("values") or {}  # a date as a date, not the CRM's epoch ms
+    changes = [{"field": name, "old": previous.get(name), "new": readable.get(name, value)}
+               for name, value in written.items()]
     return {
         "status": status,
         "context": context,
