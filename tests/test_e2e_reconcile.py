@@ -162,6 +162,10 @@ def test_ten_calls_seven_webhooks_all_ten_in_the_crm_once(stack: Stack) -> None:
     ready = requests.get(f"http://127.0.0.1:{stack.port}/readyz", timeout=5).json()
     assert any("reached crmsync only through Hamsa's call history" in w for w in ready["warnings"])
     assert snapshot(stack.redis)["webhooks_missed_total"][""] >= 3
+    logs = stack.web.output() + "".join(w.output() for w in stack.workers)
+    assert f'"call_id": "{calls[8][0]}"' in logs  # the sweep's log lines carry the call id
+    for secret in (*(user[1:] for _, user in calls), stack.hamsa.api_key, TOKEN, "Hello"):
+        assert secret not in logs, secret
 
 
 def test_a_webhook_after_the_sweep_queued_its_call_is_still_one_activity(stack: Stack) -> None:

@@ -128,3 +128,18 @@ def test_another_4xx_is_permanent(hamsa: HamsaSandbox) -> None:
     hamsa.add_fault(match=LIST, status=400, body={"success": False, "message": "startTime must be a number"})
     with client_for(hamsa) as client, pytest.raises(PermanentError, match="startTime must be a number"):
         list(client.list_pages(0, 1))
+
+
+def test_the_sandbox_rate_limit_answers_429_with_retry_after_and_the_client_waits() -> None:
+    with HamsaSandbox(rate_limit=(2, 30.0)) as limited:
+        limited.add_call(ended_ago=600)
+        waits: list[float] = []
+        start, end = window()
+        with client_for(limited, waits) as client:
+            for _ in range(2):
+                assert len(list(client.list_pages(start, end))) == 1
+            with pytest.raises(HamsaUnavailable):
+                list(client.list_pages(start, end))
+        answered = [r.status for r in limited.requests]
+        assert answered[:2] == [200, 200] and set(answered[2:]) == {429}
+        assert waits and all(25 <= w <= 30 for w in waits)  # as Retry-After said, not a guess

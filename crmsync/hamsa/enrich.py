@@ -26,6 +26,8 @@ def enrich(context: dict[str, Any], settings: Settings, session: requests.Sessio
     Returns True when Hamsa was asked."""
     call = context["call"]
     missing = not call.get("customer_number") or call.get("duration_seconds") is None
+    if call.get("source") in ("reconcile", "backfill"):
+        return False  # built from this very conversation answer: asking again tells nothing new
     if not (settings.hamsa_api_key and call.get("conversation_id") and missing):
         return False
     url = f"{settings.hamsa_base_url}/v1/voice-agents/conversation/{call['conversation_id']}"
