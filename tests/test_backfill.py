@@ -121,3 +121,12 @@ def test_hamsa_down_loses_nothing_and_says_to_run_it_again(hamsa, redis, redis_u
     hamsa.clear_faults()
     code, out = run(hamsa, redis_url, "--since", days_ago(7), "--json")
     assert json.loads(out)["queued"] == 5 and queued(redis) == 5
+
+
+def test_agent_limits_the_backfill_to_that_agents_calls(hamsa, redis, redis_url) -> None:
+    theirs = hamsa.add_call(ended_ago=86400, agent_id="agent-x")
+    hamsa.add_call(ended_ago=86400, agent_id="agent-y")
+    code, out = run(hamsa, redis_url, "--since", days_ago(2), "--agent", "agent-x", "--json")
+    assert code == 0, out
+    assert json.loads(out)["agents"] == ["agent-x"] and json.loads(out)["queued"] == 1
+    assert store.load_events(redis, theirs)[0]["call"]["agent_id"] == "agent-x"

@@ -328,3 +328,12 @@ def test_two_webhooks_with_one_conversation_id_stay_two_calls(redis, fixture_pat
     second, event = deliver(redis, webhook(fixture_path, "conv-shared", "call_b"))
     assert first and second and event["call_id"] == "call_b" and "joined_from" not in event
     assert len(store.load_events(redis, "call_a")) == len(store.load_events(redis, "call_b")) == 1
+
+
+def test_hamsa_agent_ids_sweep_each_agent_with_its_own_watermark(hamsa, redis) -> None:
+    mine = [hamsa.add_call(ended_ago=900, agent_id=agent) for agent in ("agent-a", "agent-b", "agent-c")]
+    summary = sweeps.sweep(redis, builder(redis, hamsa)[0], config(agent_ids=("agent-a", "agent-b")), 7 * 24 * 3600)
+    assert summary is not None and summary.queued == 2 and set(queued_calls(redis)) == set(mine[:2])
+    asked = [r.query for r in hamsa.requests if r.path == LIST_PATH]
+    assert [("voiceAgentId=agent-a" in q, "voiceAgentId=agent-b" in q) for q in asked] == [(True, False), (False, True)]
+    assert set(redis.hkeys(sweeps.WATERMARK_KEY)) == {b"agent-a", b"agent-b"}
