@@ -39,6 +39,7 @@ from crmsync.hamsa.conversation import (
     now_utc,
     reconciled_event,
 )
+from crmsync.metrics import Metrics
 from crmsync.queue import Ingest
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,13 @@ class Summary:
             "pages": self.pages,
             "fetched": self.fetched,
         }
+
+    def count(self, counters: Metrics, source: str) -> None:
+        """Add this run to ``crmsync_reconcile_calls_total`` (by source and outcome)."""
+        outcomes = (("queued", self.queued), ("received", self.received), ("skipped", sum(self.skipped.values())))
+        for outcome, number in outcomes:
+            if number:
+                counters.incr("reconcile_calls_total", number, source=source, outcome=outcome)
 
     def add(self, other: Summary) -> None:
         """Add another run's counts (a sweep over several agents)."""

@@ -118,13 +118,7 @@ def _sweep_scope(
 def _done(redis: Redis, counters: metrics.Metrics, total: Summary, started: float) -> None:
     seconds = time.time() - started
     counters.incr("reconcile_sweeps_total", result="done")
-    for outcome, count in (
-        ("queued", total.queued),
-        ("received", total.received),
-        ("skipped", sum(total.skipped.values())),
-    ):
-        if count:
-            counters.incr("reconcile_calls_total", count, source="reconcile", outcome=outcome)
+    total.count(counters, "reconcile")
     if total.queued:
         counters.incr("webhooks_missed_total", total.queued)
         log.warning(
