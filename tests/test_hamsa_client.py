@@ -143,3 +143,11 @@ def test_the_sandbox_rate_limit_answers_429_with_retry_after_and_the_client_wait
         answered = [r.status for r in limited.requests]
         assert answered[:2] == [200, 200] and set(answered[2:]) == {429}
         assert waits and all(25 <= w <= 30 for w in waits)  # as Retry-After said, not a guess
+
+
+def test_pages_smaller_than_asked_are_followed_to_the_end(hamsa: HamsaSandbox) -> None:
+    ids = {hamsa.add_call(ended_ago=600 + i) for i in range(250)}
+    start, end = window()
+    with client_for(hamsa) as client:  # asks 300 a page; the sandbox caps at 200
+        seen = [c["id"] for calls, _ in client.list_pages(start, end, per_page=300) for c in calls]
+    assert set(seen) == ids and hamsa.count(LIST) == 2

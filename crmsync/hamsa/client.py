@@ -36,6 +36,7 @@ ATTEMPTS = 5  # tries per request before HamsaUnavailable
 MAX_BACKOFF = 30  # seconds between two tries at most
 MAX_WAIT = 60  # seconds: the longest Retry-After honoured in one wait
 PER_PAGE = 200  # calls per list page: Hamsa's hard cap
+MAX_PAGES = 5_000  # pages per listing at most (a million calls): a list that never ends fails the run
 LIST_PATH = "/v1/voice-agents/conversations/minimal-list"
 CONVERSATION_PATH = "/v1/voice-agents/conversation/"
 SERVICE = "hamsa"
@@ -86,10 +87,11 @@ class HamsaClient:
     ) -> Iterator[tuple[list[dict[str, Any]], int]]:
         """The calls created in ``[start_ms, end_ms]`` (epoch ms, inclusive), page by page:
         yields ``(calls, filtered)`` where ``filtered`` is Hamsa's count of matching calls.
-        Stops at the first short or empty page, so N calls cost ⌈N/per_page⌉ requests (one
-        more when N is a multiple of ``per_page``). One page is held at a time."""
-        page = 1
-        while True:
+        It stops once ``filtered`` calls came (so N calls cost ⌈N/200⌉ requests), at an empty
+        page, or, when Hamsa gives no count, at a page shorter than asked. Pages smaller
+        than asked (a lower cap) are followed too. One page is held at a time."""
+        page, seen = 1, 0
+        while page <= MAX_PAGES:
             params: dict[str, Any] = {"startTime": start_ms, "endTime": end_ms, "page": page, "perPage": per_page}
             if agent_id:
                 params["voiceAgentId"] = agent_id
@@ -97,9 +99,11 @@ class HamsaClient:
             calls = [c for c in data.get("calls") or [] if isinstance(c, dict) and c.get("id")]
             filtered = int(data.get("filtered") or 0)
             yield calls, filtered
-            if len(calls) < per_page or page * per_page >= filtered:
+            seen += len(calls)
+            if not calls or (seen >= filtered if filtered > 0 else len(calls) < per_page):
                 return
             page += 1
+        raise HamsaUnavailable(SERVICE, f"Hamsa's call list did not end after {MAX_PAGES} pages")
 
     def conversation(self, conversation_id: str) -> dict[str, Any] | None:
         """``data`` of one conversation, or None when Hamsa does not know the id."""
