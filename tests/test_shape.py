@@ -40,3 +40,18 @@ def test_the_product_is_every_layer_below_the_entry_points():
     product = set(stack()) - {"crmsync.cli", "crmsync.demo"}
     assert set(forbidden["source_modules"]) == product
     assert DEMO_SIDE <= set(forbidden["forbidden_modules"])
+
+
+def test_no_module_imports_itself_through_others():
+    """import-linter's acyclic_siblings contract compares siblings; this also catches a package
+    and its own modules importing each other (every import counts, in functions too)."""
+    import grimp
+
+    graph = grimp.build_graph("crmsync")
+    cycles = []
+    for module in sorted(graph.modules):
+        for imported in graph.find_modules_directly_imported_by(module):
+            if module < imported and graph.chain_exists(importer=imported, imported=module):
+                back = graph.find_shortest_chain(importer=imported, imported=module) or ()
+                cycles.append(" -> ".join([module, *back]))
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)

@@ -12,15 +12,13 @@ came over plain http is redirected to https before anything is read.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, Response, g, redirect, render_template, request, url_for
-from redis import Redis
+from flask import Blueprint, Flask, Response, g, redirect, request, url_for
 
 from crmsync.callindex import CallIndex
-from crmsync.settings import Settings
+from crmsync.web.console import calls, login, manage, mappings
 from crmsync.web.console.auth import Gate
+from crmsync.web.console.pages import Console, local_target, page
 from crmsync.web.state import WebState
 
 OPEN_ENDPOINTS = ("console.login", "console.static")
@@ -32,18 +30,6 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
 }
-
-
-@dataclass
-class Console:
-    """What every page reads: settings, Redis, the call index, the login gate, and the web
-    process's own state (its ingest script and subscriptions, for a quarantine replay)."""
-
-    settings: Settings
-    redis: Redis
-    index: CallIndex
-    gate: Gate
-    web: WebState
 
 
 def register_console(app: Flask, web: WebState) -> None:
@@ -62,8 +48,6 @@ def register_console(app: Flask, web: WebState) -> None:
     _guard(blueprint, console)
     blueprint.add_app_template_filter(_show_value, "show_value")
     blueprint.add_app_template_filter(_activity_text, "activity_text")
-    from crmsync.web.console import calls, login, manage, mappings
-
     for module in (login, calls, manage, mappings):
         module.add_routes(blueprint, console)
     app.register_blueprint(blueprint)
@@ -100,20 +84,6 @@ def _guard(blueprint: Blueprint, console: Console) -> None:
         return response
 
 
-def page(template: str, status: int = 200, **context: object) -> Response:
-    """A rendered page (the templates are autoescaped: every value from a call is text)."""
-    return Response(render_template(template, **context), status=status, mimetype="text/html")
-
-
-def local_target(target: str | None) -> str:
-    """``target`` when it is a console address on this host, else the overview (no open redirect)."""
-    if target:
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc and parts.path.startswith("/console/") and "\\" not in target:
-            return target
-    return url_for("console.overview")
-
-
 def _show_value(value: object, type: str) -> str:
     """A planned value as ``crmsync mappings preview`` shows it."""
     from crmsync.mapping.preview import show_value
@@ -124,3 +94,6 @@ def _show_value(value: object, type: str) -> str:
 def _activity_text(body: str) -> str:
     """The activity body as the preview shows it: HubSpot's HTML as its text lines."""
     return re.sub(r"<[^>]+>", "", body.replace("</li>", "\n").replace("</p>", "</p>\n")) if "<" in body else body
+
+
+__all__ = ["Console", "local_target", "page", "register_console"]

@@ -10,8 +10,9 @@ from crmsync import callindex, jobs, store
 from crmsync.callindex import STATES, Query
 from crmsync.crm.ui import UI
 from crmsync.events import call_context
-from crmsync.web.console import Console, facts, page
+from crmsync.web.console import facts
 from crmsync.web.console.charts import legend, stacked_bars
+from crmsync.web.console.pages import Console, page
 
 PER_PAGE = 50  # calls per page of the list
 NOTES = {  # what an action's redirect may say; nothing from the request is echoed

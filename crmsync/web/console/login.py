@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, redirect, request, url_for
 
-from crmsync.web.console import Console, local_target, page
+from crmsync.web.console.pages import Console, local_target, page
 
 
 def source() -> str:

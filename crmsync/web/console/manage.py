@@ -8,7 +8,7 @@ import json
 from flask import Blueprint, Response, abort, redirect, request, url_for
 
 from crmsync import jobs, quarantine, store
-from crmsync.web.console import Console, page
+from crmsync.web.console.pages import Console, page
 
 PER_PAGE = 50
 NOTES = {

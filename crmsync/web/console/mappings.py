@@ -20,7 +20,7 @@ from crmsync.events import InvalidEvent, normalise
 from crmsync.mapping.loader import load_mapping
 from crmsync.mapping.model import Mapping
 from crmsync.mapping.preview import check_folder, check_text, diff, preview
-from crmsync.web.console import Console, page
+from crmsync.web.console.pages import Console, page
 
 RECENT = 20  # recent calls offered for a preview
 DRAFT_MAX = 200_000  # characters of a pasted draft or body
