@@ -169,14 +169,20 @@ def test_preview_keeps_every_field_name_whole_at_80_columns_and_piped(fixture_pa
     assert len(re.findall(r"^\S.*  (write|skip)", fields, re.M)) == len(report["plan"]["fields"])  # a block each
 
 
-def test_preview_shows_dates_as_dates(fixture_path: Path) -> None:
-    event = fixture_path / "call_ended_documented.json"
-    env = {"MAPPINGS_DIR": str(SHIPPED), "CRM": "hubspot", "DEFAULT_REGION": "SA", "COLUMNS": "80"}
-    report = json.loads(run(["preview", str(event), "--json"], **env).output)
-    wire = fields_by_name(report)["last_ai_call_at"]["new"]
+@pytest.mark.parametrize("how", ["80 columns", "160 columns"])
+def test_preview_shows_dates_as_dates_not_the_crms_wire_form(fixture_path: Path, how: str) -> None:
+    event = fixture_path / "call_ended_flat.json"
+    env = {"MAPPINGS_DIR": str(SHIPPED), "CRM": "hubspot", "DEFAULT_REGION": "SA", "COLUMNS": how.split()[0]}
+    fields = fields_by_name(json.loads(run(["preview", str(event), "--json"], **env).output))
+    # HubSpot's wire form is epoch milliseconds; the plan also holds the value itself
+    assert (fields["follow_up_date"]["new"], fields["follow_up_date"]["value"]) == ("1775001600000", "2026-04-01")
+    assert fields["last_ai_call_at"]["new"] == "1772442801000"
     out = run(["preview", str(event)], **env).output
-    assert wire not in out
-    assert "∅ → 2026-03-02T09:14:52.318Z" in out
+    assert "1775001600000" not in out and "1772442801000" not in out
+    for name, shown in ("follow_up_date", "∅ → 2026-04-01"), ("last_ai_call_at", "∅ → 2026-03-02T09:13:21.000Z"):
+        lines = out.splitlines()
+        at = next(i for i, line in enumerate(lines) if re.search(rf"(?<![\w.]){name}(?![\w.])", line))
+        assert shown in "\n".join(lines[at : at + 3]), name  # on the field's row, or in its block
 
 
 def test_preview_an_event_the_mapping_does_not_sync(fixture_path: Path) -> None:

@@ -142,7 +142,9 @@ def _fields(out: Console, plan: dict[str, Any]) -> None:
 def _field_row(entry: dict[str, Any]) -> tuple[str, str, Text, Text, Text]:
     """Name (with its object), source, old → new, the mark and why not."""
     to = entry["to"] + (f" ({entry['object']})" if entry.get("object") else "")
-    old, new = _show(entry["old"], entry["type"]), _show(entry["new"], entry["type"])
+    # the plan's value as a person reads it (a date, not HubSpot's epoch milliseconds)
+    planned = entry["value"] if "value" in entry else entry["new"]
+    old, new = _show(entry["old"], entry["type"]), _show(planned, entry["type"])
     style = "green" if entry["action"] == "write" else "dim"
     change = Text(old, style="dim") + Text(" → ") + Text(new, style=style)
     if entry["action"] == "write":
@@ -179,4 +181,6 @@ def _fields_blocks(out: Console, rows: list[tuple[str, str, Text, Text, Text]]) 
 
 
 def _show(value: Any, type: str, limit: int | None = 120) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 80000, not 80000.0
     return show_value(value, type, limit)
