@@ -88,12 +88,15 @@ def test_hubspot_writes_one_entry_per_create(hubspot: tuple[HubSpotSandbox, HubS
     created = conn.create_person("contact", {"lastname": "New", "phone": CALLER}, [])
     result = conn.write_call(created, make_activity(), {})
     name = person_name("contact", {"lastname": "New", "phone": CALLER}, ("phone", "mobilephone"))
-    assert ledger_keys(redis) == {store.ledger_key("person", "hubspot", name): created.id,
-                                  store.ledger_key("activity", "hubspot", "call-1"): result.activity_id}
+    assert ledger_keys(redis) == {
+        store.ledger_key("person", "hubspot", name): created.id,
+        store.ledger_key("activity", "hubspot", "call-1"): result.activity_id,
+    }
 
 
-def test_hubspot_lost_answer_leaves_pending_with_its_time(hubspot: tuple[HubSpotSandbox, HubSpotConnector],
-                                                          redis: Redis) -> None:
+def test_hubspot_lost_answer_leaves_pending_with_its_time(
+    hubspot: tuple[HubSpotSandbox, HubSpotConnector], redis: Redis
+) -> None:
     sandbox, conn = hubspot
     cid = sandbox.seed_contact({"phone": CALLER})
     sandbox.add_fault(match=r"POST /crm/v3/objects/calls$", drop=True)
@@ -106,11 +109,19 @@ def test_hubspot_lost_answer_leaves_pending_with_its_time(hubspot: tuple[HubSpot
 def test_hubspot_gets_typed_values_in_its_wire_form(hubspot: tuple[HubSpotSandbox, HubSpotConnector]) -> None:
     sandbox, conn = hubspot
     cid = sandbox.seed_contact({"phone": CALLER})
-    updates = {"follow_up_date": date(2026, 4, 1), "budget": 80000, "callback_requested": True,
-               "last_ai_call_at": datetime(2026, 3, 2, 9, 14, 52, 318000, tzinfo=UTC)}
+    updates = {
+        "follow_up_date": date(2026, 4, 1),
+        "budget": 80000,
+        "callback_requested": True,
+        "last_ai_call_at": datetime(2026, 3, 2, 9, 14, 52, 318000, tzinfo=UTC),
+    }
     result = conn.write_call(Person("contact", cid, {"phone": CALLER}), make_activity(), updates)
-    assert result.written == {"follow_up_date": "1775001600000", "budget": "80000", "callback_requested": "true",
-                              "last_ai_call_at": "1772442892318"}
+    assert result.written == {
+        "follow_up_date": "1775001600000",
+        "budget": "80000",
+        "callback_requested": "true",
+        "last_ai_call_at": "1772442892318",
+    }
     assert not result.rejected
     assert sandbox.contact(cid)["follow_up_date"] == "2026-04-01"
 
@@ -123,8 +134,9 @@ def org() -> Iterator[SalesforceSandbox]:
 
 
 @pytest.fixture
-def salesforce(org: SalesforceSandbox, redis: Redis,
-               monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[SalesforceSandbox, SalesforceConnector]]:
+def salesforce(
+    org: SalesforceSandbox, redis: Redis, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[SalesforceSandbox, SalesforceConnector]]:
     org.reset()
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(org.ca_path))
     settings = SalesforceSettings(instance_url=org.url, access_token=org.token)
@@ -132,26 +144,38 @@ def salesforce(org: SalesforceSandbox, redis: Redis,
         yield org, conn
 
 
-def test_salesforce_writes_one_entry_per_create(salesforce: tuple[SalesforceSandbox, SalesforceConnector],
-                                                redis: Redis) -> None:
+def test_salesforce_writes_one_entry_per_create(
+    salesforce: tuple[SalesforceSandbox, SalesforceConnector], redis: Redis
+) -> None:
     sandbox, conn = salesforce
     props = {"LastName": "New", "Company": "-", "Phone": CALLER}
     created = conn.create_person("Lead", props, [])
     result = conn.write_call(created, sf_activity("call-sf"), {})
     name = person_name("Lead", props, ("Phone", "MobilePhone"))
-    assert ledger_keys(redis) == {store.ledger_key("person", "salesforce", name): created.id,
-                                  store.ledger_key("activity", "salesforce", "call-sf"): result.activity_id}
+    assert ledger_keys(redis) == {
+        store.ledger_key("person", "salesforce", name): created.id,
+        store.ledger_key("activity", "salesforce", "call-sf"): result.activity_id,
+    }
 
 
 def test_salesforce_gets_typed_values_in_its_wire_form(
-        salesforce: tuple[SalesforceSandbox, SalesforceConnector]) -> None:
+    salesforce: tuple[SalesforceSandbox, SalesforceConnector],
+) -> None:
     sandbox, conn = salesforce
     sandbox.seed("Contact", {"Phone": CALLER})
     person = conn.find_people(CALLER, ["Contact"], [])[0]
-    updates = {"Follow_Up_Date__c": date(2026, 4, 1), "Budget__c": 80000, "Callback_Requested__c": True,
-               "Last_AI_Call__c": datetime(2026, 3, 2, 9, 14, 52, 318000, tzinfo=UTC)}
+    updates = {
+        "Follow_Up_Date__c": date(2026, 4, 1),
+        "Budget__c": 80000,
+        "Callback_Requested__c": True,
+        "Last_AI_Call__c": datetime(2026, 3, 2, 9, 14, 52, 318000, tzinfo=UTC),
+    }
     result = conn.write_call(person, sf_activity("call-typed"), updates)
-    assert result.written == {"Follow_Up_Date__c": "2026-04-01", "Budget__c": 80000, "Callback_Requested__c": True,
-                              "Last_AI_Call__c": "2026-03-02T09:14:52.318Z"}
+    assert result.written == {
+        "Follow_Up_Date__c": "2026-04-01",
+        "Budget__c": 80000,
+        "Callback_Requested__c": True,
+        "Last_AI_Call__c": "2026-03-02T09:14:52.318Z",
+    }
     assert not result.rejected
     assert sandbox.get("Contact", person.id)["Follow_Up_Date__c"] == "2026-04-01"

@@ -93,7 +93,8 @@ class Ledger:
 def person_name(object: str, properties: Mapping[str, Any], phone_fields: Sequence[str]) -> str:
     """The ledger name of a person to create: a digest (no phone number in Redis keys) of the
     object and the first phone field ``properties`` fill in, else of every property."""
-    phone = next((str(properties[f]) for f in phone_fields if isinstance(properties.get(f), str) and properties[f]),
-                 None)
+    phone = next(
+        (str(properties[f]) for f in phone_fields if isinstance(properties.get(f), str) and properties[f]), None
+    )
     what = f"phone:{phone}" if phone is not None else json.dumps(properties, sort_keys=True, default=str)
     return hashlib.sha256(f"{object.lower()}\n{what}".encode()).hexdigest()[:32]
