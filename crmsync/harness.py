@@ -54,6 +54,10 @@ SETTING_PREFIXES = (
     "GUNICORN_",
     "PORT",
     "REQUESTS_CA_BUNDLE",
+    "RETELL_",
+    "VAPI_",
+    "ELEVENLABS_",
+    "BLAND_",
 )
 T = TypeVar("T")
 
