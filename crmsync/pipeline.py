@@ -40,6 +40,9 @@ class Outcome:
 
 
 def sync(context: dict[str, Any], mapping: Mapping, connector: Connector, redis: Redis, region: str) -> Outcome:
+    unserved = mapping.refuses_provider(context["call"])
+    if unserved:
+        return Outcome(state="skipped", reason=unserved)
     status = context["call"].get("status")
     if status and status not in mapping.statuses:
         return Outcome(state="skipped", reason=f"the call's status is {status}: the mapping logs "

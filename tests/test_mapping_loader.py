@@ -68,8 +68,8 @@ LINE_CASES: list[tuple[str, str | list[str]]] = [
      '2: match.on_mising: unknown key "on_mising" (did you mean "on_missing"?); valid keys: phone, objects, '
      "on_multiple, on_missing, create"),
     ("evnts: [call.ended]\n",
-     '1: evnts: unknown key "evnts" (did you mean "events"?); valid keys: version, crm, events, statuses, match, '
-     "activity, fields"),
+     '1: evnts: unknown key "evnts" (did you mean "events"?); valid keys: version, crm, events, statuses, providers, '
+     "match, activity, fields"),
     ("events: [call.ended, call.endd]\n",
      '1: events[1]: "call.endd" is not one of call.started, call.answered, transcription.update, tool.executed, '
      'call.ended (did you mean "call.ended"?)'),
@@ -84,7 +84,7 @@ LINE_CASES: list[tuple[str, str | list[str]]] = [
     ("fields:\n  - from: call.customer_numbr\n    to: phone\n",
      '2: fields[0].from: "customer_numbr" is not a key of call: id, conversation_id, event, agent_id, agent_name, '
      "project_id, direction, customer_number, agent_number, started_at, answered_at, ended_at, duration_seconds, "
-     'status, recording_url, channel (did you mean "customer_number"?)'),
+     'status, recording_url, channel, provider (did you mean "customer_number"?)'),
     ("fields:\n  - from: outcome.__class__\n    to: x\n",
      '2: fields[0].from: "__class__": names starting with _ are not allowed'),
     ("fields:\n  - to: x\n", '2: fields[0]: needs exactly one of "from" (a path such as outcome.budget) or "value" '
@@ -110,7 +110,7 @@ LINE_CASES: list[tuple[str, str | list[str]]] = [
     ("activity:\n  title: \"{{ call.agnet_name }}\"\n",
      '2: activity.title: "call.agnet_name" does not exist: call has id, conversation_id, event, agent_id, '
      "agent_name, project_id, direction, customer_number, agent_number, started_at, answered_at, ended_at, "
-     'duration_seconds, status, recording_url, channel (did you mean "agent_name"?)'),
+     'duration_seconds, status, recording_url, channel, provider (did you mean "agent_name"?)'),
     ("activity:\n  body: \"{{ outcom.summary }}\"\n",
      '2: activity.body: unknown name "outcom": templates see call, transcript, transcript_text, outcome, tools '
      '(did you mean "outcome"?)'),
@@ -156,7 +156,8 @@ def test_every_error_in_a_file_is_reported_at_once_in_line_order(tmp_path: Path)
 def test_top_level_problems(tmp_path: Path) -> None:
     path = write(tmp_path, "- just\n- a list\n")
     assert problems_of(path) == [
-        f"{path}:1: (top level): must be a mapping with keys version, crm, events, statuses, match, activity, fields"]
+        f"{path}:1: (top level): must be a mapping with keys version, crm, events, statuses, providers, match, "
+        "activity, fields"]
     path = write(tmp_path, "version: 1\n")
     assert problems_of(path) == [f'{path}:1: (top level): "crm" is required']
     path = write(tmp_path, "version: 1\ncrm: salesforce\n")

@@ -23,6 +23,7 @@ from crmsync.mapping.model import (
     EVENTS,
     ON_MISSING,
     ON_MULTIPLE,
+    PROVIDERS,
     WRITE_MODES,
     ActivitySpec,
     FieldRule,
@@ -33,7 +34,7 @@ from crmsync.mapping.model import (
 from crmsync.mapping.source import KeyPath, Located, YamlSyntaxError, path_text, read_yaml
 from crmsync.mapping.templates import Template, TemplateProblem, compile_template, environment
 
-TOP_KEYS = ("version", "crm", "events", "statuses", "match", "activity", "fields")
+TOP_KEYS = ("version", "crm", "events", "statuses", "providers", "match", "activity", "fields")
 MATCH_KEYS = ("phone", "objects", "on_multiple", "on_missing", "create")
 CREATE_KEYS = ("object", "properties")
 ACTIVITY_KEYS = ("title", "body", "disposition", "properties")
@@ -185,6 +186,9 @@ class _Checker:
         if "statuses" in data:
             statuses = self.string_list(("statuses",), data["statuses"], "[completed, no_answer]") or []
             result.statuses = [s for i, s in enumerate(statuses) if self.choice(("statuses", i), s, CALL_STATUSES)]
+        if "providers" in data:
+            providers = self.string_list(("providers",), data["providers"], "[hamsa, retell]") or []
+            result.providers = [p for i, p in enumerate(providers) if self.choice(("providers", i), p, PROVIDERS)]
         result.match = self.match(data.get("match", {}))
         result.activity = self.activity(data.get("activity", {}))
         fields = data.get("fields", [])

@@ -22,6 +22,9 @@ from crmsync.mapping.rules import ActivitySpec, FieldRule, Match
 __all__ = ["ActivitySpec", "FieldRule", "Mapping", "Match", "map_key"]
 
 EVENTS = ("call.started", "call.answered", "transcription.update", "tool.executed", "call.ended")
+# The platforms a call may come from (``call.provider``; a Hamsa call names none) and which
+# a mapping may be limited to (``providers:``).
+PROVIDERS = ("hamsa", "retell", "vapi", "elevenlabs", "bland")
 # Canonical call statuses (SPEC §5) a mapping may ask to log (``statuses:``).
 CALL_STATUSES = ("completed", "no_answer", "busy", "failed", "terminated", "canceled", "forwarded", "voicemail")
 WRITE_MODES = ("always", "if_empty", "append")
@@ -39,6 +42,7 @@ class Mapping:
     version: int = 1
     events: list[str] = field(default_factory=lambda: ["call.ended"])
     statuses: list[str] = field(default_factory=lambda: ["completed"])  # which call statuses are logged
+    providers: list[str] | None = None  # the platforms whose calls it serves; None: every platform
     match: Match = field(default_factory=Match)
     activity: ActivitySpec = field(default_factory=ActivitySpec)
     fields: list[FieldRule] = field(default_factory=list)
@@ -48,6 +52,17 @@ class Mapping:
     def profile(self) -> Profile:
         """The CRM's profile: objects, owner field, activity shape, wire form."""
         return profile(self.crm)
+
+    def refuses_provider(self, call: dict[str, Any]) -> str | None:
+        """Why this mapping does not serve the call's platform (``providers:``), or None when it does.
+
+        A call without ``call.provider`` is a Hamsa call. Choosing among several files by
+        agent, project and provider is routing's work; this answers for one file.
+        """
+        provider = call.get("provider") or "hamsa"
+        if self.providers is None or provider in self.providers:
+            return None
+        return f"the call comes from {provider}: the mapping serves {', '.join(self.providers)} (providers:)"
 
     def lookup_number(self, context: dict[str, Any], default_region: str) -> str | None:
         """The first non-empty ``match.phone`` value, in E.164 where it parses."""
