@@ -99,3 +99,22 @@ def test_a_served_platform_syncs_and_call_provider_is_a_path(runtime, hubspot, r
     assert jobs.sync_call(receive(redis, "retell"), "call.ended") == "synced"
     assert hubspot.contact(known)["lead_source"] == "retell"
     assert float(hubspot.contact(known)["budget"]) == 95000
+
+
+def test_mappings_preview_reads_a_platform_body_with_provider():
+    from click.testing import CliRunner
+
+    from crmsync.cli.mappings import mappings
+    from tests.provider_signing import FIXTURES
+
+    env = {"MAPPINGS_DIR": str(ROOT / "mappings"), "CRM": "hubspot", "DEFAULT_REGION": "SA", "REDIS_URL": None}
+    body = str(FIXTURES / "vapi_end_of_call_report.json")
+    result = CliRunner().invoke(mappings, ["preview", body, "--provider", "vapi", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["call_id"] == call_id("vapi")
+    assert report["number"] == "+9665*****455"
+    assert report["plan"]["updates"]["budget"] == "70000"
+    as_hamsa = CliRunner().invoke(mappings, ["preview", body], env=env)
+    assert as_hamsa.exit_code == 1
+    assert "No event type" in as_hamsa.output

@@ -20,7 +20,7 @@ import crmsync.cli.render as render
 from crmsync.crm.base import Person
 from crmsync.errors import CrmsyncError, MappingError
 from crmsync.mapping.loader import load_mapping
-from crmsync.mapping.model import Mapping
+from crmsync.mapping.model import PROVIDERS, Mapping
 from crmsync.mapping.preview import check_folder
 from crmsync.mapping.preview import preview as preview_report
 from crmsync.mapping.remote import remote_problems
@@ -72,13 +72,23 @@ def _remote_check(settings: Settings, loaded: dict[Path, Mapping], as_json: bool
 @click.argument("event_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--remote", is_flag=True, help="Look the caller up in the live CRM (reads only, writes nothing).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a report.")
-def preview(event_file: Path, remote: bool, as_json: bool) -> None:
+@click.option(
+    "--provider",
+    type=click.Choice(PROVIDERS),
+    default="hamsa",
+    show_default=True,
+    help="The platform that sent EVENT_FILE (its webhook body, as that platform posts it).",
+)
+def preview(event_file: Path, remote: bool, as_json: bool, provider: str) -> None:
     """Show what EVENT_FILE (a webhook body, or a JSON list of one call's bodies) would do.
 
     Writes nothing. Without --remote the caller is not looked up: the plan assumes the
     first object type of match.objects with every field empty.
     """
-    from crmsync.events import InvalidEvent, normalise
+    from crmsync.events import InvalidEvent
+    from crmsync.quarantine import NORMALISERS
+
+    normalise = NORMALISERS[provider]
 
     settings = _settings(as_json)
     _require(settings.require_crm, as_json)  # CRM names the active mapping file
