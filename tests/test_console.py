@@ -191,18 +191,19 @@ def test_the_overview_names_what_is_wrong_in_plain_words(make_app, redis, tmp_pa
     assert "Nothing needs attention" in client.get("/console/").text
 
 
-def test_crm_links_come_from_the_settings_of_each_crm():
-    from crmsync.crm.ui import UI
+def test_crm_links_come_from_each_crms_profile_and_settings():
+    from crmsync.crm.profiles import PROFILES
 
     hubspot = Settings.from_env({"HUBSPOT_PORTAL_ID": "4455667"})
     assert (
-        UI["hubspot"].record_url(hubspot, "contact", "901") == "https://app.hubspot.com/contacts/4455667/record/0-1/901"
+        PROFILES["hubspot"].record_url(hubspot, "contact", "901")
+        == "https://app.hubspot.com/contacts/4455667/record/0-1/901"
     )
-    assert UI["hubspot"].record_url(hubspot, UI["hubspot"].activity_object, "77") == (
+    assert PROFILES["hubspot"].record_url(hubspot, PROFILES["hubspot"].activity_object, "77") == (
         "https://app.hubspot.com/contacts/4455667/record/0-48/77"
     )
-    assert UI["hubspot"].record_url(Settings.from_env({}), "contact", "901") is None  # no portal id: no link
+    assert PROFILES["hubspot"].record_url(Settings.from_env({}), "contact", "901") is None  # no portal id: no link
     salesforce = Settings.from_env({"SALESFORCE_INSTANCE_URL": "https://acme.my.salesforce.com/"})
-    assert UI["salesforce"].record_url(salesforce, "Lead", "00Q1") == (
+    assert PROFILES["salesforce"].record_url(salesforce, "Lead", "00Q1") == (
         "https://acme.my.salesforce.com/lightning/r/Lead/00Q1/view"
     )

@@ -91,11 +91,13 @@ def test_log_in(page, stack):
     assert "/console/login?next=/console/calls" in page.url
     shot(page, "login")
     page.fill("input[name=password]", "not the password")
-    page.get_by_role("button", name="Sign in").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
     assert "not the console password" in page.inner_text("main")
     page.fill("input[name=password]", PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    assert page.url == base(stack) + "/calls"
+    with page.expect_navigation():
+        page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(base(stack) + "/calls")
     assert page.is_visible("text=Log out")
 
 
@@ -105,22 +107,24 @@ def test_find_a_synced_call_by_its_number_typed_in_a_national_format_and_open_it
     stack.wait_state(DOCUMENTED_CALL, ("synced", "partial"))
     page.goto(base(stack) + "/")
     page.fill("header input[name=q]", "050 123 4567")  # as the admin has it written down, in Saudi format
-    page.get_by_role("button", name="Find").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Find").click()
     rows = page.locator("table.calls tbody tr")
     assert rows.count() == 1
     assert "+9665*****567" in rows.first.inner_text()  # masked in the list
     assert "966501234567" not in page.content()
     shot(page, "calls")
-    rows.first.locator("a").click()
+    with page.expect_navigation():
+        rows.first.locator("a").click()
     assert page.inner_text("h1") == f"Call {DOCUMENTED_CALL}"
     assert contact in page.inner_text("main")
     shot(page, "call")
     link = page.locator("a.crm")
     expected = f"{stack.sandbox.url}/lightning/r/Contact/{contact}/view"
     assert link.get_attribute("href") == expected
-    link.click()
-    page.wait_for_load_state()
-    assert page.url == expected  # the browser went to the record's page in the CRM's own UI
+    with page.expect_navigation():
+        link.click()
+    page.wait_for_url(expected)  # the browser went to the record's page in the CRM's own UI
     page.go_back()
 
 
@@ -139,7 +143,8 @@ def test_a_failed_call_replayed_from_the_page_becomes_synced(page, stack, fixtur
     row = page.locator("tr", has_text=FAILING_CALL[:20])
     assert "Tasks are locked during the audit" in row.inner_text()
     shot(page, "failed")
-    row.get_by_role("button", name="Replay").click()
+    with page.expect_navigation():
+        row.get_by_role("button", name="Replay").click()
     assert "Queued again" in page.inner_text("main")
     stack.wait_state(FAILING_CALL, ("synced", "partial"))
     page.reload()
@@ -152,7 +157,8 @@ def test_a_quarantined_body_with_a_script_is_shown_as_text_and_no_script_runs(pa
     assert answer.status_code == 422
     page.goto(base(stack) + "/quarantine")
     shot(page, "quarantine")
-    page.click(f"text={answer.json()['quarantine_id']}")
+    with page.expect_navigation():
+        page.click(f"text={answer.json()['quarantine_id']}")
     body = page.locator("pre.body")
     assert script in body.inner_text()  # shown as the text it is
     assert body.locator("script, img").count() == 0
@@ -167,13 +173,15 @@ def test_a_draft_mapping_with_an_error_shows_its_line_and_a_valid_one_its_previe
     page.goto(base(stack) + "/mappings")
     page.select_option("select[name=call_id]", DOCUMENTED_CALL)
     page.fill("textarea[name=draft]", broken)
-    page.get_by_role("button", name="Preview").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Preview").click()
     problems = page.inner_text("ul.draft-problems")
     assert f"draft.yaml:{line}:" in problems and "nubmer" in problems
     assert page.locator("pre.numbered .bad").inner_text().strip().startswith(str(line))
     page.fill("textarea[name=draft]", active.replace("type: number", "type: integer", 1))
     page.check("input[name=remote]")  # look the caller up in the CRM, as --remote does
-    page.get_by_role("button", name="Preview").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Preview").click()
     assert "The draft is valid." in page.inner_text("#result")
     assert page.locator(".preview table.fields").count() == 2  # the active file's preview and the draft's
     [contact] = [c["Id"] for c in stack.sandbox.records("Contact")]
@@ -191,7 +199,8 @@ def test_the_overview_draws_its_charts(page, stack):
 def test_an_action_without_its_csrf_token_is_refused(page, stack):
     page.goto(base(stack) + f"/calls/{FAILING_CALL}")
     page.evaluate("document.querySelector('main input[name=csrf]').remove()")  # a forged form has no token
-    page.get_by_role("button", name="Replay").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Replay").click()
     assert "did not carry the console's security token" in page.inner_text("main")
 
 
@@ -206,8 +215,9 @@ def test_pages_without_a_session_redirect_to_the_login(browser, stack):
 def test_logout_ends_the_session(page, stack):
     cookies = page.context.cookies()
     page.goto(base(stack) + "/")
-    page.get_by_role("button", name="Log out").click()
-    assert "/console/login" in page.url
+    with page.expect_navigation():
+        page.get_by_role("button", name="Log out").click()
+    page.wait_for_url("**/console/login")
     page.goto(base(stack) + "/")
     assert "/console/login" in page.url
     # the cookie from before the logout no longer opens anything

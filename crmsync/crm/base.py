@@ -86,7 +86,8 @@ class Profile:
     and create (``match_objects[0]`` is the default of ``match.objects``), the owner field,
     the activity object, how the call's activity is shaped (body format and length limits),
     and ``wire``: a typed value the mapping engine planned (``str``, ``int``/``float``,
-    ``bool``, ``date``, ``datetime``) in the CRM's wire form."""
+    ``bool``, ``date``, ``datetime``) in the CRM's wire form. The admin console reads
+    ``record_url`` (links into the CRM's UI) and ``budget_alarm``."""
 
     name: str
     match_objects: tuple[str, ...]  # objects found by phone (and named by fields[].object)
@@ -98,6 +99,10 @@ class Profile:
     title_limit: int | None  # characters of the activity title, None: no limit
     disposition_limit: int | None  # characters of a free-text disposition, None: no limit
     wire: Callable[[Any], Any]  # typed value -> the CRM's wire form
+    # (settings, object, id) -> the record's address in the CRM's own web UI, or None (crmsync.crm.ui)
+    record_url: Callable[[Any, str, str], str | None] = lambda settings, object, record_id: None
+    # redis -> a plain-words alarm when the CRM's daily API allowance is nearly spent, or None
+    budget_alarm: Callable[[Any], str | None] = lambda redis: None
 
     @property
     def html(self) -> bool:

@@ -13,6 +13,7 @@ from datetime import time as clock
 from typing import Any
 
 from crmsync.crm.base import Activity, Person, Profile
+from crmsync.crm.ui import hubspot_record_url
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 CALL_TO_CONTACT = 194  # HUBSPOT_DEFINED association type id, call -> contact
@@ -43,7 +44,8 @@ def wire(value: Any) -> str:
 
 HUBSPOT = Profile(name="hubspot", match_objects=("contact",), create_objects=("contact",),
                   owner_field="hubspot_owner_id", activity_object="call", body_format="html",
-                  body_limit=BODY_MAX, title_limit=None, disposition_limit=None, wire=wire)
+                  body_limit=BODY_MAX, title_limit=None, disposition_limit=None, wire=wire,
+                  record_url=hubspot_record_url)
 
 
 def call_properties(activity: Activity, person: Person) -> dict[str, str]:

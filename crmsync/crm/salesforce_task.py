@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from crmsync.crm.base import Activity, Person, Profile
+from crmsync.crm.ui import salesforce_budget_alarm, salesforce_record_url
 
 SUBJECT_MAX = 255  # characters
 DESCRIPTION_MAX = 32000  # characters
@@ -31,7 +32,8 @@ def wire(value: Any) -> Any:
 
 SALESFORCE = Profile(name="salesforce", match_objects=("Contact", "Lead"), create_objects=("Contact", "Lead"),
                      owner_field="OwnerId", activity_object="Task", body_format="text",
-                     body_limit=DESCRIPTION_MAX, title_limit=SUBJECT_MAX, disposition_limit=TEXT_MAX, wire=wire)
+                     body_limit=DESCRIPTION_MAX, title_limit=SUBJECT_MAX, disposition_limit=TEXT_MAX, wire=wire,
+                     record_url=salesforce_record_url, budget_alarm=salesforce_budget_alarm)
 
 
 def task_fields(person: Person, activity: Activity, *, create: bool = True) -> dict[str, Any]:

@@ -1,4 +1,5 @@
 """What the admin console shows of each CRM: links into its own web UI, and its API budget.
+Each CRM's profile (``crmsync.crm.profiles``) names its functions here.
 
 ``*_record_url(settings, object, id)`` returns the address of that record in the CRM's UI,
 or None when the settings do not say where that UI is (HubSpot needs ``HUBSPOT_PORTAL_ID``;
@@ -8,8 +9,6 @@ the CRM's daily API allowance is nearly spent, else None.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from urllib.parse import quote
 
 from redis import Redis
@@ -40,10 +39,6 @@ def salesforce_record_url(settings: Settings, object: str, record_id: str) -> st
     return f"{base.rstrip('/')}/lightning/r/{quote(object)}/{quote(str(record_id))}/view"
 
 
-def no_budget_alarm(redis: Redis) -> str | None:
-    return None
-
-
 def salesforce_budget_alarm(redis: Redis) -> str | None:
     """From the last ``Sforce-Limit-Info`` reading the connector kept."""
     from crmsync.crm.salesforce_client import USAGE_KEY
@@ -58,16 +53,3 @@ def salesforce_budget_alarm(redis: Redis) -> str | None:
         f"Salesforce's daily API allowance is nearly spent: {int(used):,} of {int(total):,} requests used in "
         "the last 24 hours (shared with the org's other integrations); calls will wait for room"
     )
-
-
-@dataclass(frozen=True)
-class CrmUi:
-    record_url: Callable[[Settings, str, str], str | None]
-    budget_alarm: Callable[[Redis], str | None]
-    activity_object: str  # what the call's activity is, as record_url names it
-
-
-UI: dict[str, CrmUi] = {
-    "hubspot": CrmUi(hubspot_record_url, no_budget_alarm, "call"),
-    "salesforce": CrmUi(salesforce_record_url, salesforce_budget_alarm, "Task"),
-}

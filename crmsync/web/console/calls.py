@@ -8,7 +8,7 @@ from flask import Blueprint, Response, abort, redirect, request, url_for
 
 from crmsync import callindex, jobs, store
 from crmsync.callindex import STATES, Query
-from crmsync.crm.ui import UI
+from crmsync.crm.profiles import PROFILES
 from crmsync.events import call_context
 from crmsync.web.console import facts
 from crmsync.web.console.charts import legend, stacked_bars
@@ -93,7 +93,7 @@ def call_view(console: Console, call_id: str) -> dict[str, Any] | None:
     entries = console.index.entries([call_id])
     person = status.get("person") or {}
     crm = status.get("crm") or console.settings.crm
-    ui = UI.get(crm or "")
+    ui = PROFILES.get(crm or "")  # the CRM says where its UI shows a record
     links: dict[str, str | None] = {"person": None, "activity": None}
     if ui is not None and person.get("id"):
         links["person"] = ui.record_url(console.settings, str(person.get("type") or ""), str(person["id"]))

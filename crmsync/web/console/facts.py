@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crmsync import callindex, metrics, store
-from crmsync.crm.ui import UI
+from crmsync.crm.profiles import PROFILES
 from crmsync.mapping.preview import check_folder
 
 REFUSED = ("invalid_json", "invalid_event", "too_large")  # webhook answers that mean a delivery was refused
@@ -68,7 +68,7 @@ def alarms(console: Any, figures: dict[str, dict[str, float]]) -> list[str]:
             f"{int(refused)} webhook deliveries were refused as invalid (see Quarantine for the bodies "
             "kept); Hamsa may be sending a shape crmsync does not read."
         )
-    ui = UI.get(console.settings.crm or "")
+    ui = PROFILES.get(console.settings.crm or "")
     if ui is not None and (budget := ui.budget_alarm(console.redis)):
         found.append(budget)
     failed = int(console.redis.zcard(store.FAILED_KEY))
