@@ -25,7 +25,7 @@ from crmsync.providers.signing import SignatureRefused
 from crmsync.settings import MAX_BODY_BYTES
 from crmsync.web.auth import AuthProblem, check_bearer
 from crmsync.web.responses import error, ok, refuse, source
-from crmsync.web.state import state
+from crmsync.web.state import WebState, state
 
 log = logging.getLogger("crmsync.web")
 
@@ -51,10 +51,11 @@ def read_body() -> bytes:
     return request.get_data(cache=False)
 
 
-def accept(raw: bytes, provider: str, started: float) -> Response:
+def accept(raw: bytes, provider: str, started: float, web: WebState | None = None) -> Response:
     """Parse, normalise (``quarantine.NORMALISERS[provider]``) and store one authenticated
-    body; ``started`` is the request's ``time.perf_counter()``, for the log."""
-    web = state()
+    body; ``started`` is the request's ``time.perf_counter()``, for the log, ``web`` the state the
+    view already looked up (once per request)."""
+    web = web or state()
     try:
         body = json.loads(raw)
     except ValueError:
@@ -64,7 +65,7 @@ def accept(raw: bytes, provider: str, started: float) -> Response:
     try:
         event = quarantine.NORMALISERS[provider](body, web.settings.default_region)
     except events.InvalidEvent as invalid:
-        return keep(raw, invalid.details, provider)
+        return keep(raw, invalid.details, provider, web)
     g.call_id = event["call_id"]
     try:
         accepted = web.ingest.store(event, events.dedupe_key(event), enqueue=web.subscriptions.wants(event["event"]))
@@ -83,11 +84,11 @@ def accept(raw: bytes, provider: str, started: float) -> Response:
     return ok(answer)
 
 
-def keep(raw: bytes, details: dict[str, list[str]], provider: str) -> Response:
+def keep(raw: bytes, details: dict[str, list[str]], provider: str, web: WebState) -> Response:
     """422: the body is kept for an admin (``crmsync quarantine``); 503 if it cannot be."""
     title = PLATFORMS[provider].title if provider in PLATFORMS else "Hamsa"
     try:
-        qid = quarantine.keep(state().redis, raw, details, source(), provider)
+        qid = quarantine.keep(web.redis, raw, details, source(), provider)
     except RedisError:
         return error(503, "unavailable", "The body could not be kept for review; retry later.")
     return refuse(
@@ -104,13 +105,14 @@ def hamsa() -> Response:
     """Hamsa sends ``Authorization: Bearer <token>`` (``WEBHOOK_TOKENS``, or none with
     ``WEBHOOK_AUTH=none``)."""
     started = time.perf_counter()
-    settings = state().settings
+    web = state()
+    settings = web.settings
     if settings.webhook_auth == "bearer":
         try:
             check_bearer(request.headers.get("Authorization"), settings.webhook_tokens)
         except AuthProblem as problem:
             return refuse(401, "unauthorized", str(problem))
-    return accept(read_body(), "hamsa", started)
+    return accept(read_body(), "hamsa", started, web)
 
 
 @bp.post("/<platform>")
@@ -119,7 +121,8 @@ def other_platform(platform: str) -> Response:
     (``crmsync.providers``) instead of the bearer token; 404 while its setting is unset.
     Configured secrets are taken out of the body before it is parsed or kept."""
     started = time.perf_counter()
-    settings = state().settings.providers
+    web = state()
+    settings = web.settings.providers
     chosen = PLATFORMS.get(platform)
     if chosen is None or not chosen.enabled(settings):
         return error(404, "not_found", "No webhook is configured at this address.")
@@ -128,4 +131,4 @@ def other_platform(platform: str) -> Response:
         chosen.verify(dict(request.headers), raw, settings, None)
     except SignatureRefused as problem:
         return refuse(401, "unauthorized", str(problem))
-    return accept(without_secrets(raw, settings), platform, started)
+    return accept(without_secrets(raw, settings), platform, started, web)
