@@ -207,3 +207,13 @@ def test_crm_links_come_from_each_crms_profile_and_settings():
     assert PROFILES["salesforce"].record_url(salesforce, "Lead", "00Q1") == (
         "https://acme.my.salesforce.com/lightning/r/Lead/00Q1/view"
     )
+
+
+def test_a_body_of_another_platform_is_previewed_as_that_platform_posts_it(client):
+    body = (ROOT / "tests" / "fixtures" / "providers" / "retell_call_ended.json").read_text()
+    log_in(client)
+    token = csrf_of(client.get("/console/mappings"))
+    as_hamsa = client.post("/console/mappings", data={"csrf": token, "body": body})
+    assert "The pasted body:" in as_hamsa.text and "With the active file" not in as_hamsa.text
+    as_retell = client.post("/console/mappings", data={"csrf": token, "body": body, "provider": "retell"})
+    assert "With the active file" in as_retell.text and "The pasted body:" not in as_retell.text

@@ -16,10 +16,11 @@ from crmsync import store
 from crmsync.callindex import Query, find
 from crmsync.crm.base import Person
 from crmsync.errors import CrmsyncError, MappingError
-from crmsync.events import InvalidEvent, normalise
+from crmsync.events import InvalidEvent
 from crmsync.mapping.loader import load_mapping
-from crmsync.mapping.model import Mapping
+from crmsync.mapping.model import PROVIDERS, Mapping
 from crmsync.mapping.preview import check_folder, check_text, diff, preview
+from crmsync.quarantine import NORMALISERS
 from crmsync.web.console.pages import Console, page
 
 RECENT = 20  # recent calls offered for a preview
@@ -38,6 +39,7 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
             "body": request.form.get("body", "")[:DRAFT_MAX],
             "draft": request.form.get("draft", "")[:DRAFT_MAX],
             "remote": request.form.get("remote", ""),
+            "provider": request.form.get("provider", "hamsa") if request.form.get("provider") in PROVIDERS else "hamsa",
         }
         result = try_it(console, form) if request.method == "POST" else None
         return page(
@@ -48,6 +50,7 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
             form=form,
             result=result,
             active=str(settings.mapping_path) if settings.crm else None,
+            providers=PROVIDERS,
         )
 
 
@@ -117,6 +120,7 @@ def _events(console: Console, form: dict[str, str], problems: list[str]) -> list
             return []
         bodies = loaded if isinstance(loaded, list) else [loaded]
         try:
+            normalise = NORMALISERS[form["provider"]]  # the platform that posts such bodies
             return [normalise(body, console.settings.default_region) for body in bodies if isinstance(body, dict)]
         except InvalidEvent as invalid:
             problems += [f"The pasted body: {path}: {'; '.join(msgs)}" for path, msgs in invalid.details.items()]
