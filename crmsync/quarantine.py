@@ -51,7 +51,13 @@ class Quarantined:
         return "; ".join(f"{path}: {' '.join(msgs)}" for path, msgs in self.details.items())
 
     def summary(self) -> dict[str, Any]:
-        return {"id": self.id, "received_at": self.received_at, "source": self.source, "details": self.details}
+        return {
+            "id": self.id,
+            "received_at": self.received_at,
+            "source": self.source,
+            "provider": self.provider,
+            "details": self.details,
+        }
 
 
 class StillInvalid(Exception):

@@ -38,9 +38,9 @@ def quarantine_list(as_json: bool) -> None:
     if not rows:
         console.print("The quarantine is empty.")
         return
-    table = Table("id", "received", "source", "problems")
+    table = Table("id", "received", "platform", "source", "problems")
     for row in rows:
-        table.add_row(row.id, row.received_at, row.source, row.problems())
+        table.add_row(row.id, row.received_at, row.provider, row.source, row.problems())
     console.print(table)
 
 
@@ -49,7 +49,7 @@ def quarantine_list(as_json: bool) -> None:
 def quarantine_show(qid: str) -> None:
     _, redis = settings_and_redis()
     kept = _get(redis, qid)
-    console.print(f"[bold]{qid}[/] received {kept.received_at} from {kept.source}")
+    console.print(f"[bold]{qid}[/] received {kept.received_at} from {kept.source} at /webhooks/{kept.provider}")
     for path, msgs in kept.details.items():
         console.print(f"  [red]{path}[/]: {' '.join(msgs)}")
     text = (kept.body or b"").decode("utf-8", "replace")
