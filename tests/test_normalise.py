@@ -5,7 +5,6 @@ import json
 import pytest
 
 from crmsync.events import InvalidEvent, call_context, dedupe_key, normalise
-from crmsync.events.normalise import to_iso
 
 CALL = "call_7f3a9c2e-5b1d-4e8a-9c6f-2d4b8e1a0f37"
 
@@ -77,22 +76,6 @@ def test_the_whole_call_is_rebuilt_from_its_events(fixture_path):
 def test_duration_from_start_and_end_when_not_sent(fixture_path):
     context = call_context([normalise(load(fixture_path, "call_ended_flat.json"), "SA")])
     assert context["call"]["duration_seconds"] == 89
-
-
-@pytest.mark.parametrize(
-    "value, expected",
-    [
-        ("2024-01-15T14:35:00.000Z", "2024-01-15T14:35:00.000Z"),
-        ("2024-01-15T16:35:00+02:00", "2024-01-15T14:35:00.000Z"),
-        (1705329300, "2024-01-15T14:35:00.000Z"),
-        (1705329300000, "2024-01-15T14:35:00.000Z"),
-        ("1705329300000", "2024-01-15T14:35:00.000Z"),
-        ("yesterday", None),
-        (None, None),
-    ],
-)
-def test_times_become_utc_iso(value, expected):
-    assert to_iso(value) == expected
 
 
 @pytest.mark.parametrize(

@@ -1,149 +1,135 @@
-"""marshmallow schemas for every shape of Hamsa webhook we know (SPEC §5).
+"""The marshmallow validator of webhook bodies, built from the alias table (``aliases.TABLE``).
 
-Hamsa's examples disagree with each other and with live traffic, so the schemas accept
-``eventType`` or ``event_type``, ``callId`` or ``caller_info.call_id``, and the call
-content at ``data.data`` or ``data``. They refuse only what makes an event unusable: no
-event type, no call id, or a structure of the wrong kind. Everything else is coerced
-leniently later; outcome values are kept exactly as sent.
+Every ``ID`` and ``TEXT`` path and every container of the table becomes a field of a
+nested marshmallow schema, so the validator checks exactly the paths the extraction reads.
+It refuses only what makes an event unusable: no event type, no call id, an id of the
+wrong type, or a container that is not an object. Everything else is coerced leniently
+later; outcome values are kept exactly as sent. ``problems(body)`` lists every problem at
+once, by dotted path, in the shape of marshmallow's ``normalized_messages()``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
-from marshmallow import INCLUDE, Schema, ValidationError, fields, validates_schema
+from marshmallow import INCLUDE, Schema, ValidationError, fields
+
+from crmsync.events import aliases
+from crmsync.events.aliases import ANY, CALL_ID, CONTENT, CONVERSATION_ID, EVENT_TYPE, ID, OBJECT, TEXT, Path
 
 
 class Identifier(fields.Field):
-    """A string or an integer id, returned as a non-empty string."""
+    """A call or conversation id: a string or an integer (empty means absent)."""
 
-    default_error_messages = {"invalid": "must be a string or a number."}
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, str | int):
-            raise self.make_error("invalid")
-        text = str(value).strip()
-        return text or None
-
-
-class Loose(fields.Field):
-    """Any JSON value, kept as sent."""
+    default_error_messages = {"invalid": "must be a string or an integer."}
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not aliases.is_id_type(value):
+            raise self.make_error("invalid")
         return value
 
 
-class ObjectOrNull(fields.Field):
-    """A JSON object (or null); anything else is an error."""
+class Text(fields.String):
+    default_error_messages = {"invalid": "must be a string."}
+
+
+class Container(fields.Field):
+    """A JSON object (or null) whose own fields a nested schema checks. A lenient container
+    (``data.data``) that is not an object is simply not the content: no error."""
 
     default_error_messages = {"invalid": "must be a JSON object."}
 
+    def __init__(self, schema: Schema | None, strict: bool, **kwargs: Any) -> None:
+        super().__init__(allow_none=True, **kwargs)
+        self.schema = schema
+        self.strict = strict
+
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if value is not None and not isinstance(value, dict):
-            raise self.make_error("invalid")
-        return value
+        if not isinstance(value, dict):
+            if self.strict:
+                raise self.make_error("invalid")
+            return value
+        return self.schema.load(value) if self.schema is not None else value
 
 
-class _Open(Schema):
-    class Meta:
-        unknown = INCLUDE
+_LENIENT = "lenient"  # data.data: the content only when it is an object
 
 
-class CallerInfoSchema(_Open):
-    call_id = Identifier(allow_none=True)
-    agent_id = Identifier(allow_none=True)
-    conversationId = Identifier(allow_none=True)  # noqa: N815 - Hamsa's own key
-    call_start_time = Loose(allow_none=True)
+@dataclass
+class _Node:
+    kind: str | None = None  # None: a step on the way to a validated path (an object)
+    children: dict[str, _Node] = field(default_factory=dict)
 
 
-class EnvelopeSchema(_Open):
-    """The outer body. ``data`` is checked by ``ContentSchema`` separately."""
-
-    eventType = fields.String(allow_none=True)  # noqa: N815
-    event_type = fields.String(allow_none=True)
-    callId = Identifier(allow_none=True)  # noqa: N815
-    call_id = Identifier(allow_none=True)
-    timestamp = Loose(allow_none=True)
-    projectId = Identifier(allow_none=True)  # noqa: N815
-    agentId = Identifier(allow_none=True)  # noqa: N815
-    agentName = fields.String(allow_none=True)  # noqa: N815
-    caller_info = fields.Nested(CallerInfoSchema, allow_none=True)
-    data = ObjectOrNull(allow_none=True)
-
-    @validates_schema(skip_on_field_errors=False)
-    def _needs_type_and_id(self, data: dict[str, Any], **kwargs: Any) -> None:
-        problems: dict[str, list[str]] = {}
-        if not (data.get("eventType") or data.get("event_type")):
-            problems["eventType"] = ["No event type: expected eventType (or event_type) such as \"call.ended\"."]
-        caller: dict[str, Any] = data["caller_info"] if isinstance(data.get("caller_info"), dict) else {}
-        content: dict[str, Any] = data["data"] if isinstance(data.get("data"), dict) else {}
-        inner: dict[str, Any] = content["data"] if isinstance(content.get("data"), dict) else {}
-        if not (
-            data.get("callId")
-            or data.get("call_id")
-            or caller.get("call_id")
-            or _text(inner.get("conversationId"))
-            or _text(content.get("conversationId"))
-            or caller.get("conversationId")
-        ):
-            problems["callId"] = [
-                "No call id: expected callId, caller_info.call_id or data.conversationId."
-            ]
-        if problems:
-            raise ValidationError(problems)
+def _tree() -> _Node:
+    """The table's validated paths (``ID``, ``TEXT``, containers) as a tree of keys."""
+    root = _Node(OBJECT)
+    for alias in aliases.TABLE:
+        if alias.kind == ANY and alias is not CONTENT:
+            continue
+        for path in alias.paths:
+            node = root
+            for key in path:
+                node = node.children.setdefault(key, _Node())
+            node.kind = node.kind or (_LENIENT if alias is CONTENT else alias.kind)
+    return root
 
 
-class ContentSchema(_Open):
-    """The call content, wherever it sits (``data.data`` or ``data``)."""
-
-    conversationId = Identifier(allow_none=True)  # noqa: N815
-    conversationRecording = fields.String(allow_none=True)  # noqa: N815
-    callParams = ObjectOrNull(allow_none=True)  # noqa: N815
-    params = ObjectOrNull(allow_none=True)
-    transcription = Loose(allow_none=True)
-    outcomeResult = Loose(allow_none=True)  # noqa: N815
-    callDuration = Loose(allow_none=True)  # noqa: N815
-    callStartedAt = Loose(allow_none=True)  # noqa: N815
-    callEndedAt = Loose(allow_none=True)  # noqa: N815
-    direction = fields.String(allow_none=True)
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) and str(value) else None
+def _schema(node: _Node, path: Path) -> Schema:
+    declared: dict[str, fields.Field] = {}
+    for key, child in node.children.items():
+        if child.kind == ID:
+            declared[key] = Identifier(allow_none=True)
+        elif child.kind == TEXT:
+            declared[key] = Text(allow_none=True)
+        else:
+            declared[key] = Container(_schema(child, (*path, key)), strict=child.kind != _LENIENT)
+    name = "Body" + "".join(part[:1].upper() + part[1:] for part in path)
+    return Schema.from_dict(declared, name=name)(unknown=INCLUDE)
 
 
 # Built once: a marshmallow schema keeps no state between loads, and building one costs
 # more than loading a body with it.
-_ENVELOPE = EnvelopeSchema()
-_CONTENT = ContentSchema()
+BODY = _schema(_tree(), ())
+
+_NO_CALL_ID = (
+    "No call id: expected a non-empty string or integer at "
+    + ", ".join(CALL_ID.dotted())
+    + ", or failing those a conversation id at "
+    + ", ".join(CONVERSATION_ID.dotted())
+    + "."
+)
+_ID_RULE = "a call id is a non-empty string or integer."
+_NO_EVENT_TYPE = 'No event type: expected eventType (or event_type) such as "call.ended".'
 
 
-def envelope_errors(body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, list[str]]]:
-    """Load the envelope and its content; returns (loaded envelope, problems by path)."""
-    problems: dict[str, list[str]] = {}
+def problems(body: dict[str, Any]) -> dict[str, list[str]]:
+    """Every problem of ``body`` by dotted path (``{}`` when it is a usable event)."""
+    found: dict[str, list[str]] = {}
     try:
-        envelope = _ENVELOPE.load(body)
+        BODY.load(body)
     except ValidationError as exc:
-        envelope = exc.valid_data if isinstance(exc.valid_data, dict) else {}
-        _flatten(exc.normalized_messages(), "", problems)
-    content_path, content = content_of(body)
-    if content:
-        try:
-            _CONTENT.load(content)
-        except ValidationError as exc:
-            _flatten(exc.normalized_messages(), content_path, problems)
-    return envelope, problems
+        _flatten(exc.normalized_messages(), "", found)
+    if not any(isinstance(v, str) and v.strip() for _, v in aliases.present(body, EVENT_TYPE)):
+        if "eventType" not in found and "event_type" not in found:
+            found.setdefault("eventType", []).append(_NO_EVENT_TYPE)
+    if aliases.call_identity(body) is None:
+        for path in CALL_ID.paths + CONVERSATION_ID.paths:
+            dotted = ".".join(path)
+            parent = aliases.at(body, path[:-1])
+            if isinstance(parent, dict) and path[-1] in parent and dotted not in found:  # sent, but unusable
+                found[dotted] = [f"{_shown(parent[path[-1]])} is not a call id: {_ID_RULE}"]
+        found.setdefault("callId", []).append(_NO_CALL_ID)
+    return found
 
 
-def content_of(body: dict[str, Any]) -> tuple[str, dict[str, Any]]:
-    """Where the call content sits: ``("data.data", …)``, ``("data", …)`` or ``("", {})``."""
-    data = body.get("data")
-    if isinstance(data, dict):
-        inner = data.get("data")
-        if isinstance(inner, dict):
-            return "data.data", inner
-        return "data", data
-    return "", {}
+def _shown(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return "empty text" if not value.strip() else f'"{value.strip()[:24]}"'
+    return "an object" if isinstance(value, dict) else "a list" if isinstance(value, list) else type(value).__name__
 
 
 def _flatten(messages: Any, prefix: str, out: dict[str, list[str]]) -> None:

@@ -1,0 +1,77 @@
+"""The canonical event and the call context, as typed shapes.
+
+They are ``TypedDict``s: plain dicts at run time, so an event goes through JSON (the store
+script, RQ's JSON serializer) and comes back as the same value, while mypy checks every
+layer that reads one. ``CanonicalEvent`` is what ``normalise`` returns and the store keeps;
+``CallContext`` is what ``call_context`` builds from a call's events and what mappings and
+templates see (SPEC §5, "The canonical call").
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+
+class Turn(TypedDict):
+    speaker: str
+    text: str
+
+
+class ToolRun(TypedDict):
+    name: str | None
+    input: Any
+    output: Any
+    duration_ms: Any
+    at: str | None
+
+
+class CallFields(TypedDict):
+    """What one event tells about its call; times are ISO 8601 UTC (``…Z``), numbers E.164
+    where they parse."""
+
+    id: str
+    conversation_id: str | None
+    agent_id: str | None
+    agent_name: str | None
+    project_id: str | None
+    direction: str | None
+    customer_number: str | None
+    agent_number: str | None
+    started_at: str | None
+    answered_at: str | None
+    ended_at: str | None
+    duration_seconds: int | None
+    status: str | None
+    recording_url: str | None
+    channel: str | None
+
+
+class CanonicalEvent(TypedDict):
+    """One accepted webhook body. ``call_id`` is always a non-empty id found in ``raw``."""
+
+    call_id: str
+    event: str
+    event_as_sent: str
+    timestamp: str | None
+    received_at: str
+    call: CallFields
+    transcript: list[Turn] | None
+    outcome: dict[str, Any] | None
+    tool: ToolRun | None
+    raw: dict[str, Any]
+
+
+class CallView(CallFields):
+    """The merged call: every event's fields, plus the type of the latest event."""
+
+    event: str | None
+
+
+class CallContext(TypedDict):
+    """A call as mappings and templates see it (``call.*``, ``transcript``, ``outcome``, ``tools``)."""
+
+    call: CallView
+    transcript: list[Turn]
+    transcript_text: str
+    outcome: dict[str, Any]
+    tools: list[ToolRun]
