@@ -166,3 +166,17 @@ def test_the_same_body_gives_the_same_event_and_key(fixture_path):
         first = normalise(body, "US", received_at="2026-03-02T10:00:00.000Z")
         again = normalise(copy.deepcopy(body), "US", received_at="2026-03-02T10:00:00.000Z")
         assert first == again and dedupe_key(first) == dedupe_key(again), path.name
+
+
+@pytest.mark.parametrize("depth, status", [(64, 200), (65, 422), (900, 422), (995, 400), (100_000, 400)])
+def test_deep_nesting_is_answered_never_500(client, redis, depth, status):
+    opened, closed = "[" * (depth - 3), "]" * (depth - 3)  # with the three objects: depth levels
+    raw = '{"eventType": "call.ended", "callId": "c-deep", "data": {"data": {"outcomeResult": ' + opened + "1" + closed
+    raw += "}}}"
+    answer = client.post("/webhooks/hamsa", data=raw, headers=AUTH)
+    assert answer.status_code == status
+    if status == 422:
+        assert answer.json["details"] == {"body": ["is nested deeper than 64 levels; no Hamsa event is."]}
+        assert redis.hget(store.quarantine_key(answer.json["quarantine_id"]), "body") == raw.encode()
+    if status == 400:
+        assert answer.json["error"] == "invalid_json"

@@ -53,6 +53,7 @@ class Container(fields.Field):
         return self.schema.load(value) if self.schema is not None else value
 
 
+MAX_DEPTH = 64  # levels of objects and lists; Hamsa's bodies have fewer than 10
 _LENIENT = "lenient"  # data.data: the content only when it is an object
 
 
@@ -106,6 +107,8 @@ _NO_EVENT_TYPE = 'No event type: expected eventType (or event_type) such as "cal
 
 def problems(body: dict[str, Any]) -> dict[str, list[str]]:
     """Every problem of ``body`` by dotted path (``{}`` when it is a usable event)."""
+    if too_deep(body):
+        return {"body": [f"is nested deeper than {MAX_DEPTH} levels; no Hamsa event is."]}
     found: dict[str, list[str]] = {}
     try:
         BODY.load(body)
@@ -122,6 +125,19 @@ def problems(body: dict[str, Any]) -> dict[str, list[str]]:
                 found[dotted] = [f"{_shown(parent[path[-1]])} is not a call id: {_ID_RULE}"]
         found.setdefault("callId", []).append(_NO_CALL_ID)
     return found
+
+
+def too_deep(body: Any) -> bool:
+    """Objects and lists nested deeper than ``MAX_DEPTH`` (walked without recursion, so a
+    body of any depth is answered, never a ``RecursionError``)."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def _shown(value: Any) -> str:

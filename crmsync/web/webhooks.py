@@ -58,7 +58,7 @@ def accept(raw: bytes, provider: str, started: float, web: WebState | None = Non
     web = web or state()
     try:
         body = json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser goes
         return refuse(400, "invalid_json", "The body is not valid JSON.")
     if not isinstance(body, dict):
         return refuse(400, "invalid_json", "The body must be a JSON object.")
