@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from redis import Redis
 
 from crmsync import events, store
-from crmsync.events.normalise import now_iso
+from crmsync.events import CanonicalEvent
 from crmsync.providers.registry import PLATFORMS
+from crmsync.times import now_iso
 
 if TYPE_CHECKING:
     from crmsync.queue import Ingest
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 LIST_LIMIT = 200  # newest bodies listed
 
 # How each platform's bodies become canonical events, by the name ``keep`` was given.
-Normaliser = Callable[[dict[str, Any], str], dict[str, Any]]
+Normaliser = Callable[[dict[str, Any], str], CanonicalEvent]
 NORMALISERS: dict[str, Normaliser] = {
     "hamsa": events.normalise,
     **{name: platform.normalise for name, platform in PLATFORMS.items()},
