@@ -9,23 +9,21 @@ _ = object()
 _.get_heartbeat_ttl
 working_time
 
-# marshmallow: a Field's error messages, its _deserialize, a schema's Meta.unknown, and the
-# accepted keys of Hamsa's bodies declared as class attributes (crmsync/events/schema.py).
+# marshmallow: a Field's error messages and its _deserialize (crmsync/events/schema.py builds
+# its schemas from the alias table, so no field is a class attribute).
 _.default_error_messages
 _._deserialize
-_.Meta
-_.unknown
-_.agent_id, _.conversationId, _.call_start_time
-_.eventType, _.event_type, _.callId, _.projectId, _.agentId, _.agentName, _.caller_info
-_.conversationRecording, _.callParams, _.transcription, _.outcomeResult
-_.callDuration, _.callStartedAt, _.callEndedAt
+# Keys of the canonical event's TypedDicts (crmsync/canonical.py): read by string key, by the
+# mapping's source paths and templates (call.agent_name, transcript_text, ...) and by the CLI.
+_.input, _.duration_ms, _.agent_id, _.agent_name, _.project_id, _.customer_number, _.started_at, _.answered_at
+_.ended_at, _.channel, _.event_as_sent, _.transcript_text
 
 # logging formats a LogRecord from these attributes (crmsync/logs.py).
 _.msg, _.exc_text
 # Jinja2 calls Environment.finalize on every rendered expression (crmsync/mapping/templates.py).
 _.finalize
 # RQ's Job reads these when the Lua script saves the job it built (crmsync/queue.py).
-_.enqueued_at, _.retry_intervals
+_.enqueued_at, _.retry_intervals, _._status
 # The sandbox HubSpot dispatches a route to the method its endpoint names (crmsync/sandbox/hubspot.py).
 _.batch
 # werkzeug and socketserver call these on a request handler (crmsync/sandbox/).

@@ -7,9 +7,9 @@ says which deliveries are the same event. Where each field may arrive is one tab
 ``aliases.TABLE``, read by both the validator and the extraction.
 """
 
+from crmsync.canonical import CallContext, CallFields, CallView, CanonicalEvent, ToolRun, Turn
 from crmsync.events.context import call_context
 from crmsync.events.normalise import KNOWN_EVENTS, InvalidEvent, dedupe_key, normalise
-from crmsync.events.shape import CallContext, CallFields, CallView, CanonicalEvent, ToolRun, Turn
 
 __all__ = [
     "KNOWN_EVENTS",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crmsync import times
-from crmsync.events.shape import CallContext, CallView, CanonicalEvent, ToolRun, Turn
+from crmsync.canonical import CallContext, CallView, CanonicalEvent, ToolRun, Turn
 
 CALL_FIELDS = tuple(CallView.__annotations__)
 

@@ -1,4 +1,4 @@
-"""One webhook body → one canonical event (``shape.CanonicalEvent``, a plain dict that the
+"""One webhook body → one canonical event (``crmsync.canonical.CanonicalEvent``, a plain dict that the
 store script and RQ's JSON serializer carry).
 
 Every field is read through the alias table (``aliases.py``), the same table the validator
@@ -13,8 +13,8 @@ import json
 from typing import Any
 
 from crmsync import phones, times
+from crmsync.canonical import CallFields, CanonicalEvent, ToolRun, Turn
 from crmsync.events import aliases, schema, values
-from crmsync.events.shape import CallFields, CanonicalEvent, ToolRun, Turn
 
 KNOWN_EVENTS = ("call.started", "call.answered", "transcription.update", "tool.executed", "call.ended")
 # Event names as integrators observed them, beside the documented ones.

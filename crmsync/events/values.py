@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from crmsync.events.shape import Turn
+from crmsync.canonical import Turn
 
 _STATUSES = {
     "completed": "completed",

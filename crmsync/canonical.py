@@ -1,10 +1,12 @@
-"""The canonical event and the call context, as typed shapes.
+"""The canonical event and the call context (SPEC §5), as typed shapes shared by every layer.
 
-They are ``TypedDict``s: plain dicts at run time, so an event goes through JSON (the store
-script, RQ's JSON serializer) and comes back as the same value, while mypy checks every
-layer that reads one. ``CanonicalEvent`` is what ``normalise`` returns and the store keeps;
-``CallContext`` is what ``call_context`` builds from a call's events and what mappings and
-templates see (SPEC §5, "The canonical call").
+``crmsync.events`` builds them; the queue and the store carry them (they sit below events
+in the layers, hence this module at the bottom, importing nothing of crmsync); the job,
+the pipeline and the mapping read them. They are ``TypedDict``s: plain dicts at run time,
+so an event goes through JSON (the store script, RQ's JSON serializer) and comes back as
+the same value, while mypy checks every layer that reads one. ``CanonicalEvent`` is what
+``normalise`` returns and the store keeps; ``CallContext`` is what ``call_context`` builds
+from a call's events and what mappings and templates see (SPEC §5, "The canonical call").
 """
 
 from __future__ import annotations
