@@ -9,9 +9,10 @@ the same value, while mypy checks every layer that reads one. ``CanonicalEvent``
 from a call's events and what mappings and templates see (SPEC §5, "The canonical call").
 """
 
-from __future__ import annotations
 
-from typing import Any, TypedDict
+# No ``from __future__ import annotations`` here: TypedDict tells required keys from
+# ``NotRequired`` ones at run time, from the annotations as objects.
+from typing import Any, NotRequired, TypedDict
 
 
 class Turn(TypedDict):
@@ -46,6 +47,7 @@ class CallFields(TypedDict):
     status: str | None
     recording_url: str | None
     channel: str | None
+    provider: NotRequired[str]  # set by the other platforms' normalisers (crmsync/providers/)
 
 
 class CanonicalEvent(TypedDict):

@@ -7,7 +7,8 @@ from typing import Any
 from crmsync import times
 from crmsync.canonical import CallContext, CallView, CanonicalEvent, ToolRun, Turn
 
-CALL_FIELDS = tuple(CallView.__annotations__)
+# Every call has these keys (``provider`` only when an event set it).
+CALL_FIELDS = tuple(key for key in CallView.__annotations__ if key in CallView.__required_keys__)
 
 
 def call_context(events: list[CanonicalEvent]) -> CallContext:

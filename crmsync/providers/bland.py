@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crmsync.canonical import CanonicalEvent
 from crmsync.providers import canonical as c
 from crmsync.providers.signing import SignatureRefused, hex_bytes, hmac_digest, matches_any, required_header
 
@@ -42,7 +43,7 @@ def verify(headers: Mapping[str, str], raw: bytes, secrets: Sequence[str], now: 
         raise SignatureRefused(f"The {HEADER} signature does not match: set {SETTING} to Bland's signing secret.")
 
 
-def normalise(body: dict[str, Any], region: str, received_at: str | None = None) -> dict[str, Any]:
+def normalise(body: dict[str, Any], region: str, received_at: str | None = None) -> CanonicalEvent:
     """A Bland post-call body → the canonical event; ``InvalidEvent`` lists every problem."""
     problems = c.Problems(NAME)
     call_id = c.identifier(body, "call_id", problems, "call_id")

@@ -6,12 +6,12 @@ for Hamsa (the same keys, plus ``call.provider``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
-from typing import Any
+from datetime import timedelta
+from typing import Any, cast
 
-from crmsync import phones
+from crmsync import phones, times
+from crmsync.canonical import CanonicalEvent
 from crmsync.events import InvalidEvent
-from crmsync.events.normalise import now_iso, to_iso
 
 # How each platform names the two sides of a conversation, as Hamsa's transcripts do.
 _SPEAKERS = {
@@ -113,21 +113,23 @@ def seconds(value: Any, scale: float = 1.0) -> int | None:
 def span(started: str | None, ended: str | None) -> int | None:
     if not (started and ended):
         return None
-    start = datetime.fromisoformat(started.replace("Z", "+00:00"))
-    end = datetime.fromisoformat(ended.replace("Z", "+00:00"))
-    return max(round((end - start).total_seconds()), 0)
+    start, end = times.parse(started), times.parse(ended)
+    return max(round((end - start).total_seconds()), 0) if start and end else None
 
 
 def epoch_iso(value: Any) -> str | None:
     """Epoch seconds or milliseconds, or ISO 8601 text → ISO 8601 UTC; None when unreadable."""
-    return to_iso(value) if not isinstance(value, bool) else None
+    return times.to_iso(value) if not isinstance(value, bool) else None
 
 
 def plus_seconds(iso: str | None, amount: int | None) -> str | None:
     if not iso or amount is None:
         return None
-    moment = datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp() + amount
-    return datetime.fromtimestamp(moment, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    moment = times.parse(iso)
+    try:
+        return times.iso(moment + timedelta(seconds=amount)) if moment else None
+    except OverflowError:  # a duration past the calendar's end
+        return None
 
 
 def direction(value: Any) -> str | None:
@@ -196,7 +198,7 @@ def canonical_event(
     raw: dict[str, Any],
     region: str,
     received_at: str | None,
-) -> dict[str, Any]:
+) -> CanonicalEvent:
     """The canonical event; ``call`` holds the SPEC §5 call fields this event tells."""
     fields: dict[str, Any] = dict.fromkeys(_CALL_KEYS)
     fields.update({key: value for key, value in call.items() if key in _CALL_KEYS})
@@ -206,18 +208,19 @@ def canonical_event(
     fields["agent_number"] = phones.normalise(text(fields["agent_number"]), region)
     if fields["duration_seconds"] is None:
         fields["duration_seconds"] = span(fields["started_at"], fields["ended_at"])
-    return {
+    built = {
         "call_id": call_id,
         "event": event,
         "event_as_sent": as_sent,
         "timestamp": timestamp or fields["ended_at"] or fields["answered_at"] or fields["started_at"],
-        "received_at": received_at or now_iso(),
+        "received_at": received_at or times.now_iso(),
         "call": fields,
         "transcript": transcript,
         "outcome": outcome,
         "tool": None,
         "raw": raw,
     }
+    return cast(CanonicalEvent, built)  # the call fields are built by key above
 
 
 _CALL_KEYS: Iterable[str] = (

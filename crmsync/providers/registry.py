@@ -17,11 +17,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from crmsync.canonical import CanonicalEvent
 from crmsync.provider_settings import ProviderSettings
 from crmsync.providers import bland, elevenlabs, retell, vapi
 
 Verify = Callable[[Mapping[str, str], bytes, ProviderSettings, "float | None"], None]
-Normalise = Callable[[dict[str, Any], str], dict[str, Any]]
+Normalise = Callable[[dict[str, Any], str], CanonicalEvent]
 REDACTED = b"[redacted]"
 
 

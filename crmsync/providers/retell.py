@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crmsync.canonical import CanonicalEvent
 from crmsync.providers import canonical as c
 from crmsync.providers.signing import (
     SignatureRefused,
@@ -61,7 +62,7 @@ def verify(headers: Mapping[str, str], raw: bytes, secrets: Sequence[str], now: 
         )
 
 
-def normalise(body: dict[str, Any], region: str, received_at: str | None = None) -> dict[str, Any]:
+def normalise(body: dict[str, Any], region: str, received_at: str | None = None) -> CanonicalEvent:
     """A Retell webhook body → the canonical event; ``InvalidEvent`` lists every problem."""
     problems = c.Problems(NAME)
     as_sent = c.first(c.text(body.get("event")), c.text(body.get("event_type")))

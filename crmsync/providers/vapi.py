@@ -22,6 +22,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from crmsync.canonical import CanonicalEvent
 from crmsync.provider_settings import ProviderSettings, VapiHmac
 from crmsync.providers import canonical as c
 from crmsync.providers.signing import (
@@ -105,7 +106,7 @@ def _decode(value: str, plan: VapiHmac, form: str) -> bytes:
     return decoded
 
 
-def normalise(body: dict[str, Any], region: str, received_at: str | None = None) -> dict[str, Any]:
+def normalise(body: dict[str, Any], region: str, received_at: str | None = None) -> CanonicalEvent:
     """A Vapi server message → the canonical event; ``InvalidEvent`` lists every problem."""
     problems = c.Problems(NAME)
     message = c.obj(body, "message", problems, required=True)
