@@ -33,6 +33,7 @@ from typing import Any
 from redis import Redis
 
 from crmsync import phones, store
+from crmsync.canonical import CallContext
 
 PREFIX = "crmsync:index:"
 ALL_KEY = PREFIX + "calls"
@@ -112,9 +113,9 @@ def phone_key(national: str) -> str:
     return f"{PREFIX}phone:{digest}"
 
 
-def summary(context: dict[str, Any], mapping: str | None) -> dict[str, Any]:
+def summary(context: CallContext, mapping: str | None) -> dict[str, Any]:
     """What the index keeps of a call, from its canonical context (SPEC §5)."""
-    call = context.get("call") or {}
+    call = context["call"]
     return {
         "agent_id": call.get("agent_id"),
         "agent_name": call.get("agent_name"),

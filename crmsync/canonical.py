@@ -48,6 +48,7 @@ class CallFields(TypedDict):
     recording_url: str | None
     channel: str | None
     provider: NotRequired[str]  # set by the other platforms' normalisers (crmsync/providers/)
+    source: NotRequired[str]  # "reconcile" or "backfill" when not a webhook (SPEC §5)
 
 
 class CanonicalEvent(TypedDict):

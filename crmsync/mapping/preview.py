@@ -20,7 +20,7 @@ from typing import Any
 from crmsync import phones
 from crmsync.crm.base import Person
 from crmsync.errors import MappingError
-from crmsync.events import call_context
+from crmsync.events import CallContext, CanonicalEvent, call_context
 from crmsync.mapping.loader import _Checker, load_mapping
 from crmsync.mapping.model import Mapping
 from crmsync.mapping.remote import choose_person
@@ -84,7 +84,7 @@ def diff(active: str, draft: str, name: str) -> list[str]:
 
 
 def preview(
-    mapping: Mapping, path: str, events: list[dict[str, Any]], region: str, find: Finder | None = None
+    mapping: Mapping, path: str, events: list[CanonicalEvent], region: str, find: Finder | None = None
 ) -> dict[str, Any]:
     """What ``events`` (canonical events of one call) would do under ``mapping``.
 
@@ -110,7 +110,7 @@ def preview(
 
 
 def _match(
-    report: dict[str, Any], mapping: Mapping, context: dict[str, Any], number: str | None, find: Finder | None
+    report: dict[str, Any], mapping: Mapping, context: CallContext, number: str | None, find: Finder | None
 ) -> tuple[str | None, dict[str, Any]]:
     """Fill ``report["match"]``; the object type to plan for and its current values."""
     objects = mapping.match.objects

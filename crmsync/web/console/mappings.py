@@ -16,7 +16,7 @@ from crmsync import store
 from crmsync.callindex import Query, find
 from crmsync.crm.base import Person
 from crmsync.errors import CrmsyncError, MappingError
-from crmsync.events import InvalidEvent
+from crmsync.events import CanonicalEvent, InvalidEvent
 from crmsync.mapping.loader import load_mapping
 from crmsync.mapping.model import PROVIDERS, Mapping
 from crmsync.mapping.preview import check_folder, check_text, diff, preview
@@ -87,7 +87,7 @@ def try_it(console: Console, form: dict[str, str]) -> dict[str, Any]:
 
 
 def _preview(
-    console: Console, result: dict[str, Any], mapping: Mapping, path: str, events: list[dict[str, Any]], remote: str
+    console: Console, result: dict[str, Any], mapping: Mapping, path: str, events: list[CanonicalEvent], remote: str
 ) -> dict[str, Any] | None:
     """``crmsync mappings preview`` of ``events`` under ``mapping``; with ``remote`` the caller
     is looked up in the CRM (reads only), as ``--remote`` does."""
@@ -109,7 +109,7 @@ def _preview(
         return None
 
 
-def _events(console: Console, form: dict[str, str], problems: list[str]) -> list[dict[str, Any]]:
+def _events(console: Console, form: dict[str, str], problems: list[str]) -> list[CanonicalEvent]:
     """The canonical events to preview: a pasted body (or a JSON list of one call's bodies),
     else the recorded events of the chosen call."""
     if form["body"].strip():
