@@ -57,6 +57,16 @@ def from_epoch(number: float) -> datetime | None:
         return None
 
 
+def from_epoch_ms(value: int | str) -> datetime | None:
+    """Epoch milliseconds (HubSpot's wire form for dates and times, also as digits) as an aware
+    UTC ``datetime``; ``None`` when it is no number of milliseconds within the calendar."""
+    try:
+        milliseconds = int(value)
+    except (TypeError, ValueError):  # not digits, or more digits than Python reads as one int
+        return None
+    return from_epoch(milliseconds / 1000) if abs(milliseconds) < 10**17 else None
+
+
 def iso(moment: datetime) -> str:
     """An aware ``datetime`` as crmsync writes times: ``2026-03-02T09:14:52.318Z``."""
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

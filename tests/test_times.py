@@ -55,3 +55,19 @@ def test_now_iso_is_utc_with_milliseconds():
     now = times.now_iso()
     assert now.endswith("Z") and len(now) == len("2024-01-15T14:35:00.000Z")
     assert abs(times.parse(now) - datetime.now(UTC)) < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("1772442892318", "2026-03-02T09:14:52.318Z"),
+        (1772442892318, "2026-03-02T09:14:52.318Z"),
+        ("86400000", "1970-01-02T00:00:00.000Z"),  # milliseconds even when small (no seconds guess)
+        ("9" * 40, None),
+        ("9" * 5000, None),  # more digits than Python reads as one int
+        ("12ab", None),
+    ],
+)
+def test_epoch_milliseconds(value, expected):
+    moment = times.from_epoch_ms(value)
+    assert (times.iso(moment) if moment else None) == expected

@@ -13,11 +13,11 @@ from __future__ import annotations
 import difflib
 import json
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from crmsync import phones
+from crmsync import phones, times
 from crmsync.crm.base import Person
 from crmsync.errors import MappingError
 from crmsync.events import CallContext, CanonicalEvent, call_context
@@ -148,12 +148,12 @@ def show_value(value: Any, type: str, limit: int | None = 120) -> str:
     if value is None or value == "":
         return "∅"
     if type in ("date", "datetime") and isinstance(value, str) and value.isdigit():
-        value = datetime.fromtimestamp(int(value) / 1000, UTC)
+        value = times.from_epoch_ms(value) or value
     if isinstance(value, datetime):
         if type == "date":
             value = value.date()
         else:
-            value = value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            value = times.iso(value)
     if isinstance(value, date):
         value = value.isoformat()
     text = value if isinstance(value, str) else json.dumps(value)
