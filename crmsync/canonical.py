@@ -64,6 +64,8 @@ class CanonicalEvent(TypedDict):
     outcome: dict[str, Any] | None
     tool: ToolRun | None
     raw: dict[str, Any]
+    source: NotRequired[str]  # a call taken from Hamsa's history: "reconcile" or "backfill"
+    unavailable: NotRequired[list[str]]  # what that history did not hold (crmsync/hamsa/conversation.py)
 
 
 class CallView(CallFields):

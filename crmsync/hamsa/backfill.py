@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from redis import Redis
 
+from crmsync import times
 from crmsync.hamsa.client import HamsaClient
 from crmsync.hamsa.reconcile import Reconciler, Rules, Summary
 from crmsync.queue import Ingest
@@ -25,14 +26,10 @@ class BadPeriod(ValueError):
 
 def parse_when(text: str, option: str) -> datetime:
     """An ISO 8601 time (``2026-11-01T00:00:00Z``, or a date); without a zone it is UTC."""
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise BadPeriod(f"{option} {text!r} is not an ISO 8601 time, e.g. 2026-11-01T00:00:00Z") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = times.parse(text)
+    if moment is None:
+        raise BadPeriod(f"{option} {text!r} is not an ISO 8601 time, e.g. 2026-11-01T00:00:00Z")
+    return moment
 
 
 def period(since: str, until: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:

@@ -15,8 +15,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from crmsync import events
-from crmsync.events.normalise import to_iso
+from crmsync import events, times
+from crmsync.canonical import CanonicalEvent
 
 # Hamsa's call statuses (reference §9) → the canonical ``call.status`` of SPEC §5.
 STATUSES = {
@@ -49,19 +49,18 @@ def ended_at(listed: dict[str, Any]) -> datetime | None:
 
 
 def created_at(listed: dict[str, Any]) -> datetime | None:
-    iso = to_iso(listed.get("createdAt"))
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")) if iso else None
+    return times.parse(listed.get("createdAt"))
 
 
 def reconciled_event(
     conversation: dict[str, Any], listed: dict[str, Any], *, source: str, region: str
-) -> dict[str, Any]:
+) -> CanonicalEvent:
     """The canonical event for one call of Hamsa's history (``listed`` is its list entry,
     ``conversation`` the ``data`` of ``GET /v1/voice-agents/conversation/{id}``)."""
     merged = {**listed, **{k: v for k, v in conversation.items() if v not in (None, "", [], {})}}
     call_id = str(listed.get("id") or conversation.get("id"))
     ended = ended_at(merged)
-    ended_iso = to_iso(ended.isoformat()) if ended else None
+    ended_iso = times.iso(ended) if ended else None
     outcome = _outcome(conversation)
     transcript = _transcript(conversation)
     params: dict[str, Any] = merged["callParams"] if isinstance(merged.get("callParams"), dict) else {}

@@ -9,11 +9,11 @@ duration, ``GET /v1/voice-agents/conversation/{conversationId}`` (header
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import requests
 
 from crmsync import phones
+from crmsync.canonical import CallContext
 from crmsync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 TIMEOUT = (3.05, 10)  # seconds: connect, read
 
 
-def enrich(context: dict[str, Any], settings: Settings, session: requests.Session | None = None) -> bool:
+def enrich(context: CallContext, settings: Settings, session: requests.Session | None = None) -> bool:
     """Fill ``customer_number``, ``duration_seconds`` and ``recording_url`` when missing.
     Returns True when Hamsa was asked."""
     call = context["call"]
