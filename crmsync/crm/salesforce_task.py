@@ -4,9 +4,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
+from crmsync import times
 from crmsync.crm.base import Activity, Person, Profile
 from crmsync.crm.ui import salesforce_budget_alarm, salesforce_record_url
 
@@ -24,7 +25,7 @@ def wire(value: Any) -> Any:
     """A field value as Salesforce's REST API takes it: JSON types; a date as ``YYYY-MM-DD``,
     a datetime as ISO 8601 UTC with milliseconds (``2026-03-02T09:14:52.318Z``)."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return times.iso(value)
     if isinstance(value, date):
         return value.isoformat()
     return value
@@ -70,12 +71,5 @@ def task_fields(person: Person, activity: Activity, *, create: bool = True) -> d
 
 
 def _utc_date(timestamp: str | None) -> str | None:
-    if not timestamp:
-        return None
-    try:
-        moment = datetime.fromisoformat(timestamp)
-    except ValueError:
-        return None
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    return moment.date().isoformat()
+    moment = times.parse(timestamp)
+    return moment.date().isoformat() if moment else None

@@ -21,15 +21,13 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from crmsync import phones
+from crmsync import phones, times
 
 TYPES = ("string", "number", "integer", "boolean", "date", "datetime", "enum", "phone")
 TRUE = ("true", "yes", "y", "1", "on")
 FALSE = ("false", "no", "n", "0", "off")
 EMPTY_TEXT = ("", "null", "none", "[]", "{}")
 _GROUPED = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
-_EPOCH = re.compile(r"^\d{9,13}(\.\d+)?$")
-_MS_THRESHOLD = 10**11  # epoch values above this are milliseconds (10**11 s is the year 5138)
 
 
 class CoercionError(ValueError):
@@ -163,47 +161,18 @@ def _boolean(raw: Any) -> bool:
     raise CoercionError(f"{short(raw)} is not one of true/false, yes/no, 1/0")
 
 
-def _epoch(raw: Any) -> datetime | None:
-    if isinstance(raw, int | float) or (isinstance(raw, str) and _EPOCH.match(raw.strip())):
-        seconds = float(raw)
-        if seconds > _MS_THRESHOLD:
-            seconds /= 1000
-        return datetime.fromtimestamp(seconds, UTC)
-    return None
-
-
 def _date(raw: Any) -> date:
-    stamp = _epoch(raw)
-    if stamp is not None:
-        return stamp.date()
-    text = str(raw).strip()
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        pass
-    try:
-        return _parse_datetime(text).date()
-    except ValueError:
-        raise CoercionError(f"{short(raw)} is not a date (YYYY-MM-DD, ISO 8601 or epoch ms)") from None
+    moment = times.parse(raw)
+    if moment is None:
+        raise CoercionError(f"{short(raw)} is not a date (YYYY-MM-DD, ISO 8601 or epoch ms)")
+    return moment.date()
 
 
 def _datetime(raw: Any) -> datetime:
-    stamp = _epoch(raw)
-    if stamp is not None:
-        return stamp
-    text = str(raw).strip()
-    try:
-        return _parse_datetime(text)
-    except ValueError:
-        raise CoercionError(f"{short(raw)} is not a date and time (ISO 8601 or epoch ms)") from None
-
-
-def _parse_datetime(text: str) -> datetime:
-    """ISO 8601 in UTC; a time without an offset is read as UTC, a date alone as midnight UTC."""
-    parsed = datetime.fromisoformat(text)
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    moment = times.parse(raw)
+    if moment is None:
+        raise CoercionError(f"{short(raw)} is not a date and time (ISO 8601 or epoch ms)")
+    return moment
 
 
 def _phone_hint(raw: Any) -> str:
