@@ -13,6 +13,7 @@ from typing import Any
 from redis import Redis
 
 from crmsync import store
+from crmsync.canonical import CallContext
 from crmsync.crm.base import Activity, Connector, Person, WriteResult
 from crmsync.errors import PermanentError
 from crmsync.events.normalise import now_iso
@@ -39,7 +40,7 @@ class Outcome:
     reason: str | None = None
 
 
-def sync(context: dict[str, Any], mapping: Mapping, connector: Connector, redis: Redis, region: str) -> Outcome:
+def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Redis, region: str) -> Outcome:
     unserved = mapping.refuses_provider(context["call"])
     if unserved:
         return Outcome(state="skipped", reason=unserved)
@@ -114,7 +115,7 @@ def remembered(redis: Redis, crm: str, number: str) -> Person | None:
 
 
 def create_once(
-    context: dict[str, Any], mapping: Mapping, connector: Connector, redis: Redis, number: str, read: list[str],
+    context: CallContext, mapping: Mapping, connector: Connector, redis: Redis, number: str, read: list[str],
     region: str,
 ) -> tuple[Person, dict[str, Any], WriteResult | None]:
     """Create the caller once, even when two calls from one new number sync at once.
@@ -155,7 +156,7 @@ def create_once(
         return person, fields, logged
 
 
-def build_activity(context: dict[str, Any], plan: Any, person: Person | None) -> Activity:
+def build_activity(context: CallContext, plan: Any, person: Person | None) -> Activity:
     """The plan's activity, owned by the person's owner unless the mapping named another."""
     activity: Activity = plan.activity
     activity.owner_id = activity.owner_id or (person.owner_id if person else None)

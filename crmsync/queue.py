@@ -38,6 +38,7 @@ from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat
 
 from crmsync import store
+from crmsync.canonical import CanonicalEvent
 from crmsync.metrics import PREFIX as METRICS_PREFIX
 from crmsync.metrics import label_field
 from crmsync.store import QUEUE_NAME
@@ -159,7 +160,7 @@ class Ingest:
         self._queue_key = Queue(QUEUE_NAME, connection=redis, serializer=JSONSerializer).key
         self._template = JobTemplate(redis)
 
-    def store(self, event: dict[str, Any], dedupe: str, enqueue: bool) -> bool:
+    def store(self, event: CanonicalEvent, dedupe: str, enqueue: bool) -> bool:
         """True when accepted, False when a duplicate. Raises redis errors as they come.
         An event of a conversation that another call id owns is recorded for that call:
         ``event`` then says so (``call_id`` is the owner's, ``joined_from`` its own)."""
@@ -173,14 +174,14 @@ class Ingest:
             result = self._script(keys=keys, args=args)
         return bool(result)
 
-    def store_reconciled(self, event: dict[str, Any], dedupe: str, enqueue: bool) -> bool:
+    def store_reconciled(self, event: CanonicalEvent, dedupe: str, enqueue: bool) -> bool:
         """Store a call found in Hamsa's history; False (nothing stored) when its
         conversation was received already, by a webhook or an earlier sweep."""
         keys, args = self.script_call(event, dedupe, enqueue, join="reconcile")
         return self._script(keys=keys, args=args) == 1
 
     def script_call(
-        self, event: dict[str, Any], dedupe: str, enqueue: bool, join: str = "webhook"
+        self, event: CanonicalEvent, dedupe: str, enqueue: bool, join: str = "webhook"
     ) -> tuple[list[str], list[Any]]:
         """The store script's keys and arguments for one event."""
         call_id = event["call_id"]
@@ -226,7 +227,7 @@ class Ingest:
 
 
 
-def rekey(event: dict[str, Any], owner: str) -> None:
+def rekey(event: CanonicalEvent, owner: str) -> None:
     """Make ``event`` an event of call ``owner`` (the call that claimed its conversation)."""
     event["joined_from"] = event["call_id"]
     event["call_id"] = owner

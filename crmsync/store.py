@@ -26,6 +26,7 @@ from typing import Any
 
 from redis import Redis
 
+from crmsync.canonical import CanonicalEvent
 from crmsync.settings import Settings
 
 QUEUE_NAME = "crmsync"
@@ -89,7 +90,7 @@ def quarantine_key(qid: str) -> str:
     return f"crmsync:quarantine:{qid}"
 
 
-def load_events(redis: Redis, call_id: str) -> list[dict[str, Any]]:
+def load_events(redis: Redis, call_id: str) -> list[CanonicalEvent]:
     return [json.loads(item) for item in redis.lrange(events_key(call_id), 0, -1)]
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from markupsafe import escape
 
+from crmsync.canonical import CallContext
 from crmsync.mapping.coerce import as_list, is_empty
 
 BODY_FORMATS = ("html", "text")
@@ -49,11 +50,11 @@ def duration(seconds: Any) -> str | None:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def default_body(context: dict[str, Any], body_format: str) -> str:
+def default_body(context: CallContext, body_format: str) -> str:
     """The body in ``body_format`` (``html`` or ``text``), uncut; ``ValueError`` for another format."""
     if body_format not in BODY_FORMATS:
         raise ValueError(f"body format {body_format!r} is not one of {', '.join(BODY_FORMATS)}")
-    call: dict[str, Any] = context.get("call") or {}
+    call = context["call"]
     outcome = {k: v for k, v in (context.get("outcome") or {}).items() if not is_empty(v)}
     tools = [t for t in context.get("tools") or [] if isinstance(t, dict)]
     turns = [t for t in context.get("transcript") or [] if isinstance(t, dict)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from typing import Any
 
 ROOTS = ("call", "transcript", "transcript_text", "outcome", "tools")
@@ -51,7 +52,7 @@ def check_path(path: Any) -> str | None:
     return None
 
 
-def resolve(context: dict[str, Any], path: str) -> Any:
+def resolve(context: Mapping[str, Any], path: str) -> Any:
     """The value at ``path``, or None where any part is missing."""
     value: Any = context
     for part in path.split("."):

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from crmsync.canonical import CallContext
 from crmsync.crm.base import Activity, Profile
 from crmsync.mapping.body import default_body
 from crmsync.mapping.coerce import CoercionError, as_list, coerce, is_empty, map_key, readable, short
@@ -89,7 +90,7 @@ class Plan:
 
 
 def plan(
-    rules: list[FieldRule], spec: ActivitySpec, crm: Profile, context: dict[str, Any], person_object: str | None,
+    rules: list[FieldRule], spec: ActivitySpec, crm: Profile, context: CallContext, person_object: str | None,
     current: dict[str, Any], region: str,
 ) -> Plan:
     """See the module docstring. ``current`` holds the person's values (missing = empty)."""
@@ -106,7 +107,7 @@ def plan(
     return result
 
 
-def _field(rule: FieldRule, context: dict[str, Any], old: Any, crm: Profile, region: str) -> FieldPlan:
+def _field(rule: FieldRule, context: CallContext, old: Any, crm: Profile, region: str) -> FieldPlan:
     def skip(reason: str, problem: bool = False, value: Any = None) -> FieldPlan:
         new = None if value is None else crm.wire(value)
         return FieldPlan(rule.to, old, new, "skip", reason, problem, rule.origin, rule.object, rule.type, value)
@@ -174,8 +175,8 @@ def _same(old: Any, value: Any, new: Any, type: str, region: str) -> bool:
         return str(old).strip() == str(new).strip()
 
 
-def _activity(spec: ActivitySpec, crm: Profile, context: dict[str, Any], problems: list[str]) -> Activity:
-    call: dict[str, Any] = context.get("call") or {}
+def _activity(spec: ActivitySpec, crm: Profile, context: CallContext, problems: list[str]) -> Activity:
+    call = context["call"]
 
     def render(name: str, template: Any, default: str) -> str:
         if template is None:
@@ -214,7 +215,7 @@ def _activity(spec: ActivitySpec, crm: Profile, context: dict[str, Any], problem
     ))
 
 
-def _disposition(spec: ActivitySpec, context: dict[str, Any], problems: list[str]) -> str | None:
+def _disposition(spec: ActivitySpec, context: CallContext, problems: list[str]) -> str | None:
     if spec.disposition_from is None:
         return None
     raw = resolve(context, spec.disposition_from)

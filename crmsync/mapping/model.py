@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from crmsync import phones
+from crmsync.canonical import CallContext
 from crmsync.crm.base import Profile
 from crmsync.crm.profiles import names, profile
 from crmsync.mapping.coerce import is_empty, map_key
@@ -64,7 +65,7 @@ class Mapping:
             return None
         return f"the call comes from {provider}: the mapping serves {', '.join(self.providers)} (providers:)"
 
-    def lookup_number(self, context: dict[str, Any], default_region: str) -> str | None:
+    def lookup_number(self, context: CallContext, default_region: str) -> str | None:
         """The first non-empty ``match.phone`` value, in E.164 where it parses."""
         for path in self.match.phone:
             value = resolve(context, path)
@@ -81,7 +82,7 @@ class Mapping:
                 names.append(rule.to)
         return names
 
-    def create_properties(self, context: dict[str, Any]) -> dict[str, str]:
+    def create_properties(self, context: CallContext) -> dict[str, str]:
         """The new person's properties (``match.create.properties``); empty renders, and
         templates that fail on this call, are left out."""
         out: dict[str, str] = {}
@@ -95,7 +96,7 @@ class Mapping:
         return out
 
     def plan(
-        self, context: dict[str, Any], person_object: str | None, current: dict[str, Any], region: str = "US"
+        self, context: CallContext, person_object: str | None, current: dict[str, Any], region: str = "US"
     ) -> Plan:
         """What this call writes on a ``person_object`` whose fields hold ``current``.
 

@@ -14,6 +14,7 @@ missing), so a call without some outcome key still renders.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from jinja2 import ChainableUndefined, TemplateSyntaxError, meta, nodes
@@ -35,11 +36,11 @@ class Template:
         self.source = source
         self._compiled = compiled
 
-    def render(self, context: dict[str, Any]) -> str:
+    def render(self, context: Mapping[str, Any]) -> str:
         """Render in the sandbox. Raises jinja2 errors (e.g. ``SecurityError``) on failure."""
         return str(self._compiled.render(**context))
 
-    def truthy(self, context: dict[str, Any]) -> bool:
+    def truthy(self, context: Mapping[str, Any]) -> bool:
         """Whether the rendered text counts as true (for ``when:``); see ``FALSY``."""
         return self.render(context).strip().lower() not in FALSY
 
