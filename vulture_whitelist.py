@@ -16,7 +16,7 @@ _._deserialize
 # Keys of the canonical event's TypedDicts (crmsync/canonical.py): read by string key, by the
 # mapping's source paths and templates (call.agent_name, transcript_text, ...) and by the CLI.
 _.input, _.duration_ms, _.agent_id, _.agent_name, _.project_id, _.customer_number, _.started_at, _.answered_at
-_.ended_at, _.channel, _.event_as_sent, _.transcript_text, _.unavailable
+_.ended_at, _.channel, _.event_as_sent, _.transcript_text, _.unavailable, _.joined_from
 
 # logging formats a LogRecord from these attributes (crmsync/logs.py).
 _.msg, _.exc_text

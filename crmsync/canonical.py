@@ -9,7 +9,6 @@ the same value, while mypy checks every layer that reads one. ``CanonicalEvent``
 from a call's events and what mappings and templates see (SPEC §5, "The canonical call").
 """
 
-
 # No ``from __future__ import annotations`` here: TypedDict tells required keys from
 # ``NotRequired`` ones at run time, from the annotations as objects.
 from typing import Any, NotRequired, TypedDict
