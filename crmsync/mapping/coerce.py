@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from crmsync import phones, times
@@ -104,7 +104,7 @@ def readable(value: Any) -> Any:
     """A planned value as a person reads it (and JSON holds it): dates as ``2026-04-01``,
     datetimes as ISO 8601 UTC with milliseconds; other values unchanged."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return times.iso(value)
     if isinstance(value, date):
         return value.isoformat()
     return value
