@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from crmsync import phones
-from crmsync.canonical import CallContext
+from crmsync.canonical import CallContext, CallView
 from crmsync.crm.base import Profile
 from crmsync.crm.profiles import names, profile
 from crmsync.mapping.coerce import is_empty, map_key
@@ -54,7 +54,7 @@ class Mapping:
         """The CRM's profile: objects, owner field, activity shape, wire form."""
         return profile(self.crm)
 
-    def refuses_provider(self, call: dict[str, Any]) -> str | None:
+    def refuses_provider(self, call: CallView) -> str | None:
         """Why this mapping does not serve the call's platform (``providers:``), or None when it does.
 
         A call without ``call.provider`` is a Hamsa call. Choosing among several files by
