@@ -337,3 +337,12 @@ def test_hamsa_agent_ids_sweep_each_agent_with_its_own_watermark(hamsa, redis) -
     asked = [r.query for r in hamsa.requests if r.path == LIST_PATH]
     assert [("voiceAgentId=agent-a" in q, "voiceAgentId=agent-b" in q) for q in asked] == [(True, False), (False, True)]
     assert set(redis.hkeys(sweeps.WATERMARK_KEY)) == {b"agent-a", b"agent-b"}
+
+
+def test_call_source_tells_mappings_how_the_call_came(hamsa, redis, fixture_path) -> None:
+    reconciled = hamsa.add_call(ended_ago=900)
+    reconciler(redis, hamsa)[0].run(*window())
+    deliver(redis, webhook(fixture_path, reconciled, "call_late"))
+    deliver(redis, webhook(fixture_path, "conv-webhook-only", "call_by-webhook"))
+    assert events.call_context(store.load_events(redis, reconciled))["call"]["source"] == "reconcile"
+    assert events.call_context(store.load_events(redis, "call_by-webhook"))["call"]["source"] == "webhook"

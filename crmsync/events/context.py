@@ -39,6 +39,7 @@ def call_context(events: list[CanonicalEvent]) -> CallContext:
         tool = event.get("tool")
         if tool:
             tools.append(tool)
+    merged.setdefault("source", "webhook")  # SPEC §5: webhook, or reconcile / backfill when Hamsa's history gave it
     call: CallView = merged  # type: ignore[assignment]  # every CallView key, set above
     started, ended = times.parse(call["started_at"]), times.parse(call["ended_at"])
     if call["duration_seconds"] is None and started and ended:
