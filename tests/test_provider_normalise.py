@@ -276,3 +276,9 @@ def test_configured_secrets_are_taken_out_of_a_body_before_it_is_kept():
     cleaned = without_secrets(raw, settings)
     assert json.loads(cleaned) == {"message": {"assistant": {"server": {"secret": "[redacted]"}}, "note": "[redacted]"}}
     assert without_secrets(b'{"a":1}', settings) == b'{"a":1}'
+
+
+def test_a_call_is_named_by_its_platform_and_hamsa_calls_by_hamsa(fixture_path):
+    hamsa = events.normalise(json.loads((fixture_path / "call_ended_documented.json").read_text()), "SA")
+    assert events.call_context([hamsa])["call"]["provider"] == "hamsa"
+    assert events.call_context([normalise("bland", "bland_post_call")])["call"]["provider"] == "bland"

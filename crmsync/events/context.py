@@ -7,7 +7,8 @@ from typing import Any
 from crmsync import times
 from crmsync.canonical import CallContext, CallView, CanonicalEvent, ToolRun, Turn
 
-# Every call has these keys (``provider`` only when an event set it).
+# Every call has these keys, and ``provider``: the platforms' normalisers set it, and a call
+# whose events name none is a Hamsa call.
 CALL_FIELDS = tuple(key for key in CallView.__annotations__ if key in CallView.__required_keys__)
 
 
@@ -40,6 +41,7 @@ def call_context(events: list[CanonicalEvent]) -> CallContext:
         if tool:
             tools.append(tool)
     merged.setdefault("source", "webhook")  # SPEC §5: webhook, or reconcile / backfill when Hamsa's history gave it
+    merged["provider"] = merged.get("provider") or "hamsa"
     call: CallView = merged  # type: ignore[assignment]  # every CallView key, set above
     started, ended = times.parse(call["started_at"]), times.parse(call["ended_at"])
     if call["duration_seconds"] is None and started and ended:

@@ -23,7 +23,7 @@ from crmsync.mapping.rules import ActivitySpec, FieldRule, Match
 __all__ = ["ActivitySpec", "FieldRule", "Mapping", "Match", "map_key"]
 
 EVENTS = ("call.started", "call.answered", "transcription.update", "tool.executed", "call.ended")
-# The platforms a call may come from (``call.provider``; a Hamsa call names none) and which
+# The platforms a call may come from (``call.provider``; ``hamsa`` for Hamsa's calls) and which
 # a mapping may be limited to (``providers:``).
 PROVIDERS = ("hamsa", "retell", "vapi", "elevenlabs", "bland")
 # Canonical call statuses (SPEC §5) a mapping may ask to log (``statuses:``).

@@ -45,7 +45,7 @@ def verify(headers: Mapping[str, str], raw: bytes, secrets: Sequence[str], now: 
 
 def normalise(body: dict[str, Any], region: str, received_at: str | None = None) -> CanonicalEvent:
     """A Bland post-call body → the canonical event; ``InvalidEvent`` lists every problem."""
-    problems = c.Problems(NAME)
+    problems = c.Problems()
     call_id = c.identifier(body, "call_id", problems, "call_id")
     category = c.text(body.get("category"))
     post_call = any(key in body for key in _POST_CALL)

@@ -40,8 +40,7 @@ _NOT_SPEECH = (
 class Problems:
     """Every reason a body is no recognisable event, by path (the 422 ``details``)."""
 
-    def __init__(self, platform: str) -> None:
-        self.platform = platform
+    def __init__(self) -> None:
         self.details: dict[str, list[str]] = {}
 
     def add(self, path: str, message: str) -> None:

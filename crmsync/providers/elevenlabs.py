@@ -54,7 +54,7 @@ def verify(headers: Mapping[str, str], raw: bytes, secrets: Sequence[str], now: 
 
 def normalise(body: dict[str, Any], region: str, received_at: str | None = None) -> CanonicalEvent:
     """An ElevenLabs post-call webhook → the canonical event; ``InvalidEvent`` lists every problem."""
-    problems = c.Problems(NAME)
+    problems = c.Problems()
     as_sent = c.text(body.get("type"))
     if as_sent is None:
         problems.add("type", 'No event type: expected type such as "post_call_transcription".')

@@ -64,7 +64,7 @@ def verify(headers: Mapping[str, str], raw: bytes, secrets: Sequence[str], now: 
 
 def normalise(body: dict[str, Any], region: str, received_at: str | None = None) -> CanonicalEvent:
     """A Retell webhook body → the canonical event; ``InvalidEvent`` lists every problem."""
-    problems = c.Problems(NAME)
+    problems = c.Problems()
     as_sent = c.first(c.text(body.get("event")), c.text(body.get("event_type")))
     if as_sent is None:
         problems.add("event", 'No event type: expected event (or event_type) such as "call_analyzed".')

@@ -108,7 +108,7 @@ def _decode(value: str, plan: VapiHmac, form: str) -> bytes:
 
 def normalise(body: dict[str, Any], region: str, received_at: str | None = None) -> CanonicalEvent:
     """A Vapi server message → the canonical event; ``InvalidEvent`` lists every problem."""
-    problems = c.Problems(NAME)
+    problems = c.Problems()
     message = c.obj(body, "message", problems, required=True)
     as_sent = c.text(message.get("type"))
     if message and as_sent is None:
