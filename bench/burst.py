@@ -13,7 +13,7 @@ callers; crmsync with its default limits (``HUBSPOT_RATE_LIMIT=100/10s``,
 and two ``worker`` processes, started and ready before the burst. 500 distinct
 ``call.ended`` webhooks are posted to the web process over HTTP (8 at a time); the clock
 runs from the first post until every accepted call is ``synced``/``partial`` (read with
-``crmsync.store.load_status``, one call also through ``crmsync status --json``), bounded
+``crmsync.record.SyncRecord.load``, one call also through ``crmsync status --json``), bounded
 by ``--timeout``.
 
 The limit-bound minimum comes from requests per call (measured in this run: 1 search and
@@ -259,7 +259,7 @@ def report(r: dict[str, Any], host: dict[str, str], command: str) -> tuple[list[
         f"sandbox HubSpot enforcing Starter limits ({GENERAL[0]} requests / {GENERAL[1]:g} s rolling, "
         f"{SEARCH[0]} searches / {SEARCH[1]:g} s; 429 with Retry-After beyond), crmsync at its default limits "
         "(`HUBSPOT_RATE_LIMIT=100/10s`, `HUBSPOT_SEARCH_RATE_LIMIT=4/s`). States read with "
-        "`crmsync.store.load_status` every 0.5 s.",
+        "`crmsync.record.SyncRecord.load` every 0.5 s.",
         "",
         *table(["figure", "value"], rows),
         "",

@@ -31,12 +31,13 @@ from crmsync.harness import BIN as BIN
 from crmsync.harness import Process, crmsync_env, procfile_argv, wait_http
 from crmsync.harness import start_sandbox as start_sandbox
 from crmsync.localredis import free_port, throwaway_redis
+from crmsync.record import SyncRecord, SyncState
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 TOKEN = "bench-webhook-token"
 FIXTURE = ROOT / "crmsync" / "demo" / "call_ended_documented.json"
-DONE_STATES = ("synced", "partial")
+DONE_STATES = (SyncState.SYNCED, SyncState.PARTIAL)
 
 # Requests a worker makes once in its life, not per call: logins, describes, property lists.
 ONE_OFF = re.compile(r"/describe$|/services/oauth2/|/services/Soap/|/limits/?$|^GET /crm/v3/properties")
@@ -232,8 +233,8 @@ def run_burst_worker(env: dict[str, str], log: Path, timeout: float) -> float:
 # -- reading the outcome ---------------------------------------------------------------------
 
 
-def states(redis: Redis, call_ids: Sequence[str]) -> dict[str, str | None]:
-    return {c: (store.load_status(redis, c) or {}).get("state") for c in call_ids}
+def states(redis: Redis, call_ids: Sequence[str]) -> dict[str, SyncState | None]:
+    return {c: (SyncRecord.load(redis, c) or SyncRecord()).state for c in call_ids}
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:

@@ -5,7 +5,7 @@ How: a throwaway Redis gets ``--calls`` calls (default 10,000) as the product wr
 each ``call.ended`` body (the documented fixture, its own call id, one of ``calls / 5``
 numbers, one of 5 agents) goes through crmsync's real webhook app (Flask's test client:
 validation, dedupe, the Lua enqueue), then its sync record and its index entry are written
-the way the job writes them (``store.save_status`` and ``CallIndex.write`` with the call's
+the way the job writes them (``record.update`` and ``CallIndex.write`` with the call's
 summary), with a spread of states (80 % synced, 8 % partial, 5 % skipped, 5 % failed, 2 %
 queued) and first-seen times spread over 7 days. The RQ jobs are left queued (no worker
 runs: the pages, not the CRM, are measured).
@@ -35,7 +35,7 @@ from typing import Any
 from redis import Redis
 
 from bench.common import FIXTURE, TOKEN, local_redis, machine, table, write_results
-from crmsync import callindex, store
+from crmsync import callindex, record, store
 from crmsync.callindex import CallIndex
 from crmsync.events import call_context
 from crmsync.settings import Settings
@@ -82,7 +82,7 @@ def seed(url: str, redis: Redis, calls: int) -> float:
         assert answer.status_code == 200, answer.get_data(as_text=True)
         state = STATES[i % len(STATES)]
         person = {"type": "contact", "id": str(10_000 + i % (calls // 5 or 1)), "created": False}
-        store.save_status(
+        record.update(
             redis,
             call_id,
             state=state,

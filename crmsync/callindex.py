@@ -34,12 +34,15 @@ from redis import Redis
 
 from crmsync import phones, store
 from crmsync.canonical import CallContext
+from crmsync.record import SyncState
 
 PREFIX = "crmsync:index:"
 ALL_KEY = PREFIX + "calls"
 AGENTS_KEY = PREFIX + "agents"
 MAPPINGS_KEY = PREFIX + "mappings"
-STATES = ("queued", "synced", "partial", "skipped", "failed")
+# plain strings: click's Choice matches enum members by their names
+STATES = tuple(s.value for s in (SyncState.QUEUED, SyncState.SYNCED, SyncState.PARTIAL, SyncState.SKIPPED,
+                                 SyncState.FAILED))
 ENTRY_FIELDS = (
     "call_id",
     "at",

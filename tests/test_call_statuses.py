@@ -8,13 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from crmsync import jobs, store
+from crmsync import jobs
 from crmsync.crm.base import Activity, Person
 from crmsync.crm.salesforce_task import task_fields
 from crmsync.errors import MappingError
 from crmsync.events import dedupe_key, normalise
 from crmsync.mapping import load_mapping
 from crmsync.queue import Ingest
+from crmsync.record import SyncRecord
 from tests.conftest import ROOT
 from tests.test_jobs import hubspot, runtime_for  # noqa: F401  (fixtures)
 
@@ -51,7 +52,7 @@ def test_a_no_answer_call_is_skipped_unless_the_mapping_asks(hubspot, redis, run
     runtime_for(hubspot, MAPPINGS_DIR=str(mapping_dir(tmp_path, None)))
     call_id = receive_no_answer(redis, fixture_path)
     assert jobs.sync_call(call_id, "call.ended") == "skipped"
-    assert store.load_status(redis, call_id)["reason"] == (
+    assert SyncRecord.load(redis, call_id).reason == (
         "the call's status is no_answer: the mapping logs completed (statuses:)"
     )
     assert hubspot.calls == {}

@@ -54,7 +54,7 @@ def test_an_entry_is_pending_with_its_start_then_an_id_then_gone(redis: Redis) -
 
 
 def test_a_bare_pending_mark_is_pending_since_an_unknown_time(redis: Redis) -> None:
-    redis.set(store.ledger_key("activity", "salesforce", "call-old"), "pending")
+    redis.set(store.ledger_key("activity", "salesforce", "call-old"), "pending", ex=store.LEDGER_TTLS["activity"])
     entry = Ledger(redis, "salesforce", "activity").get("call-old")
     assert entry is not None and entry.pending and entry.age() == float("inf")
 

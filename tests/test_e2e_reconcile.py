@@ -12,6 +12,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from crmsync import store
 from crmsync.hamsa import sweep
 from crmsync.harness import start_sandbox
 from crmsync.metrics import snapshot
+from crmsync.record import SyncRecord
 from crmsync.sandbox.hamsa import HamsaSandbox
 from tests.conftest import FIXTURES, ROOT, free_port
 from tests.processes import Process, crmsync_env, wait_for, wait_http
@@ -92,7 +94,8 @@ class Stack:
         )
 
     def state(self, call_id: str) -> dict[str, Any]:
-        return store.load_status(self.redis, call_id) or {}
+        record = SyncRecord.load(self.redis, call_id)
+        return asdict(record) if record else {}
 
     def wait_synced(self, call_id: str, timeout: float = 60) -> dict[str, Any]:
         return wait_for(

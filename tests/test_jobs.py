@@ -12,9 +12,10 @@ from rq.exceptions import AbandonedJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from crmsync import jobs, metrics, store
+from crmsync import jobs, metrics, queue, store
 from crmsync.events import dedupe_key, normalise
 from crmsync.queue import Ingest
+from crmsync.record import SyncRecord, call_status, update
 from crmsync.runtime import Runtime
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.sandbox.server import SandboxServer
@@ -47,10 +48,17 @@ def runtime_for(redis, redis_url):
 
 
 def make_runtime(sandbox, redis, redis_url, **env) -> Runtime:
-    settings = Settings.from_env({
-        "REDIS_URL": redis_url, "CRM": "hubspot", "HUBSPOT_ACCESS_TOKEN": sandbox.token,
-        "HUBSPOT_BASE_URL": sandbox.url, "MAPPINGS_DIR": str(ROOT / "mappings"), "DEFAULT_REGION": "SA", **env,
-    })
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": redis_url,
+            "CRM": "hubspot",
+            "HUBSPOT_ACCESS_TOKEN": sandbox.token,
+            "HUBSPOT_BASE_URL": sandbox.url,
+            "MAPPINGS_DIR": str(ROOT / "mappings"),
+            "DEFAULT_REGION": "SA",
+            **env,
+        }
+    )
     runtime = Runtime.build(settings, redis)
     Runtime.install(runtime)
     return runtime
@@ -68,6 +76,12 @@ def receive(redis, fixture_path: Path, name: str = "call_ended_documented.json",
     return event["call_id"]
 
 
+def load(redis, call_id: str) -> SyncRecord:
+    record = SyncRecord.load(redis, call_id)
+    assert record is not None, f"{call_id} has no sync record"
+    return record
+
+
 def delays(redis) -> list[float]:
     key = f"rq:scheduled:{store.QUEUE_NAME}"
     return [score - time.time() for _, score in redis.zrange(key, 0, -1, withscores=True)]
@@ -77,16 +91,16 @@ def test_synced_call_records_person_activity_and_fields(runtime, hubspot, redis,
     person = hubspot.seed_contact({"phone": "+966501234567", "lastname": "Alharbi"})
     call_id = receive(redis, fixture_path)
     assert jobs.sync_call(call_id, "call.ended") == "synced"
-    record = store.load_status(redis, call_id)
-    assert record["person"]["id"] == person and record["activity_id"]
-    assert record["fields"]["written"]["budget"] == "80000"
-    assert record["fields"]["skipped"]["nps"] == "source is empty"
+    record = load(redis, call_id)
+    assert record.person["id"] == person and record.activity_id
+    assert record.fields["written"]["budget"] == "80000"
+    assert record.fields["skipped"]["nps"] == "source is empty"
     # as a person reads them: a number, and a datetime in ISO 8601 where HubSpot took epoch ms
-    values, written = record["fields"]["values"], record["fields"]["written"]
+    values, written = record.fields["values"], record.fields["written"]
     assert values["budget"] == 80000 and set(values) == set(written)
     assert written["last_ai_call_at"].isdigit() and values["last_ai_call_at"].endswith("Z")
-    assert store.call_status(redis, call_id)["fields"]["values"] == values
-    assert record["attempts"] == 1
+    assert call_status(redis, call_id)["fields"]["values"] == values
+    assert record.attempts == 1
     # the same job again (a duplicate, a retry after a crash) writes nothing new
     before = hubspot.count()
     assert jobs.sync_call(call_id, "call.ended") == "synced"
@@ -98,16 +112,25 @@ def test_a_retryable_failure_is_scheduled_with_backoff(runtime, hubspot, redis, 
     hubspot.add_fault(match=".*", status=503, body={"message": "down"}, times=None)
     call_id = receive(redis, fixture_path)
     assert jobs.sync_call(call_id, "call.ended") == "retrying"
-    record = store.load_status(redis, call_id)
-    assert record["state"] == "queued" and record["errors"][0]["status"] == 503
+    record = load(redis, call_id)
+    assert record.state == "queued" and record.errors[0]["status"] == 503
     [delay] = delays(redis)
     assert 0 < delay <= 2.5  # the first retry within a few seconds
 
 
 def test_retry_after_is_honoured(runtime, hubspot, redis, fixture_path):
-    hubspot.add_fault(match=".*", status=429, headers={"Retry-After": "40"}, times=None,
-                      body={"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
-                            "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"})
+    hubspot.add_fault(
+        match=".*",
+        status=429,
+        headers={"Retry-After": "40"},
+        times=None,
+        body={
+            "status": "error",
+            "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT",
+            "policyName": "TEN_SECONDLY_ROLLING",
+        },
+    )
     call_id = receive(redis, fixture_path)
     assert jobs.sync_call(call_id, "call.ended") == "retrying"
     [delay] = delays(redis)
@@ -124,35 +147,39 @@ def test_backoff_grows_and_stays_under_a_minute(attempt):
 def test_after_an_hour_of_outage_the_call_fails_and_stays_replayable(runtime, hubspot, redis, fixture_path):
     hubspot.add_fault(match=".*", status=503, body={"message": "down"}, times=None)
     call_id = receive(redis, fixture_path)
-    store.save_status(redis, call_id, first_failure_at=time.time() - jobs.RETRY_WINDOW - 1)
+    update(redis, call_id, first_failure_at=time.time() - jobs.RETRY_WINDOW - 1)
     assert jobs.sync_call(call_id, "call.ended") == "failed"
-    record = store.load_status(redis, call_id)
-    assert record["state"] == "failed" and "60 minutes" in record["reason"]
+    record = load(redis, call_id)
+    assert record.state == "failed" and "60 minutes" in record.reason
     assert redis.zscore(store.FAILED_KEY, call_id) is not None
     assert delays(redis) == []
     hubspot.clear_faults()
-    jobs.replay(redis, call_id)
-    assert store.load_status(redis, call_id)["state"] == "queued"
+    queue.replay(redis, call_id)
+    assert load(redis, call_id).state == "queued"
     assert redis.zscore(store.FAILED_KEY, call_id) is None
 
 
 def test_a_permanent_refusal_fails_at_once_with_the_crms_words(runtime, hubspot, redis, fixture_path):
     hubspot.seed_contact({"phone": "+966501234567"})
-    hubspot.add_fault(match="POST /crm/v3/objects/calls$", status=400, times=None, body={
-        "status": "error", "message": "Property values were not valid", "category": "VALIDATION_ERROR"})
+    hubspot.add_fault(
+        match="POST /crm/v3/objects/calls$",
+        status=400,
+        times=None,
+        body={"status": "error", "message": "Property values were not valid", "category": "VALIDATION_ERROR"},
+    )
     call_id = receive(redis, fixture_path)
     assert jobs.sync_call(call_id, "call.ended") == "failed"
-    record = store.load_status(redis, call_id)
-    assert record["errors"][0]["message"] == "Property values were not valid"
-    assert record["errors"][0]["code"] == "VALIDATION_ERROR"
+    record = load(redis, call_id)
+    assert record.errors[0]["message"] == "Property values were not valid"
+    assert record.errors[0]["code"] == "VALIDATION_ERROR"
 
 
 def test_refused_credentials_wait_instead_of_failing(hubspot, redis, runtime_for, fixture_path):
     runtime_for(hubspot, HUBSPOT_ACCESS_TOKEN="pat-revoked")
     call_id = receive(redis, fixture_path)
-    store.save_status(redis, call_id, first_failure_at=time.time() - 5 * jobs.RETRY_WINDOW)
+    update(redis, call_id, first_failure_at=time.time() - 5 * jobs.RETRY_WINDOW)
     assert jobs.sync_call(call_id, "call.ended") == "retrying"
-    assert store.load_status(redis, call_id)["state"] == "queued"  # never failed for this
+    assert load(redis, call_id).state == "queued"  # never failed for this
     [delay] = delays(redis)
     assert delay == pytest.approx(jobs.CONFIG_RETRY, abs=2)
     assert metrics.credential_problems(redis) and "hubspot" in metrics.credential_problems(redis)[0]
@@ -161,7 +188,7 @@ def test_refused_credentials_wait_instead_of_failing(hubspot, redis, runtime_for
 
 def test_a_call_whose_lock_is_held_is_tried_again_shortly(runtime, redis, fixture_path):
     call_id = receive(redis, fixture_path)
-    redis.set(f"crmsync:lock:call:{call_id}", "another job")
+    redis.set(store.call_lock_key(call_id), "another job", ex=jobs.CALL_LOCK_TIMEOUT)
     assert jobs.sync_call(call_id, "call.ended") == "locked"
     [delay] = delays(redis)
     assert delay == pytest.approx(jobs.LOCKED_RETRY, abs=1)
@@ -173,7 +200,7 @@ def test_no_customer_number_is_skipped_with_a_reason(runtime, redis, fixture_pat
     event = normalise(body, "SA")
     Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=False)
     assert jobs.sync_call(event["call_id"], "call.ended") == "skipped"
-    assert "no usable customer phone number" in store.load_status(redis, event["call_id"])["reason"]
+    assert "no usable customer phone number" in load(redis, event["call_id"]).reason
 
 
 def hamsa_api(environ, start_response):
@@ -181,8 +208,11 @@ def hamsa_api(environ, start_response):
     assert environ["HTTP_AUTHORIZATION"] == "Token hamsa-key"
     assert environ["PATH_INFO"] == "/v1/voice-agents/conversation/5d0b6a3e-8c8f-4a55-b2f4-9f1e3c7a2b10"
     start_response("200 OK", [("Content-Type", "application/json")])
-    return [json.dumps({"success": True, "data": {"callParams": {"userNumber": "+966501234567"},
-                                                  "callDuration": 125}}).encode()]
+    return [
+        json.dumps(
+            {"success": True, "data": {"callParams": {"userNumber": "+966501234567"}, "callDuration": 125}}
+        ).encode()
+    ]
 
 
 def test_missing_number_and_duration_come_from_hamsas_api(hubspot, redis, runtime_for, fixture_path):
@@ -194,7 +224,7 @@ def test_missing_number_and_duration_come_from_hamsas_api(hubspot, redis, runtim
         event = normalise(body, "SA")
         Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=False)
         assert jobs.sync_call(CALL, "call.ended") == "synced"
-        assert store.load_status(redis, CALL)["person"]["id"] == person
+        assert load(redis, CALL).person["id"] == person
         [call] = hubspot.calls_for(CALL)
         assert call["hs_call_duration"] == "125000"
         assert hamsa.count("GET /v1/voice-agents/conversation/") == 1
@@ -203,28 +233,32 @@ def test_missing_number_and_duration_come_from_hamsas_api(hubspot, redis, runtim
 def test_a_new_caller_is_created_with_the_mapped_fields_in_three_requests(runtime, hubspot, redis, fixture_path):
     call_id = receive(redis, fixture_path, "call_ended_flat.json")
     assert jobs.sync_call(call_id, "call.ended") == "synced"
-    record = store.load_status(redis, call_id)
+    record = load(redis, call_id)
     [(person_id, contact)] = hubspot.contacts.items()
-    assert (record["person"]["id"], record["person"]["created"]) == (person_id, True)
-    assert contact["renewal_decision"] == "later" and record["fields"]["written"]["renewal_decision"] == "later"
+    assert (record.person["id"], record.person["created"]) == (person_id, True)
+    assert contact["renewal_decision"] == "later" and record.fields["written"]["renewal_decision"] == "later"
     # search, contact create (with the fields), call create: no separate update
     assert [f"{r.method} {r.path}" for r in hubspot.requests] == [
-        "POST /crm/v3/objects/contacts/search", "POST /crm/v3/objects/contacts", "POST /crm/v3/objects/calls"]
+        "POST /crm/v3/objects/contacts/search",
+        "POST /crm/v3/objects/contacts",
+        "POST /crm/v3/objects/calls",
+    ]
 
 
 def test_a_field_refused_at_create_still_creates_the_caller(hubspot, redis, runtime_for, fixture_path, tmp_path):
     mappings = tmp_path / "mappings"
     mappings.mkdir()
     text = (ROOT / "mappings" / "hubspot.yaml").read_text()
-    (mappings / "hubspot.yaml").write_text(text.replace("fields:", "fields:\n  - from: outcome.renewal_decision\n"
-                                                        "    to: no_such_property\n", 1))
+    (mappings / "hubspot.yaml").write_text(
+        text.replace("fields:", "fields:\n  - from: outcome.renewal_decision\n    to: no_such_property\n", 1)
+    )
     runtime_for(hubspot, MAPPINGS_DIR=str(mappings))
     call_id = receive(redis, fixture_path, "call_ended_flat.json")
     assert jobs.sync_call(call_id, "call.ended") == "partial"
-    record = store.load_status(redis, call_id)
-    assert record["person"]["created"] is True and len(hubspot.contacts) == 1
-    assert "no_such_property" in record["fields"]["skipped"]
-    assert record["fields"]["written"]["renewal_decision"] == "later"
+    record = load(redis, call_id)
+    assert record.person["created"] is True and len(hubspot.contacts) == 1
+    assert "no_such_property" in record.fields["skipped"]
+    assert record.fields["written"]["renewal_decision"] == "later"
     assert len(hubspot.calls_for(call_id)) == 1
 
 
@@ -232,22 +266,31 @@ def test_after_a_long_credential_wait_an_outage_still_gets_its_hour(hubspot, red
     runtime_for(hubspot, HUBSPOT_ACCESS_TOKEN="pat-revoked")
     call_id = receive(redis, fixture_path)
     assert jobs.sync_call(call_id, "call.ended") == "retrying"  # credentials refused: waits
-    assert store.load_status(redis, call_id)["first_failure_at"] is None  # waiting starts no failure clock
+    assert load(redis, call_id).first_failure_at is None  # waiting starts no failure clock
     runtime_for(hubspot)  # the token is fixed; now the CRM has an outage
     hubspot.add_fault(match=".*", status=503, body={"message": "down"}, times=None)
     assert jobs.sync_call(call_id, "call.ended") == "retrying"
-    assert store.load_status(redis, call_id)["state"] == "queued"
+    assert load(redis, call_id).state == "queued"
 
 
 def test_a_daily_rate_limit_delays_without_failing(runtime, hubspot, redis, fixture_path):
-    hubspot.add_fault(match=".*", status=429, times=None, headers={"Retry-After": "3600"},
-                      body={"status": "error", "message": "You have reached your daily limit.",
-                            "errorType": "RATE_LIMIT", "policyName": "DAILY"})
+    hubspot.add_fault(
+        match=".*",
+        status=429,
+        times=None,
+        headers={"Retry-After": "3600"},
+        body={
+            "status": "error",
+            "message": "You have reached your daily limit.",
+            "errorType": "RATE_LIMIT",
+            "policyName": "DAILY",
+        },
+    )
     call_id = receive(redis, fixture_path)
-    store.save_status(redis, call_id, first_failure_at=time.time() - 2 * jobs.RETRY_WINDOW)
+    update(redis, call_id, first_failure_at=time.time() - 2 * jobs.RETRY_WINDOW)
     assert jobs.sync_call(call_id, "call.ended") == "retrying"
-    record = store.load_status(redis, call_id)
-    assert record["state"] == "queued" and record["first_failure_at"] is None
+    record = load(redis, call_id)
+    assert record.state == "queued" and record.first_failure_at is None
     assert max(delays(redis)) >= 3599
 
 
@@ -255,8 +298,8 @@ def test_an_unexpected_error_is_retried_not_lost(runtime, redis, fixture_path):
     call_id = receive(redis, fixture_path)
     redis.rpush(store.events_key(call_id), b"{not json")  # a corrupted record
     assert jobs.sync_call(call_id, "call.ended") == "retrying"
-    record = store.load_status(redis, call_id)
-    assert record["state"] == "queued" and record["errors"] == [{"message": "crmsync error: JSONDecodeError"}]
+    record = load(redis, call_id)
+    assert record.state == "queued" and record.errors == [{"message": "crmsync error: JSONDecodeError"}]
     assert len(delays(redis)) == 1
 
 
@@ -270,13 +313,13 @@ def test_a_waiting_call_keeps_its_events(runtime, hubspot, redis, fixture_path):
 
 def test_a_job_whose_worker_kept_dying_is_marked_failed(redis, fixture_path):
     call_id = receive(redis, fixture_path)
-    job_id = jobs.replay(redis, call_id)
+    job_id = queue.replay(redis, call_id)
     job = Job.fetch(job_id, connection=redis, serializer=JSONSerializer)
     assert job.failure_callback is jobs.job_failed  # RQ calls it for abandoned jobs
     jobs.job_failed(job, redis, AbandonedJobError, AbandonedJobError(), None)
-    assert store.load_status(redis, call_id)["state"] == "queued"  # RQ still hands it back
+    assert load(redis, call_id).state == "queued"  # RQ still hands it back
     job.retries_left = 0
     jobs.job_failed(job, redis, AbandonedJobError, AbandonedJobError(), None)
-    record = store.load_status(redis, call_id)
-    assert record["state"] == "failed" and "worker stopped" in record["reason"]
+    record = load(redis, call_id)
+    assert record.state == "failed" and "worker stopped" in record.reason
     assert redis.zscore(store.FAILED_KEY, call_id) is not None

@@ -8,12 +8,13 @@ import shutil
 
 import pytest
 
-from crmsync import jobs, store
+from crmsync import jobs
 from crmsync.errors import MappingError
 from crmsync.events import dedupe_key
 from crmsync.mapping import load_mapping
 from crmsync.providers.registry import PLATFORMS
 from crmsync.queue import Ingest
+from crmsync.record import SyncRecord
 from crmsync.runtime import Runtime
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.settings import Settings
@@ -89,8 +90,8 @@ def receive(redis, platform: str) -> str:
 def test_a_call_from_a_platform_the_mapping_does_not_serve_is_skipped(runtime, hubspot, redis):
     hubspot.seed_contact({"phone": "+966503334455", "lastname": "Vapi caller"})
     assert jobs.sync_call(receive(redis, "vapi"), "call.ended") == "skipped"
-    record = store.load_status(redis, call_id("vapi"))
-    assert record["reason"] == "the call comes from vapi: the mapping serves retell, hamsa (providers:)"
+    record = SyncRecord.load(redis, call_id("vapi"))
+    assert record.reason == "the call comes from vapi: the mapping serves retell, hamsa (providers:)"
     assert hubspot.calls_for(call_id("vapi")) == []
 
 

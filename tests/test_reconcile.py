@@ -24,6 +24,7 @@ from crmsync.hamsa.client import HamsaClient, HamsaUnavailable
 from crmsync.hamsa.reconcile import Reconciler, Rules
 from crmsync.metrics import CREDENTIALS_KEY, snapshot
 from crmsync.queue import Ingest
+from crmsync.record import SyncRecord
 from crmsync.sandbox.hamsa import LIST_PATH, HamsaSandbox
 from crmsync.settings import ReconcileSettings, Settings
 from crmsync.web import create_app
@@ -103,7 +104,7 @@ def test_only_calls_without_a_webhook_are_fetched_and_queued(hamsa, redis, fixtu
     assert event["call"]["conversation_id"] == ids[8] and event["outcome"] == {"budget": "8"}
     assert event["transcript"] == [{"speaker": "Agent", "text": "Hi"}, {"speaker": "User", "text": "Yo"}]
     assert event["call"]["customer_number"] == "+201095987769" and event["unavailable"] == []
-    assert store.load_status(redis, ids[8])["source"] == "reconcile"
+    assert SyncRecord.load(redis, ids[8]).source == "reconcile"
     again = reconciler(redis, hamsa)[0].run(*window())
     assert (again.received, again.queued, hamsa.count(CONVERSATION)) == (10, 0, 3)
     client.close()
@@ -173,7 +174,7 @@ def test_missing_outcome_is_logged_with_what_was_unavailable(hamsa, redis) -> No
     reconciler(redis, hamsa)[0].run(*window())
     event = store.load_events(redis, cid)[0]
     assert event["unavailable"] == ["outcome", "transcript", "customer_number"]
-    assert store.load_status(redis, cid)["unavailable"] == ["outcome", "transcript", "customer_number"]
+    assert SyncRecord.load(redis, cid).unavailable == ["outcome", "transcript", "customer_number"]
 
 
 def test_a_dry_run_writes_nothing_and_fetches_nothing(hamsa, redis) -> None:

@@ -15,6 +15,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from crmsync import store
+from crmsync.record import SyncRecord
 from crmsync.settings import Settings
 from crmsync.web import create_app
 from tests.provider_signing import ENV, FINAL, SECRETS, STALE, call_id, fixture, signed
@@ -75,7 +76,7 @@ def test_a_signed_final_event_is_accepted_stored_and_queued(client, redis, platf
     assert event["raw"] == json.loads(body)
     [job] = jobs(redis)
     assert job.args == [call_id(platform), "call.ended"]
-    assert store.load_status(redis, call_id(platform))["state"] == "queued"
+    assert SyncRecord.load(redis, call_id(platform)).state == "queued"
     again = post(client, platform, body, signed(platform, body))
     assert again.status_code == 200
     assert again.json["status"] == "duplicate"

@@ -8,8 +8,8 @@ from typing import Any
 import click
 from rich.table import Table
 
-from crmsync import store
 from crmsync.cli.helpers import console, settings_and_redis
+from crmsync.record import SyncState, call_status
 
 
 @click.command()
@@ -18,7 +18,7 @@ from crmsync.cli.helpers import console, settings_and_redis
 def status(call_id: str, as_json: bool) -> None:
     """One call's sync record."""
     _, redis = settings_and_redis()
-    data = store.call_status(redis, call_id)
+    data = call_status(redis, call_id)
     if data is None:
         raise click.ClickException(f"no call {call_id} is known (records are kept for 30 days)")
     if as_json:
@@ -28,7 +28,12 @@ def status(call_id: str, as_json: bool) -> None:
 
 
 def print_status(data: dict[str, Any]) -> None:
-    colour = {"synced": "green", "partial": "yellow", "failed": "red", "skipped": "magenta"}.get(data["state"], "cyan")
+    colour = {
+        SyncState.SYNCED: "green",
+        SyncState.PARTIAL: "yellow",
+        SyncState.FAILED: "red",
+        SyncState.SKIPPED: "magenta",
+    }.get(data["state"], "cyan")
     console.print(
         f"[bold]{data['call_id']}[/]  [{colour}]{data['state']}[/]  ({data['attempts']} attempts, "
         f"updated {data['updated_at']})"

@@ -182,14 +182,14 @@ def post_calls(url: str) -> list[str]:
 
 
 def drain(redis: Redis, call_ids: list[str], timeout: float = 60) -> None:
-    from crmsync import store
+    from crmsync.record import SyncRecord
 
     deadline = time.monotonic() + timeout
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("Syncing calls into the CRM", total=len(call_ids))
         while time.monotonic() < deadline:
-            states = [(store.load_status(redis, c) or {}).get("state") for c in call_ids]
-            done = sum(1 for s in states if s in ("synced", "partial", "skipped", "failed"))
+            records = [SyncRecord.load(redis, c) for c in call_ids]
+            done = sum(1 for r in records if r and r.state and r.state.final)
             progress.update(task, completed=done)
             if done == len(call_ids):
                 return
@@ -197,22 +197,22 @@ def drain(redis: Redis, call_ids: list[str], timeout: float = 60) -> None:
 
 
 def report(redis: Redis, call_ids: list[str]) -> None:
-    from crmsync import store
+    from crmsync.record import SyncRecord, SyncState
 
     for call_id in call_ids:
-        record = store.load_status(redis, call_id) or {}
-        person = record.get("person") or {}
-        state = record.get("state", "queued")
-        colour = {"synced": "green", "partial": "yellow"}.get(state, "red")
+        record = SyncRecord.load(redis, call_id) or SyncRecord(state=SyncState.QUEUED)
+        person = record.person or {}
+        state = record.state or SyncState.QUEUED
+        colour = {SyncState.SYNCED: "green", SyncState.PARTIAL: "yellow"}.get(state, "red")
         how = "created" if person.get("created") else "matched"
         console.rule(f"[bold]{call_id}[/]  [{colour}]{state}[/]", align="left")
-        if record.get("source") in ("reconcile", "backfill"):
+        if record.source in ("reconcile", "backfill"):
             console.print("  no webhook came: found by the reconciliation sweep in Hamsa's call history")
         if person:
-            console.print(f"  {how} {person.get('type')} {person.get('id')} · activity {record.get('activity_id')}")
-        if record.get("reason"):
-            console.print(f"  {record['reason']}")
-        fields = record.get("fields") or {}
+            console.print(f"  {how} {person.get('type')} {person.get('id')} · activity {record.activity_id}")
+        if record.reason:
+            console.print(f"  {record.reason}")
+        fields = record.fields
         table = Table("field", "old", "new", box=None, padding=(0, 2), show_edge=False)
         previous = fields.get("previous") or {}
         readable = fields.get("values") or {}  # as a person reads them (a date, not epoch ms)

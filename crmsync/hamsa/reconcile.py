@@ -28,7 +28,7 @@ from typing import Any
 
 from redis import Redis
 
-from crmsync import store
+from crmsync import record, store
 from crmsync.hamsa.client import HamsaClient
 from crmsync.hamsa.conversation import (
     RUNNING,
@@ -194,7 +194,7 @@ class Reconciler:
         if not self._ingest.store_reconciled(event, dedupe_key(call_id), self.rules.enqueue):
             summary.received += 1  # a webhook claimed it while we fetched
             return
-        store.save_status(self._redis, call_id, source=self.rules.source, unavailable=event["unavailable"])
+        record.update(self._redis, call_id, source=self.rules.source, unavailable=event["unavailable"])
         summary.queued += 1
         if self._on_queued:
             self._on_queued(call_id)

@@ -10,6 +10,7 @@ from crmsync import callindex, jobs, store
 from crmsync.callindex import STATES, Query
 from crmsync.crm.profiles import PROFILES
 from crmsync.events import call_context
+from crmsync.record import call_status
 from crmsync.web.console import facts
 from crmsync.web.console.charts import legend, stacked_bars
 from crmsync.web.console.pages import Console, page
@@ -85,7 +86,7 @@ def _page_number(raw: str | None) -> int:
 def call_view(console: Console, call_id: str) -> dict[str, Any] | None:
     """Everything one call's page shows: the ``crmsync status`` document, the call as its
     events tell it, and links into the CRM. None when no call has that id."""
-    status = store.call_status(console.redis, call_id)
+    status = call_status(console.redis, call_id)
     if status is None:
         return None
     events = store.load_events(console.redis, call_id)
