@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from hubspot import HubSpot
 from hubspot.crm.contacts import ApiException as ContactsApiException
+from hubspot.crm.objects.calls import ApiException as CallsApiException
 from urllib3.util.retry import Retry
 
 from crmsync.sandbox.hubspot import HubSpotSandbox
@@ -34,7 +35,8 @@ def client(sandbox: HubSpotSandbox) -> Iterator[Any]:
     hs = HubSpot(access_token=sandbox.token, host=sandbox.url)
     apis = {"search": hs.crm.contacts.search_api, "contacts": hs.crm.contacts.basic_api,
             "batch": hs.crm.contacts.batch_api, "calls": hs.crm.objects.calls.basic_api,
-            "calls_search": hs.crm.objects.calls.search_api, "properties": hs.crm.properties.core_api}
+            "calls_search": hs.crm.objects.calls.search_api, "properties": hs.crm.properties.core_api,
+            "calls_batch": hs.crm.objects.calls.batch_api}
     yield apis
     for api in apis.values():
         api.api_client.rest_client.pool_manager.clear()
@@ -219,6 +221,40 @@ def test_batch_read_and_update(sandbox: HubSpotSandbox, client: Any) -> None:
         client["batch"].read(batch_read_input_simple_public_object_id={
             "inputs": [{"id": str(i)} for i in range(101)], "properties": [], "propertiesWithHistory": []})
     assert info.value.status == 400
+
+
+def test_in_filter_values_are_limited(sandbox: HubSpotSandbox, client: Any) -> None:
+    sandbox.seed_contact({"firstname": "A"})
+    found = search(client, [{"propertyName": "firstname", "operator": "IN", "values": ["a", *map(str, range(99))]}])
+    assert found.total == 1
+    with pytest.raises(ContactsApiException) as info:
+        search(client, [{"propertyName": "firstname", "operator": "IN", "values": list(map(str, range(101)))}])
+    assert info.value.status == 400 and "101 values; the maximum is 100" in info.value.body
+
+
+def test_batch_create_and_update_calls(sandbox: HubSpotSandbox, client: Any) -> None:
+    cid = sandbox.seed_contact({"firstname": "A"})
+    batch = client["calls_batch"]
+    assoc = [{"to": {"id": cid}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}]}]
+    call = {"properties": {"hs_timestamp": "2026-03-02T09:14:52.318Z", "hs_call_external_id": "e1"},
+            "associations": assoc}
+    with pytest.raises(CallsApiException) as info:  # one invalid input: nothing is created
+        batch.create(batch_input_simple_public_object_batch_input_for_create={"inputs": [
+            call, {"properties": {"hs_call_external_id": "e2"}, "associations": assoc}]})
+    assert info.value.status == 400 and sandbox.calls == {}
+    created = batch.create(batch_input_simple_public_object_batch_input_for_create={"inputs": [
+        call, {**call, "properties": {**call["properties"], "hs_call_external_id": "e2"}}]})
+    assert sandbox.last_status() == 201 and len(created.results) == 2
+    assert sorted(c["hs_call_external_id"] for c in sandbox.calls.values()) == ["e1", "e2"]
+    first = created.results[0].id
+    updated = batch.update(batch_input_simple_public_object_batch_input={"inputs": [
+        {"id": first, "properties": {"hs_call_title": "v2"}}, {"id": "999999", "properties": {"hs_call_title": "x"}}]})
+    assert sandbox.last_status() == 207 and updated.errors[0].context == {"ids": ["999999"]}
+    assert sandbox.calls[first]["hs_call_title"] == "v2"
+    with pytest.raises(CallsApiException) as info:
+        batch.update(batch_input_simple_public_object_batch_input={"inputs": [
+            {"id": first, "properties": {}}, {"id": first, "properties": {}}]})
+    assert info.value.status == 400 and "Duplicate IDs" in info.value.body
 
 
 def test_properties_api(client: Any) -> None:

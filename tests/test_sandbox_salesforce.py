@@ -223,6 +223,44 @@ def test_composite_limits(sf):
         _composite(sf, [dict(sub, url=f"{V}/search/?q=FIND+%7B1234%7D")])
 
 
+# -- sObject Collections --------------------------------------------------------------------
+
+def _collection(sf, method, records, all_or_none=False):
+    return sf.restful("composite/sobjects", method=method, json={"allOrNone": all_or_none, "records": records})
+
+
+def test_collection_create_and_update_each_record_on_its_own(sandbox, sf):
+    contact = sandbox.seed("Contact", {"LastName": "Doe", "Phone": "1"})
+    task = {"attributes": {"type": "Task"}, **TASK, "WhoId": contact}
+    results = _collection(sf, "POST", [task, {**task, "Status": None}, dict(task, Subject="Second")])
+    assert [r["success"] for r in results] == [True, False, True]
+    assert results[1]["id"] is None and results[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
+    assert results[1]["errors"][0]["fields"] == ["Status"]
+    assert sorted(t["Subject"] for t in sandbox.tasks()) == ["Call", "Second"]
+    updates = [{"attributes": {"type": "Contact"}, "id": contact, "Description": "called"},
+               {"attributes": {"type": "Contact"}, "id": contact, "Interest_Level__c": "Extreme"},
+               {"attributes": {"type": "Task"}, "id": results[0]["id"], "Subject": "Renamed"}]
+    answers = _collection(sf, "PATCH", updates)
+    assert [r["success"] for r in answers] == [True, False, True]
+    assert answers[1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
+    assert sandbox.get("Contact", contact)["Description"] == "called"
+    assert sandbox.get("Task", results[0]["id"])["Subject"] == "Renamed"
+
+
+def test_collection_all_or_none_rolls_back_and_limits(sandbox, sf):
+    task = {"attributes": {"type": "Task"}, **TASK}
+    results = _collection(sf, "POST", [task, {**task, "Priority": None}], all_or_none=True)
+    assert [r["errors"][0]["statusCode"] for r in results] == ["ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                                                                "REQUIRED_FIELD_MISSING"]
+    assert sandbox.tasks() == []
+    with pytest.raises(SalesforceMalformedRequest) as info:
+        _collection(sf, "POST", [task] * 201)
+    assert error_of(info)["errorCode"] == "EXCEEDED_ID_LIMIT" and sandbox.tasks() == []
+    before = sandbox.api_used
+    _collection(sf, "POST", [task] * 200)
+    assert len(sandbox.tasks()) == 200 and sandbox.api_used == before + 1
+
+
 # -- usage, auth, logins -------------------------------------------------------------------
 
 def test_api_usage_header_and_limits(sandbox):

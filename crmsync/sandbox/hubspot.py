@@ -5,8 +5,10 @@
         connector = HubSpotConnector(hs.settings(), redis)
         hs.add_fault(match="POST /crm/v3/objects/calls$", drop=True)   # faults: see SandboxServer
 
-Served: contacts search / get / create / update / batch read + update, calls create /
-search / get / update, the properties API for both. Like HubSpot, it refuses a wrong
+Served: contacts and calls search / get / create / update / batch read, create and update
+(at most 100 inputs; one invalid input refuses the whole batch with 400, unknown ids give
+207 multi-status with the others done), the properties API for both. Search takes ``IN``
+with at most 100 values per filter (``hubspot_portal.MAX_IN_VALUES``). Like HubSpot, it refuses a wrong
 bearer token (401 ``INVALID_AUTHENTICATION``), keeps a rolling request limit (429
 ``TEN_SECONDLY_ROLLING`` with ``Retry-After``) and a separate per-second search limit
 (429 ``SECONDLY``), sends ``X-HubSpot-RateLimit-*`` headers except on search and

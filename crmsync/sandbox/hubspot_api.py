@@ -93,6 +93,11 @@ class Handlers:
         return 201, self._create(kind, payload).to_json()
 
     def _create(self, kind: str, payload: dict[str, Any]) -> Record:
+        values = self._creatable(kind, payload)
+        return self.portal.insert(kind, values, associations=payload.get("associations") or [])
+
+    def _creatable(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """The checked property values of a create; ``HubSpotError`` when HubSpot refuses it."""
         values, errors = self.portal.registries[kind].check(payload.get("properties") or {})
         if errors:
             raise invalid_properties(errors)
@@ -107,7 +112,7 @@ class Handlers:
             for rid, other in list(self.portal.records["contacts"].items()):
                 if (other.properties.get("email") or "").lower() == values["email"].lower():
                     raise HubSpotError(409, f"Contact already exists. Existing ID: {rid}", "CONFLICT")
-        return self.portal.insert(kind, values, associations=associations)
+        return values
 
     def _check_associations(self, associations: list[dict[str, Any]]) -> None:
         for assoc in associations:
@@ -153,6 +158,11 @@ class Handlers:
                 else:
                     results.append(record.to_json(names))
         elif op == "update":
+            ids = [str(item.get("id")) for item in inputs]
+            if len(set(ids)) < len(ids):
+                duplicates = sorted({i for i in ids if ids.count(i) > 1})
+                raise HubSpotError(400, f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique",
+                                   "VALIDATION_ERROR")
             for item in inputs:  # HubSpot refuses the whole batch for an invalid value
                 _, errors = self.portal.registries[kind].check(item.get("properties") or {})
                 if errors:
@@ -163,8 +173,10 @@ class Handlers:
                     missing.append(rid)
                 else:
                     results.append(self._update(kind, rid, item.get("properties") or {}).to_json())
-        elif op == "create":
-            results = [self._create(kind, item).to_json() for item in inputs]
+        elif op == "create":  # HubSpot refuses the whole batch for one invalid input: nothing is created
+            checked = [self._creatable(kind, item) for item in inputs]
+            results = [self.portal.insert(kind, values, associations=item.get("associations") or []).to_json()
+                       for values, item in zip(checked, inputs, strict=True)]
             status = 201
         else:
             raise HubSpotError(404, f"Unknown batch operation {op}", "OBJECT_NOT_FOUND")

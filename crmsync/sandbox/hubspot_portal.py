@@ -26,6 +26,7 @@ from crmsync.sandbox.hubspot_schema import Registry, call_registry, contact_regi
 
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 10, 25
 MAX_LIMIT = 200
+MAX_IN_VALUES = 100  # values of one IN / NOT_IN filter (the sandbox's limit, as HubSpot's batch inputs)
 DEFAULT_PROPERTIES = {
     "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
     "calls": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
@@ -150,8 +151,11 @@ class Portal:
             for flt in group.get("filters") or []:
                 if flt.get("propertyName") not in registry:
                     raise SearchError(f"Property {flt.get('propertyName')!r} does not exist.")
-                if (flt.get("operator") or "EQ").upper() not in OPERATORS:
+                operator = (flt.get("operator") or "EQ").upper()
+                if operator not in OPERATORS:
                     raise SearchError(f"Unknown operator {flt.get('operator')!r}.")
+                if operator in ("IN", "NOT_IN"):
+                    _check_values(flt)
         now = time.monotonic()
         with self.lock:
             candidates = [r for r in self.records[kind].values() if now - r.touched >= self.lag]
@@ -185,6 +189,16 @@ def _sort_key(value: str | None) -> tuple[int, float, str]:
         return (0, float(value), "")
     except ValueError:
         return (0, 0.0, value.lower())
+
+
+def _check_values(flt: dict[str, Any]) -> None:
+    """An ``IN`` / ``NOT_IN`` filter takes a non-empty list of at most ``MAX_IN_VALUES`` values."""
+    values = flt.get("values")
+    if not isinstance(values, list) or not values:
+        raise SearchError(f"The {flt.get('operator')} filter on {flt.get('propertyName')!r} needs a list of values.")
+    if len(values) > MAX_IN_VALUES:
+        raise SearchError(f"The {flt.get('operator')} filter on {flt.get('propertyName')!r} has {len(values)} "
+                          f"values; the maximum is {MAX_IN_VALUES}.")
 
 
 def _group_matches(record: Record, group: dict[str, Any]) -> bool:

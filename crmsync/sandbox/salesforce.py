@@ -3,7 +3,9 @@
 It speaks the REST API as ``simple-salesforce`` uses it, under ``/services/data/vXX.X/``
 (any version): SOSL ``search/``, SOQL ``query/``, ``sobjects/{Obj}/`` create, read,
 update (204) and delete, ``sobjects/{Obj}/describe``, ``composite`` (``@{ref.id}``
-references, ``allOrNone`` rollback, at most 25 subrequests, no search) and ``limits/``.
+references, ``allOrNone`` rollback, at most 25 subrequests, no search), sObject
+Collections create and update (``composite/sobjects``, at most 200 records, ``allOrNone``
+true or false: ``salesforce_collections``) and ``limits/``. SOSL takes ``FIND {a OR b …}``.
 Every data response carries ``Sforce-Limit-Info: api-usage=N/MAX`` (a composite counts
 once); past MAX the org answers 403 ``REQUEST_LIMIT_EXCEEDED``. A wrong bearer token gets
 401 ``[{"errorCode": "INVALID_SESSION_ID"}]``. Logins: see ``salesforce_login``.
@@ -28,6 +30,7 @@ from urllib.parse import parse_qs
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
+from crmsync.sandbox.salesforce_collections import run_collection
 from crmsync.sandbox.salesforce_composite import DATA_PATH, Answer, run_composite
 from crmsync.sandbox.salesforce_login import (
     SOAP_FAULT,
@@ -133,6 +136,8 @@ class SalesforceApp:
             return 200, {"DailyApiRequests": {"Max": self.api_max, "Remaining": self.api_max - self.api_used}}, {}
         if rest == "/composite" and method == "POST" and top:
             return run_composite(self.org, self.dispatch, body)
+        if rest == "/composite/sobjects" and method in ("POST", "PATCH") and top:
+            return run_collection(self.org, method, body)
         if rest == "/sobjects" and method == "GET":
             return 200, {"encoding": "UTF-8", "maxBatchSize": 200,
                          "sobjects": [{"name": o, "label": o, "custom": False} for o in SCHEMA]}, {}

@@ -41,7 +41,9 @@ class RecordedRequest:
 @dataclass
 class Fault:
     """Answer matching requests with ``status``/``body`` (after ``delay`` seconds), or handle
-    them and then drop the response (``drop=True``). Applies ``times`` times (None: always)."""
+    them and then drop the response (``drop=True``), or handle them and then answer
+    ``status``/``body`` instead (``commit=True``: "502 after commit", the work is done but
+    its answer is lost). Applies ``times`` times (None: always)."""
 
     match: str = ".*"  # regex on "METHOD /path"
     status: int | None = None
@@ -49,6 +51,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False
+    commit: bool = False
     times: int | None = 1
     until: float | None = None  # monotonic deadline, for "503 for 30 seconds"
 
@@ -176,6 +179,8 @@ class SandboxServer:
         fault = self._take_fault(f"{record.method} {record.path}")
         if fault and fault.delay:
             time.sleep(fault.delay)
+        if fault and fault.status is not None and fault.commit:
+            list(self.app(environ, lambda status, headers, *a: None))  # the work is done; its answer is lost
         if fault and fault.status is not None:
             record.status = fault.status
             payload = fault.body if isinstance(fault.body, bytes) else json.dumps(fault.body).encode()
