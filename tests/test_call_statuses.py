@@ -89,3 +89,39 @@ def test_salesforce_tasks_carry_the_call_result(status: str, result: str | None)
         ),
     )
     assert chosen["CallDisposition"] == "Voicemail full"  # the mapping's own disposition wins
+
+
+def test_a_no_answer_call_is_a_salesforce_task_with_that_call_result(
+    redis, redis_url, fixture_path, tmp_path, monkeypatch
+):
+    from crmsync.runtime import Runtime
+    from crmsync.sandbox.salesforce import SalesforceSandbox
+    from crmsync.settings import Settings
+
+    text = (ROOT / "mappings" / "salesforce.yaml").read_text()
+    (tmp_path / "salesforce.yaml").write_text(
+        text.replace("crm: salesforce", "crm: salesforce\nstatuses: [completed, no_answer]", 1)
+    )
+    with SalesforceSandbox() as org:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(org.ca_path))
+        org.seed("Contact", {"Phone": "+966501234567", "LastName": "Alharbi"})
+        settings = Settings.from_env(
+            {
+                "REDIS_URL": redis_url,
+                "CRM": "salesforce",
+                "SALESFORCE_INSTANCE_URL": org.url,
+                "SALESFORCE_ACCESS_TOKEN": org.token,
+                "MAPPINGS_DIR": str(tmp_path),
+                "DEFAULT_REGION": "SA",
+            }
+        )
+        runtime = Runtime.build(settings, redis)
+        Runtime.install(runtime)
+        try:
+            call_id = receive_no_answer(redis, fixture_path)
+            assert jobs.sync_call(call_id, "call.ended") == "synced"
+            [task] = [t for t in org.tasks() if t.get("CallObject") == call_id]
+            assert (task["CallDisposition"], task["Status"]) == ("No answer", "Completed")
+        finally:
+            Runtime.install(None)
+            runtime.close()
