@@ -217,3 +217,15 @@ def test_a_body_of_another_platform_is_previewed_as_that_platform_posts_it(clien
     assert "The pasted body:" in as_hamsa.text and "With the active file" not in as_hamsa.text
     as_retell = client.post("/console/mappings", data={"csrf": token, "body": body, "provider": "retell"})
     assert "With the active file" in as_retell.text and "The pasted body:" not in as_retell.text
+
+
+def test_the_routing_table_says_which_calls_use_the_active_file(make_app):
+    app = make_app()
+    active = app.extensions["crmsync"].settings.mapping_path
+    client = app.test_client()
+    log_in(client)
+    assert "every call, from every platform" in client.get("/console/mappings").text
+    active.write_text(active.read_text() + "\nproviders: [hamsa, retell]\n")
+    page = client.get("/console/mappings").text
+    assert "calls from hamsa, retell" in page and "calls from vapi, elevenlabs, bland" in page
+    assert "none: skipped, with that reason (providers:)" in page

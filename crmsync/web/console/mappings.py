@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -32,7 +33,7 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
     @blueprint.route("/mappings", methods=["GET", "POST"])
     def mappings() -> Response:
         settings = console.settings
-        report, _ = check_folder(settings.mappings_dir)
+        report, loaded = check_folder(settings.mappings_dir)
         recent = find(console.index, Query(per_page=RECENT), settings.default_region).entries
         form = {
             "call_id": request.form.get("call_id", ""),
@@ -51,7 +52,25 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
             result=result,
             active=str(settings.mapping_path) if settings.crm else None,
             providers=PROVIDERS,
+            routing=routing(settings.mapping_path if settings.crm else None, loaded),
         )
+
+
+def routing(active: Path | None, loaded: dict[Path, Mapping]) -> list[tuple[str, str]]:
+    """Which calls use which file: the active file (``$MAPPINGS_DIR/$CRM.yaml``) serves the
+    platforms its ``providers:`` names (every platform without it); the others are skipped."""
+    if active is None:
+        return [("every call", "none: CRM is not set, so no mapping is active")]
+    mapping = loaded.get(active)
+    if mapping is None:
+        return [("every call", f"{active}, which does not load: calls wait until it is fixed")]
+    if mapping.providers is None:
+        return [("every call, from every platform", str(active))]
+    others = [p for p in PROVIDERS if p not in mapping.providers]
+    rows = [(f"calls from {', '.join(mapping.providers)}", str(active))]
+    if others:
+        rows.append((f"calls from {', '.join(others)}", "none: skipped, with that reason (providers:)"))
+    return rows
 
 
 def try_it(console: Console, form: dict[str, str]) -> dict[str, Any]:
