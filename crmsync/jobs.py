@@ -22,6 +22,7 @@ This module runs jobs: every enqueue, and the job's description, is ``crmsync.qu
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import time
@@ -70,8 +71,8 @@ def sync_call(call_id: str, trigger: str) -> SyncState:
 def reconcile() -> dict[str, Any]:
     """RQ entry point of the reconciliation sweep (scheduled by ``crmsync.hamsa.schedule``)."""
     runtime = Runtime.current()
-    mapping = runtime.mapping
-    rules = schedule.rules_for(runtime.settings, mapping.statuses, "call.ended" in mapping.events, "reconcile")
+    routes = runtime.routes
+    rules = schedule.rules_for(runtime.settings, routes.statuses, "call.ended" in routes.events, "reconcile")
     return schedule.run(runtime.redis, runtime.settings, runtime.metrics, rules)
 
 
@@ -95,14 +96,17 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> SyncState:
             )
         context = call_context(events)
         hamsa.enrich(context, runtime.settings)
+        mapping, route = runtime.routes.choose(context["call"])
+        used = mapping.path.name if mapping is not None else None
+        record.update(redis, call_id, mapping=used, route=route if mapping is not None else None)
         CallIndex(redis).write(
-            call_id,
-            SyncState.QUEUED,
-            call=callindex.summary(context, runtime.settings.mapping_path.name),
-            crm=runtime.connector.name,
+            call_id, SyncState.QUEUED, call=callindex.summary(context, used), crm=runtime.connector.name,
             updated_at=now_iso(),
         )
-        outcome = pipeline.sync(context, runtime.mapping, runtime.connector, redis, runtime.settings.default_region)
+        if mapping is None:
+            log.info("call skipped: no mapping serves it", extra=extra)
+            return _finish(runtime, call_id, state=SyncState.SKIPPED, reason=route)
+        outcome = pipeline.sync(context, mapping, runtime.connector, redis, runtime.settings.default_region)
     except PermanentError as exc:
         log.warning("call failed: the CRM refused it", extra={**extra, "code": exc.code, "status": exc.status})
         return _finish(runtime, call_id, state=SyncState.FAILED, errors=[exc.to_dict()], reason=exc.message)
@@ -184,7 +188,9 @@ def _finish(runtime: Runtime, call_id: str, *, state: SyncState, **fields: Any) 
     )
     if state == SyncState.FAILED:
         _keep_events(runtime, call_id)  # replayable for DEDUPE_TTL from now
-    runtime.metrics.incr("calls_total", state=state)
+    raw = runtime.redis.hget(store.status_key(call_id), "mapping")  # the file the call used (saved before syncing)
+    mapping = json.loads(raw) if raw else None
+    runtime.metrics.incr("calls_total", state=state, mapping=mapping or "none")
     return state
 
 

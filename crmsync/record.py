@@ -56,6 +56,8 @@ class SyncRecord:
 
     state: SyncState | None = None
     crm: str | None = None
+    mapping: str | None = None  # the mapping file the call used (None: not routed yet, or no file served it)
+    route: str | None = None  # why that file: "agent a-1", "project p-7", "provider retell", "default"
     person: dict[str, Any] | None = None  # {type, id, created}
     activity_id: str | None = None
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -96,6 +98,8 @@ class SyncRecord:
             "source": self.source or "webhook",
             "unavailable": self.unavailable,
             "crm": self.crm,
+            "mapping": self.mapping,
+            "route": self.route,
             "person": self.person,
             "activity_id": self.activity_id,
             # values: the written fields as a person reads them (a date, not the CRM's epoch ms)

@@ -1,5 +1,5 @@
 """What one worker process builds once and every job reuses: settings, Redis, the
-mapping, the CRM connector and the metrics.
+mapping files (their routes), the CRM connector and the metrics.
 
 RQ calls job functions by name, so the job finds these through ``Runtime.current()``,
 built lazily on the first job of the process (nothing connects at import time).
@@ -15,7 +15,7 @@ from redis import Redis
 
 from crmsync import store
 from crmsync.crm.base import Connector
-from crmsync.mapping.model import Mapping
+from crmsync.mapping.routing import Routes
 from crmsync.metrics import Metrics
 from crmsync.settings import Settings
 
@@ -24,7 +24,7 @@ from crmsync.settings import Settings
 class Runtime:
     settings: Settings
     redis: Redis
-    mapping: Mapping
+    routes: Routes  # the mapping files of the CRM, and which one a call uses
     connector: Connector
     metrics: Metrics
 
@@ -34,14 +34,14 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, redis: Redis | None = None) -> Runtime:
         from crmsync.crm.factory import build_connector
-        from crmsync.mapping import load_mapping
+        from crmsync.mapping.routing import load_routes
 
         settings.require_crm_credentials()
         client = redis or store.redis_client(settings)
         metrics = Metrics(client)
-        mapping = load_mapping(settings.mapping_path)
+        routes = load_routes(settings.mappings_dir, settings.require_crm())
         connector = build_connector(settings, client, metrics)
-        return cls(settings=settings, redis=client, mapping=mapping, connector=connector, metrics=metrics)
+        return cls(settings=settings, redis=client, routes=routes, connector=connector, metrics=metrics)
 
     def close(self) -> None:
         self.connector.close()

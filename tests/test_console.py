@@ -224,8 +224,8 @@ def test_the_routing_table_says_which_calls_use_the_active_file(make_app):
     active = app.extensions["crmsync"].settings.mapping_path
     client = app.test_client()
     log_in(client)
-    assert "every call, from every platform" in client.get("/console/mappings").text
+    assert f"<code>{active.name}</code></td><td>every other call (default)" in client.get("/console/mappings").text
     active.write_text(active.read_text() + "\nproviders: [hamsa, retell]\n")
     page = client.get("/console/mappings").text
-    assert "calls from hamsa, retell" in page and "calls from vapi, elevenlabs, bland" in page
-    assert "none: skipped, with that reason (providers:)" in page
+    assert f"<code>{active.name}</code></td><td>providers hamsa, retell" in page
+    assert "every other call is skipped: no default file" in page

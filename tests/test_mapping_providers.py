@@ -91,7 +91,9 @@ def test_a_call_from_a_platform_the_mapping_does_not_serve_is_skipped(runtime, h
     hubspot.seed_contact({"phone": "+966503334455", "lastname": "Vapi caller"})
     assert jobs.sync_call(receive(redis, "vapi"), "call.ended") == "skipped"
     record = SyncRecord.load(redis, call_id("vapi"))
-    assert record.reason == "the call comes from vapi: the mapping serves retell, hamsa (providers:)"
+    # the only file serves retell and hamsa (providers:), and there is no default file
+    assert record.reason.startswith("no mapping file serves this call (")
+    assert "provider vapi)" in record.reason and "no default file" in record.reason
     assert hubspot.calls_for(call_id("vapi")) == []
 
 

@@ -53,19 +53,18 @@ def _plan(settings: Settings, since: str, until: str | None, dry_run: bool) -> t
     """The period and what the mapping says to take, or one clear line and exit 1."""
     from crmsync.hamsa.backfill import BadPeriod, period
     from crmsync.hamsa.schedule import rules_for
-    from crmsync.mapping import load_mapping
+    from crmsync.mapping.routing import load_routes
 
     if not settings.hamsa_api_key:
         raise click.ClickException("HAMSA_API_KEY is not set: backfill reads Hamsa's call history with it")
     try:
         start, end = period(since, until)
-        settings.require_crm()
-        mapping = load_mapping(settings.mapping_path)
+        routes = load_routes(settings.mappings_dir, settings.require_crm())
     except (BadPeriod, SettingsError) as exc:
         raise click.ClickException(str(exc)) from None
     except MappingError as exc:
         raise click.ClickException(f"the mapping does not load: {exc.problems[0]}") from None
-    rules = rules_for(settings, mapping.statuses, "call.ended" in mapping.events, "backfill", dry_run=dry_run)
+    rules = rules_for(settings, routes.statuses, "call.ended" in routes.events, "backfill", dry_run=dry_run)
     return start, end, rules
 
 

@@ -19,11 +19,11 @@ import click
 import crmsync.cli.render as render
 from crmsync.crm.base import Person
 from crmsync.errors import CrmsyncError, MappingError
-from crmsync.mapping.loader import load_mapping
 from crmsync.mapping.model import PROVIDERS, Mapping
 from crmsync.mapping.preview import check_folder
 from crmsync.mapping.preview import preview as preview_report
 from crmsync.mapping.remote import remote_problems
+from crmsync.mapping.routing import load_routes
 from crmsync.settings import Settings
 
 
@@ -51,17 +51,18 @@ def check(remote: bool, as_json: bool) -> None:
 
 def _remote_check(settings: Settings, loaded: dict[Path, Mapping], as_json: bool) -> dict[str, Any]:
     crm = _require(settings.require_crm, as_json)
-    path = settings.mapping_path
-    result: dict[str, Any] = {"crm": crm, "path": str(path), "ok": False, "problems": []}
-    mapping = loaded.get(path)
-    if mapping is None:
-        result["problems"] = [f"{path}: not checked against {crm}: the file is missing or does not load"]
+    mine = [m for m in loaded.values() if m.crm == crm]
+    paths = ", ".join(str(m.path) for m in mine) or str(settings.mappings_dir)
+    result: dict[str, Any] = {"crm": crm, "path": paths, "ok": False, "problems": []}
+    if not mine:
+        result["problems"] = [f"{settings.mappings_dir}: no {crm} mapping loads, so none was checked against {crm}"]
         return result
     connector = _connector(settings, as_json)
     try:
-        result["problems"] = remote_problems(mapping, connector.describe)
+        for mapping in mine:
+            result["problems"] += remote_problems(mapping, connector.describe)
     except CrmsyncError as exc:
-        result["problems"] = [f"{path}: could not read {crm}'s metadata: {exc}"]
+        result["problems"].append(f"{paths}: could not read {crm}'s metadata: {exc}")
     finally:
         _close(connector)
     result["ok"] = not result["problems"]
@@ -85,15 +86,15 @@ def preview(event_file: Path, remote: bool, as_json: bool, provider: str) -> Non
     Writes nothing. Without --remote the caller is not looked up: the plan assumes the
     first object type of match.objects with every field empty.
     """
-    from crmsync.events import InvalidEvent
+    from crmsync.events import InvalidEvent, call_context
     from crmsync.quarantine import NORMALISERS
 
     normalise = NORMALISERS[provider]
 
     settings = _settings(as_json)
-    _require(settings.require_crm, as_json)  # CRM names the active mapping file
+    crm = _require(settings.require_crm, as_json)  # CRM names the files that take part
     try:
-        mapping = load_mapping(settings.mapping_path)
+        routes = load_routes(settings.mappings_dir, crm)
     except MappingError as exc:
         _fail(exc.problems, as_json)
     try:
@@ -106,6 +107,10 @@ def preview(event_file: Path, remote: bool, as_json: bool, provider: str) -> Non
     except InvalidEvent as exc:
         _fail([f"{event_file}: {path}: {'; '.join(msgs)}" for path, msgs in exc.details.items()], as_json)
 
+    mapping, route = routes.choose(call_context(events)["call"])
+    if mapping is None:
+        _skipped(crm, route, as_json)
+
     def find(number: str, objects: Sequence[str], fields: Sequence[str]) -> list[Person]:
         connector = _connector(settings, as_json)
         try:
@@ -114,15 +119,23 @@ def preview(event_file: Path, remote: bool, as_json: bool, provider: str) -> Non
             _close(connector)
 
     try:
-        report = preview_report(
-            mapping, str(settings.mapping_path), events, settings.default_region, find if remote else None
-        )
+        report = preview_report(mapping, str(mapping.path), events, settings.default_region, find if remote else None)
     except CrmsyncError as exc:
         _fail([f"{mapping.crm}: the lookup failed: {exc}"], as_json)
+    report["route"] = route
     if as_json:
         click.echo(json.dumps(report, indent=2, default=str))
     else:
         render.preview_report(report, html=mapping.profile.html)
+
+
+def _skipped(crm: str, reason: str, as_json: bool) -> NoReturn:
+    """No file serves the call: what the worker would record (``skipped``), exit 0."""
+    if as_json:
+        click.echo(json.dumps({"ok": True, "crm": crm, "mapping": None, "state": "skipped", "reason": reason}))
+    else:
+        render.console().print(f"Skipped: {reason}. Nothing would be written.", markup=False)
+    sys.exit(0)
 
 
 def _settings(as_json: bool) -> Settings:

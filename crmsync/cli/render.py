@@ -7,6 +7,7 @@ Every text from a file or a call goes in as ``rich.text.Text`` so that brackets 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -46,6 +47,7 @@ def check_report(report: dict[str, Any]) -> None:
         )
         for item in entry["problems"]:
             out.print(Text("    ") + Text(item))
+    routes(out, report.get("routes") or {})
     remote = report.get("remote")
     if remote is not None:
         if remote["ok"]:
@@ -65,10 +67,26 @@ def check_report(report: dict[str, Any]) -> None:
     )
 
 
+def routes(out: Console, tables: dict[str, list[dict[str, Any]]]) -> None:
+    """The routing table of each CRM: which file a call uses, most specific first."""
+    for crm, rows in tables.items():
+        table = Table(title=Text(f"Routing for {crm}: the first file that serves a call", style="bold"),
+                      title_justify="left", box=None, padding=(0, 2))
+        table.add_column("file")
+        table.add_column("serves")
+        for row in rows:
+            table.add_row(Text(row["file"]), Text(row["serves"]))
+        if not any(row["level"] == "default" for row in rows):
+            table.add_row(Text("(none)", style="dim"), Text("every other call is skipped: no default file",
+                                                            style="dim"))
+        out.print(table)
+
+
 def preview_report(report: dict[str, Any], *, html: bool) -> None:
     out = console()
     head = Table.grid(padding=(0, 2))
-    head.add_row(Text("mapping", style="dim"), Text(f"{report['crm']} · {report['mapping']}"))
+    route = f"  ({report['route']})" if report.get("route") else ""
+    head.add_row(Text("mapping", style="dim"), Text(f"{report['crm']} · {Path(report['mapping']).name}{route}"))
     head.add_row(Text("call", style="dim"), Text(str(report["call_id"])))
     head.add_row(Text("events", style="dim"), Text(", ".join(report["events"])))
     head.add_row(Text("number looked up", style="dim"), Text(str(report["number"] or "none found")))

@@ -40,6 +40,8 @@ def print_status(data: dict[str, Any]) -> None:
     )
     lacking = f" (Hamsa's answer had no {', '.join(data['unavailable'])})" if data["unavailable"] else ""
     console.print(f"  source   {data['source']}{lacking}")
+    if data.get("mapping") or data.get("route"):
+        console.print(f"  mapping  {data.get('mapping') or 'none'}  ({data.get('route') or 'not routed yet'})")
     person = data["person"] or {}
     if person:
         console.print(

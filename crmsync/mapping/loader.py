@@ -34,7 +34,8 @@ from crmsync.mapping.model import (
 from crmsync.mapping.source import KeyPath, Located, YamlSyntaxError, path_text, read_yaml
 from crmsync.mapping.templates import Template, TemplateProblem, compile_template, environment
 
-TOP_KEYS = ("version", "crm", "events", "statuses", "providers", "match", "activity", "fields")
+TOP_KEYS = ("version", "crm", "events", "statuses", "providers", "agents", "projects", "match", "activity",
+            "fields")
 MATCH_KEYS = ("phone", "objects", "on_multiple", "on_missing", "create")
 CREATE_KEYS = ("object", "properties")
 ACTIVITY_KEYS = ("title", "body", "disposition", "properties")
@@ -165,6 +166,12 @@ class _Checker:
             return None
         return value
 
+    def routing_id(self, path: KeyPath, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, str | int) or not str(value).strip():
+            self.err(path, "must be an id (text), such as agent-growth-2")
+            return False
+        return True
+
     # -- sections -------------------------------------------------------------------------
     def mapping(self) -> Mapping:
         data = self.located.data
@@ -189,6 +196,10 @@ class _Checker:
         if "providers" in data:
             providers = self.string_list(("providers",), data["providers"], "[hamsa, retell]") or []
             result.providers = [p for i, p in enumerate(providers) if self.choice(("providers", i), p, PROVIDERS)]
+        for key, example in (("agents", "[agent-growth-2]"), ("projects", "[p-77]")):
+            if key in data:
+                ids = self.string_list((key,), data[key], example) or []
+                setattr(result, key, [str(i).strip() for n, i in enumerate(ids) if self.routing_id((key, n), i)])
         result.match = self.match(data.get("match", {}))
         result.activity = self.activity(data.get("activity", {}))
         fields = data.get("fields", [])

@@ -44,6 +44,8 @@ class Mapping:
     events: list[str] = field(default_factory=lambda: ["call.ended"])
     statuses: list[str] = field(default_factory=lambda: ["completed"])  # which call statuses are logged
     providers: list[str] | None = None  # the platforms whose calls it serves; None: every platform
+    agents: list[str] | None = None  # routing (crmsync.mapping.routing): Hamsa agent ids it serves
+    projects: list[str] | None = None  # routing: project ids it serves
     match: Match = field(default_factory=Match)
     activity: ActivitySpec = field(default_factory=ActivitySpec)
     fields: list[FieldRule] = field(default_factory=list)

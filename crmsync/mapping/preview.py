@@ -24,6 +24,7 @@ from crmsync.events import CallContext, CanonicalEvent, call_context
 from crmsync.mapping.loader import _Checker, load_mapping
 from crmsync.mapping.model import Mapping
 from crmsync.mapping.remote import choose_person
+from crmsync.mapping.routing import Routes, conflicts
 from crmsync.mapping.source import YamlSyntaxError, read_yaml
 
 # find(number, objects, fields) -> people: the connector's lookup, for a remote preview
@@ -32,7 +33,8 @@ Finder = Callable[[str, Sequence[str], Sequence[str]], list[Person]]
 
 def check_folder(directory: Path) -> tuple[dict[str, Any], dict[Path, Mapping]]:
     """The report ``{"ok", "directory", "files": [{path, ok, problems, crm, events, fields}],
-    "problems"?, "remote": None}`` and the mappings that loaded, by file."""
+    "routes": {crm: routing table}, "problems"?, "remote": None}`` and the mappings that loaded,
+    by file. Two files claiming the same agent (project, provider) are a problem of the second."""
     files = sorted(directory.glob("*.yaml")) if directory.is_dir() else []
     report: dict[str, Any] = {"ok": True, "directory": str(directory), "files": [], "remote": None}
     if not files:
@@ -50,6 +52,12 @@ def check_folder(directory: Path) -> tuple[dict[str, Any], dict[Path, Mapping]]:
             entry.update(ok=False, problems=exc.problems)
             report["ok"] = False
         report["files"].append(entry)
+    for problem in conflicts(list(loaded.values())):
+        entry = next(e for e in report["files"] if problem.startswith(e["path"] + ":"))
+        entry["ok"] = report["ok"] = False
+        entry["problems"].append(problem)
+    crms = dict.fromkeys(m.crm for m in loaded.values())
+    report["routes"] = {crm: Routes(crm, [m for m in loaded.values() if m.crm == crm]).table() for crm in crms}
     return report, loaded
 
 

@@ -45,6 +45,7 @@ def readyz() -> Response:
         "problems": problems,
         "warnings": warnings,
         "events": list(web.subscriptions.events),
+        "mappings": web.subscriptions.routes,  # the routing table: which file serves which calls
     }
     return Response(json.dumps(body), status=200 if not problems else 503, mimetype="application/json")
 

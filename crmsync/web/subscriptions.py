@@ -1,4 +1,4 @@
-"""Which event types become jobs: the active mapping's ``events:`` (SPEC §5)."""
+"""Which event types become jobs: the ``events:`` of the active CRM's mapping files (SPEC §5)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ DEFAULT_EVENTS = ("call.ended",)
 
 
 class Subscriptions:
-    """Loaded once at start; ``problem`` says why the mapping could not be loaded.
+    """Loaded once at start; ``problem`` says why the mapping files could not be loaded;
+    ``routes`` is the routing table (``crmsync.mapping.routing.Routes.table``), for ``/readyz``.
 
     With no loadable mapping the receiver still stores every event (nothing is lost) and
     queues ``call.ended`` only; ``/readyz`` reports the problem.
@@ -22,18 +23,20 @@ class Subscriptions:
     def __init__(self, settings: Settings) -> None:
         self.events: tuple[str, ...] = DEFAULT_EVENTS
         self.problem: str | None = None
+        self.routes: list[dict[str, object]] = []
         if not settings.crm:
             self.problem = "CRM is not set, so no mapping is active"
             return
         try:
-            from crmsync.mapping import load_mapping
+            from crmsync.mapping.routing import load_routes
 
-            mapping = load_mapping(settings.mapping_path)
+            routes = load_routes(settings.mappings_dir, settings.crm)
         except (ConfigurationError, OSError) as exc:
-            self.problem = f"the mapping {settings.mapping_path} did not load: {str(exc).splitlines()[0]}"
+            self.problem = f"the mappings in {settings.mappings_dir} did not load: {str(exc).splitlines()[0]}"
             log.error("mapping not loaded", extra={"problem": self.problem})
             return
-        self.events = tuple(mapping.events)
+        self.events = tuple(routes.events)
+        self.routes = [{"file": row["file"], "serves": row["serves"]} for row in routes.table()]
 
     @property
     def loaded(self) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, request
@@ -17,10 +16,10 @@ from crmsync import store
 from crmsync.callindex import Query, find
 from crmsync.crm.base import Person
 from crmsync.errors import CrmsyncError, MappingError
-from crmsync.events import CanonicalEvent, InvalidEvent
-from crmsync.mapping.loader import load_mapping
+from crmsync.events import CanonicalEvent, InvalidEvent, call_context
 from crmsync.mapping.model import PROVIDERS, Mapping
 from crmsync.mapping.preview import check_folder, check_text, diff, preview
+from crmsync.mapping.routing import load_routes
 from crmsync.quarantine import NORMALISERS
 from crmsync.web.console.pages import Console, page
 
@@ -33,7 +32,7 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
     @blueprint.route("/mappings", methods=["GET", "POST"])
     def mappings() -> Response:
         settings = console.settings
-        report, loaded = check_folder(settings.mappings_dir)
+        report, _ = check_folder(settings.mappings_dir)
         recent = find(console.index, Query(per_page=RECENT), settings.default_region).entries
         form = {
             "call_id": request.form.get("call_id", ""),
@@ -52,25 +51,8 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
             result=result,
             active=str(settings.mapping_path) if settings.crm else None,
             providers=PROVIDERS,
-            routing=routing(settings.mapping_path if settings.crm else None, loaded),
+            crm=settings.crm,
         )
-
-
-def routing(active: Path | None, loaded: dict[Path, Mapping]) -> list[tuple[str, str]]:
-    """Which calls use which file: the active file (``$MAPPINGS_DIR/$CRM.yaml``) serves the
-    platforms its ``providers:`` names (every platform without it); the others are skipped."""
-    if active is None:
-        return [("every call", "none: CRM is not set, so no mapping is active")]
-    mapping = loaded.get(active)
-    if mapping is None:
-        return [("every call", f"{active}, which does not load: calls wait until it is fixed")]
-    if mapping.providers is None:
-        return [("every call, from every platform", str(active))]
-    others = [p for p in PROVIDERS if p not in mapping.providers]
-    rows = [(f"calls from {', '.join(mapping.providers)}", str(active))]
-    if others:
-        rows.append((f"calls from {', '.join(others)}", "none: skipped, with that reason (providers:)"))
-    return rows
 
 
 def try_it(console: Console, form: dict[str, str]) -> dict[str, Any]:
@@ -80,11 +62,15 @@ def try_it(console: Console, form: dict[str, str]) -> dict[str, Any]:
     result: dict[str, Any] = {"problems": []}
     events = _events(console, form, result["problems"])
     path = settings.mapping_path
+    active: Mapping | None = None
     try:
-        active = load_mapping(path) if settings.crm else None
+        routes = load_routes(settings.mappings_dir, settings.crm) if settings.crm else None
     except MappingError as exc:
-        active = None
+        routes = None
         result["active_problems"] = exc.problems
+    if events and routes is not None:
+        active, result["route"] = routes.choose(call_context(events)["call"])
+        path = active.path if active is not None else path
     if events and active is not None:
         result["active"] = _preview(console, result, active, str(path), events, form["remote"])
     if form["draft"].strip():
