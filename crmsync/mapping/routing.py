@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from crmsync.canonical import CallView
 from crmsync.errors import MappingError
 from crmsync.mapping.loader import load_mapping
 from crmsync.mapping.model import Mapping
@@ -48,14 +49,14 @@ def level(mapping: Mapping) -> str | None:
     return next(iter(claims(mapping)), None)
 
 
-def _call_value(call: dict[str, Any], key: str) -> str | None:
+def _call_value(call: CallView, key: str) -> str | None:
     value = call.get(CALL_KEYS[key])
     if key == "providers":
         value = value or "hamsa"
     return None if value in (None, "") else str(value)
 
 
-def serves(mapping: Mapping, call: dict[str, Any]) -> bool:
+def serves(mapping: Mapping, call: CallView) -> bool:
     """Whether every routing key ``mapping`` declares agrees with ``call``."""
     return all(_call_value(call, key) in values for key, values in claims(mapping).items())
 
@@ -81,7 +82,7 @@ class Routes:
         """Every call status some file logs (the reconciliation sweep takes those)."""
         return list(dict.fromkeys(s for m in self.mappings for s in m.statuses))
 
-    def choose(self, call: dict[str, Any]) -> tuple[Mapping | None, str]:
+    def choose(self, call: CallView) -> tuple[Mapping | None, str]:
         """The file for ``call`` and why (``agent agent-7``, ``default``); (None, the reason
         it is skipped) when no file serves it."""
         for key in LEVELS:
