@@ -103,8 +103,9 @@ def call_view(console: Console, call_id: str) -> dict[str, Any] | None:
     written = status["fields"]["written"]
     previous = status["fields"]["previous"]
     readable = status["fields"].get("values") or {}  # a date as a date, not the CRM's epoch ms
-    changes = [{"field": name, "old": previous.get(name), "new": readable.get(name, value)}
-               for name, value in written.items()]
+    changes = [
+        {"field": name, "old": previous.get(name), "new": readable.get(name, value)} for name, value in written.items()
+    ]
     return {
         "status": status,
         "context": context,

@@ -14,6 +14,7 @@ from markupsafe import Markup, escape
 WIDTH, HEIGHT = 640, 180  # pixels of the drawing area
 LEFT, BOTTOM, TOP = 36, 22, 8  # margins for the axis labels
 
+LABELS = {"queued": "queued (waiting)"}  # what a person calls a state, where the name alone says less
 COLOURS = {"synced": "#2e7d32", "partial": "#f9a825", "skipped": "#8e24aa", "failed": "#c62828", "queued": "#1565c0"}
 
 
@@ -61,7 +62,7 @@ def stacked_bars(
 def legend(series: Sequence[str]) -> Markup:
     items = "".join(
         f'<span class="key"><svg width="10" height="10" aria-hidden="true"><rect width="10" '
-        f'height="10" fill="{COLOURS.get(s, "#607d8b")}"/></svg> {escape(s)}</span>'
+        f'height="10" fill="{COLOURS.get(s, "#607d8b")}"/></svg> {escape(LABELS.get(s, s))}</span>'
         for s in series
     )
     return Markup(f'<p class="legend">{items}</p>')

@@ -65,15 +65,18 @@ def alarms(console: Any, figures: dict[str, dict[str, float]]) -> list[str]:
     refused = sum(v for k, v in figures["events_received_total"].items() if _label(k, "answer") in REFUSED)
     if refused:
         found.append(
-            f"{int(refused)} webhook deliveries were refused as invalid (see Quarantine for the bodies "
-            "kept); Hamsa may be sending a shape crmsync does not read."
+            f"{int(refused)} webhook {'delivery was' if refused == 1 else 'deliveries were'} refused as invalid "
+            "(see Quarantine for the bodies kept); Hamsa may be sending a shape crmsync does not read."
         )
     ui = PROFILES.get(console.settings.crm or "")
     if ui is not None and (budget := ui.budget_alarm(console.redis)):
         found.append(budget)
     failed = int(console.redis.zcard(store.FAILED_KEY))
     if failed:
-        found.append(f"{failed} calls failed and wait for a replay (see Failed).")
+        found.append(
+            f"{failed} {'call' if failed == 1 else 'calls'} failed and wait{'s' if failed == 1 else ''} for a replay "
+            "(see Failed)."
+        )
     return found
 
 
