@@ -41,8 +41,9 @@ ALL_KEY = PREFIX + "calls"
 AGENTS_KEY = PREFIX + "agents"
 MAPPINGS_KEY = PREFIX + "mappings"
 # plain strings: click's Choice matches enum members by their names
-STATES = tuple(s.value for s in (SyncState.QUEUED, SyncState.SYNCED, SyncState.PARTIAL, SyncState.SKIPPED,
-                                 SyncState.FAILED))
+STATES = tuple(
+    s.value for s in (SyncState.QUEUED, SyncState.SYNCED, SyncState.PARTIAL, SyncState.SKIPPED, SyncState.FAILED)
+)
 ENTRY_FIELDS = (
     "call_id",
     "at",
