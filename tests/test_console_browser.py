@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
 from redis import Redis
 
 from crmsync.sandbox.salesforce import SalesforceSandbox
@@ -19,7 +20,6 @@ from tests.conftest import ROOT
 from tests.test_e2e_sync import DOCUMENTED_CALL, Stack
 
 pytestmark = pytest.mark.e2e
-playwright_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -64,7 +64,7 @@ def stack(redis_url, tmp_path_factory):
 def browser():
     if not CHROMIUM.exists():
         pytest.fail("chromium is not installed: `make test` installs it (apt-get install chromium)")
-    with playwright_api.sync_playwright() as driver:
+    with sync_playwright() as driver:
         launched = driver.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield launched
         launched.close()
