@@ -19,6 +19,11 @@ NOTES = {
 
 
 def add_routes(blueprint: Blueprint, console: Console) -> None:
+    _failed_routes(blueprint, console)
+    _quarantine_routes(blueprint, console)
+
+
+def _failed_routes(blueprint: Blueprint, console: Console) -> None:
     redis = console.redis
 
     @blueprint.get("/failed")
@@ -47,6 +52,10 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
     def replay_failed() -> Response:
         jobs.replay_calls(redis, jobs.failed_calls(redis))
         return redirect(url_for("console.failed", note="replayed-all"), 303)  # type: ignore[return-value]
+
+
+def _quarantine_routes(blueprint: Blueprint, console: Console) -> None:
+    redis = console.redis
 
     @blueprint.get("/quarantine")
     def quarantined() -> Response:
