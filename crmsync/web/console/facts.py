@@ -13,7 +13,6 @@ from typing import Any
 
 from crmsync import callindex, metrics, store
 from crmsync.crm.profiles import PROFILES
-from crmsync.mapping.preview import check_folder
 
 REFUSED = ("invalid_json", "invalid_event", "too_large")  # webhook answers that mean a delivery was refused
 
@@ -54,7 +53,7 @@ def overview(console: Any, now: float | None = None) -> dict[str, Any]:
 def alarms(console: Any, figures: dict[str, dict[str, float]]) -> list[str]:
     """What needs the admin, in plain words (empty: nothing)."""
     found = list(metrics.credential_problems(console.redis))
-    report, _ = check_folder(console.settings.mappings_dir)
+    report, _ = console.mapping_check()
     for entry in report["files"]:
         if not entry["ok"]:
             found.append(

@@ -18,7 +18,7 @@ from crmsync.crm.base import Person
 from crmsync.errors import CrmsyncError, MappingError
 from crmsync.events import CanonicalEvent, InvalidEvent, call_context
 from crmsync.mapping.model import PROVIDERS, Mapping
-from crmsync.mapping.preview import check_folder, check_text, diff, preview
+from crmsync.mapping.preview import check_text, diff, preview
 from crmsync.mapping.routing import load_routes
 from crmsync.quarantine import NORMALISERS
 from crmsync.web.console.pages import Console, page
@@ -32,7 +32,7 @@ def add_routes(blueprint: Blueprint, console: Console) -> None:
     @blueprint.route("/mappings", methods=["GET", "POST"])
     def mappings() -> Response:
         settings = console.settings
-        report, _ = check_folder(settings.mappings_dir)
+        report, _ = console.mapping_check()
         recent = find(console.index, Query(per_page=RECENT), settings.default_region).entries
         form = {
             "call_id": request.form.get("call_id", ""),
