@@ -32,7 +32,8 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import LockError
 
-from crmsync import callindex, hamsa, metrics, pipeline, queue, record, store
+from crmsync import audit, callindex, hamsa, metrics, pipeline, queue, record, store
+from crmsync.audit import Audit
 from crmsync.callindex import CallIndex
 from crmsync.errors import ConfigurationError, CredentialsError, PermanentError, RateLimited, RetryableError
 from crmsync.events import call_context
@@ -139,6 +140,10 @@ def _synced(
 ) -> SyncState:
     """The pipeline ran: the CRM accepts crmsync again; record what the sync did."""
     runtime.redis.hdel(metrics.CREDENTIALS_KEY, runtime.connector.name)
+    Audit(runtime.redis, runtime.settings.audit_ttl).record(
+        audit.sync_entries(call_id, runtime.connector.name, runtime.connector.profile.activity_object, runtime.mapping,
+                           outcome)
+    )
     log.info(
         "call " + str(outcome.state),
         extra={

@@ -32,6 +32,7 @@ class Outcome:
     state: str  # synced | partial | skipped
     person: dict[str, Any] | None = None
     activity_id: str | None = None
+    activity_created: bool = False  # this sync created the activity (the audit records it; rollback deletes it)
     written: dict[str, Any] = field(default_factory=dict)  # field -> the value as the CRM took it (wire form)
     values: dict[str, Any] = field(default_factory=dict)  # the same fields' values as a person reads them
     previous: dict[str, Any] = field(default_factory=dict)  # the values the written fields replaced
@@ -82,6 +83,7 @@ def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Re
         state=state,
         person=person.to_dict(),
         activity_id=result.activity_id,
+        activity_created=result.activity_created,
         written=written,
         values=values,
         previous={f.to: f.old for f in plan.fields if f.action == "write" and f.to in result.written}

@@ -22,6 +22,7 @@ from crmsync.provider_settings import ProviderSettings
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEDUPE_TTL = 7 * 24 * 3600  # seconds
+AUDIT_TTL = 90 * 24 * 3600  # seconds the field-write audit is kept
 MAX_BODY_BYTES = 2 * 1024 * 1024  # bytes
 HUBSPOT_RATE_LIMIT = "100/10s"  # requests per window, all workers together
 HUBSPOT_SEARCH_RATE_LIMIT = "4/s"  # search requests, all workers together
@@ -97,6 +98,8 @@ class Settings:
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
     default_region: str = "US"
     dedupe_ttl: int = DEDUPE_TTL
+    raw_body_ttl: int = DEDUPE_TTL  # seconds raw webhook bodies are kept (at most dedupe_ttl)
+    audit_ttl: int = AUDIT_TTL
     log_level: str = "INFO"
     metrics_token: str | None = field(default=None, repr=False)
     console_password: str | None = field(default=None, repr=False)
@@ -137,6 +140,10 @@ class Settings:
         if not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
         dedupe_ttl = _int(get, "DEDUPE_TTL", DEDUPE_TTL, minimum=60) or DEDUPE_TTL
+        raw_body_ttl = _int(get, "RAW_BODY_TTL", dedupe_ttl, minimum=60) or dedupe_ttl
+        if raw_body_ttl > dedupe_ttl:
+            raise SettingsError("RAW_BODY_TTL", f"({raw_body_ttl} s) must not exceed DEDUPE_TTL ({dedupe_ttl} s): "
+                                "a raw body is kept at most as long as its event")
         return cls(
             redis_url=redis_url,
             redis_ssl_cert_reqs=cert_reqs.lower() if cert_reqs else None,
@@ -151,6 +158,8 @@ class Settings:
             reconcile=_reconcile(get, dedupe_ttl),
             default_region=region,
             dedupe_ttl=dedupe_ttl,
+            raw_body_ttl=raw_body_ttl,
+            audit_ttl=_int(get, "AUDIT_TTL", AUDIT_TTL, minimum=60) or AUDIT_TTL,
             log_level=level,
             metrics_token=get("METRICS_TOKEN"),
             console_password=get("CONSOLE_PASSWORD"),

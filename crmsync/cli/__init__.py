@@ -7,6 +7,7 @@ shared helpers (``helpers.py``) and one module per command family:
     backfill.py     crmsync backfill (Hamsa's call history over a past period)
     quarantine.py   crmsync quarantine list | show | replay | drop
     stats.py        crmsync stats
+    trust.py        crmsync history | rollback | forget (the field-write audit, privacy)
     worker.py       crmsync worker (the Procfile's worker)
     demo.py         crmsync demo
 
@@ -26,6 +27,7 @@ from crmsync.cli.mappings import mappings
 from crmsync.cli.quarantine import quarantine
 from crmsync.cli.stats import stats
 from crmsync.cli.status import replay, status
+from crmsync.cli.trust import history, rollback
 from crmsync.cli.worker import worker
 
 
@@ -35,7 +37,8 @@ def main() -> None:
     """crmsync: Hamsa voice-AI calls, logged in Salesforce or HubSpot."""
 
 
-for command in (worker, status, replay, calls, backfill, quarantine, stats, mappings, demo):
+for command in (worker, status, replay, calls, backfill, quarantine, stats, mappings, demo, history,
+                rollback):
     main.add_command(command)
 
 __all__ = ["main"]

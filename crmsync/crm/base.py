@@ -160,6 +160,19 @@ class Connector(Protocol):
         """The object's fields by name."""
         ...
 
+    def read_fields(self, object: str, record_id: str, fields: Sequence[str]) -> dict[str, Any] | None:
+        """The record's current values of ``fields`` in the CRM's wire form (as ``WriteResult.written``
+        holds them), or None when the record no longer exists (rollback reads before it writes)."""
+        ...
+
+    def write_fields(self, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        """Write wire-form ``values`` onto the record as they are (None or "" clears a field)."""
+        ...
+
+    def delete_activity(self, object: str, record_id: str) -> bool:
+        """Delete an activity or follow-up task crmsync created; False when it was gone already."""
+        ...
+
     def check_credentials(self) -> None:
         """One cheap request; raises ``CredentialsError`` when the CRM refuses us."""
         ...

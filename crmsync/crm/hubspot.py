@@ -84,7 +84,9 @@ class HubSpotConnector:
         self._calls = client.crm.objects.calls.basic_api
         self._calls_search = client.crm.objects.calls.search_api
         self._properties = client.crm.properties.core_api
-        self._apis = [self._contacts, self._contacts_search, self._calls, self._calls_search, self._properties]
+        self._objects = client.crm.objects.basic_api
+        self._apis = [self._contacts, self._contacts_search, self._calls, self._calls_search, self._properties,
+                      self._objects]
         self._general = SharedLimiter(redis, "hubspot:general", settings.rate_limit, max_wait=max_wait,
                                       on_wait=self._metrics.rate_limit_wait)
         self._search = SharedLimiter(redis, "hubspot:search", settings.search_rate_limit, max_wait=max_wait,
@@ -281,6 +283,40 @@ class HubSpotConnector:
 
     def check_credentials(self) -> None:
         self._send(self._properties.get_by_name_with_http_info, "contacts", "phone")
+
+    # -- rollback ------------------------------------------------------------------------
+    def read_fields(self, object: str, record_id: str, fields: Sequence[str]) -> dict[str, Any] | None:
+        """One GET of the record's ``fields`` (strings, as HubSpot stores them); None on 404."""
+        try:
+            found = self._send(self._objects.get_by_id_with_http_info, _plural(object), record_id,
+                               properties=list(fields))
+        except PermanentError as err:
+            if err.status == 404:
+                return None
+            raise
+        props = found.properties or {}
+        return {name: props.get(name) for name in fields}
+
+    def write_fields(self, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        """One PATCH; None clears the property (HubSpot's empty string)."""
+        self._send(self._objects.update_with_http_info, _plural(object), record_id,
+                   {"properties": {k: wire(v) for k, v in values.items()}})
+
+    def delete_activity(self, object: str, record_id: str) -> bool:
+        """Archive the call (or task) engagement; False when HubSpot no longer has it."""
+        try:
+            self._send(self._objects.archive_with_http_info, _plural(object), record_id)
+        except PermanentError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+
+def _plural(object: str) -> str:
+    """HubSpot's object type in a URL: ``contact`` -> ``contacts``, ``call`` -> ``calls``."""
+    name = object.lower()
+    return name if name.endswith("s") else name + "s"
 
 
 def _person(pid: str, props: Mapping[str, Any], fields: Sequence[str], *, created: bool = False) -> Person:

@@ -339,6 +339,47 @@ class SalesforceConnector:
         """One cheap request (``limits/``); ``CredentialsError`` when Salesforce refuses us."""
         self.client.call("check the credentials", lambda sf: sf.limits())
 
+    # -- rollback --------------------------------------------------------------------------
+    def read_fields(self, object: str, record_id: str, fields: Sequence[str]) -> dict[str, Any] | None:
+        """One GET of the record with ``fields``; None when Salesforce no longer has it."""
+        _check_record(object, record_id, fields)
+        query = f"?fields={','.join(fields)}" if fields else ""
+        try:
+            record = self.client.call(f"read the {object}",
+                                      lambda sf: sf.restful(f"sobjects/{object}/{record_id}{query}")) or {}
+        except PermanentError as err:
+            if err.status == 404:
+                return None
+            raise
+        return {name: _get(record, name) for name in fields}
+
+    def write_fields(self, object: str, record_id: str, values: Mapping[str, Any]) -> None:
+        """One PATCH of the record; None clears a field."""
+        _check_record(object, record_id, list(values))
+        body = SALESFORCE.wire_values(dict(values))
+        self.client.call(f"update the {object}",
+                         lambda sf: sf.restful(f"sobjects/{object}/{record_id}", method="PATCH", json=body))
+
+    def delete_activity(self, object: str, record_id: str) -> bool:
+        """DELETE the Task; False when Salesforce no longer has it."""
+        _check_record(object, record_id, ())
+        try:
+            self.client.call(f"delete the {object}",
+                             lambda sf: sf.restful(f"sobjects/{object}/{record_id}", method="DELETE"))
+        except PermanentError as err:
+            if err.status == 404:
+                return False
+            raise
+        return True
+
+
+def _check_record(object: str, record_id: str, fields: Sequence[str]) -> None:
+    if not _NAME.match(object) or not _RECORD_ID.match(record_id):
+        raise PermanentError(CRM, f"{object} {record_id!r} is no Salesforce record", code="NOT_FOUND")
+    for name in fields:
+        if not _NAME.match(name):
+            raise PermanentError(CRM, f"{name!r} is not a Salesforce field name", code="INVALID_FIELD")
+
 
 def _halted(answer: Mapping[str, Any]) -> bool:
     body = answer.get("body")

@@ -9,6 +9,7 @@ compiled here, in the sandbox, so a template that reaches for Python internals n
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,7 @@ def load_mapping(path: str | Path) -> Mapping:
         raise MappingError([f"{path}:{exc.line}: {exc.message}"]) from None
     checker = _Checker(path, located)
     mapping = checker.mapping()
+    mapping.digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     if checker.problems:
         raise MappingError(checker.sorted_problems())
     return mapping

@@ -49,6 +49,7 @@ class Mapping:
     match: Match = field(default_factory=Match)
     activity: ActivitySpec = field(default_factory=ActivitySpec)
     fields: list[FieldRule] = field(default_factory=list)
+    digest: str = ""  # sha256 of the file's content (12 hex digits): the audit names the version that wrote
     lines: dict[tuple[str | int, ...], int] = field(default_factory=dict, repr=False)  # key path -> line
 
     @property

@@ -45,6 +45,7 @@ ROUTES = Map([
     Rule("/crm/v3/objects/<kind>", methods=["POST"], endpoint="create"),
     Rule("/crm/v3/objects/<kind>/<rid>", methods=["GET"], endpoint="get"),
     Rule("/crm/v3/objects/<kind>/<rid>", methods=["PATCH"], endpoint="update"),
+    Rule("/crm/v3/objects/<kind>/<rid>", methods=["DELETE"], endpoint="archive"),
     Rule("/crm/v3/properties/<kind>", methods=["GET"], endpoint="properties"),
     Rule("/crm/v3/properties/<kind>/<name>", methods=["GET"], endpoint="property"),
 ], strict_slashes=False)
@@ -261,4 +262,6 @@ class HubSpotSandbox:
 
 
 def _json(status: int, body: Any) -> Response:
+    if status == 204:
+        return Response(status=204)
     return Response(json.dumps(body), status=status, content_type="application/json;charset=utf-8")

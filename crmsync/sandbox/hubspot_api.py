@@ -138,6 +138,13 @@ class Handlers:
             raise invalid_properties(errors)
         return self.portal.update(kind, rid, values)
 
+    def archive(self, *, payload: dict[str, Any], query: Any, kind: str, rid: str) -> tuple[int, Any]:
+        kind = _kind(kind)
+        if self.portal.get(kind, rid) is None:
+            raise not_found(kind, rid)
+        self.portal.remove(kind, rid)
+        return 204, None
+
     # -- batch ------------------------------------------------------------------------------
     def batch(self, *, payload: dict[str, Any], query: Any, kind: str, op: str) -> tuple[int, Any]:
         kind = _kind(kind)

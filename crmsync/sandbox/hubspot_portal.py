@@ -125,6 +125,11 @@ class Portal:
             for source, target in SEARCHABLE.items():
                 record.properties[target] = searchable_digits(record.properties.get(source))
 
+    def remove(self, kind: str, rid: str) -> None:
+        """Archive a record (it leaves the portal and its search)."""
+        with self.lock:
+            self.records[kind].pop(str(rid), None)
+
     def get(self, kind: str, rid: str) -> Record | None:
         with self.lock:
             return self.records[kind].get(str(rid))

@@ -7,6 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, redirect, request, url_for
 
 from crmsync import callindex, jobs, store
+from crmsync.audit import Audit
 from crmsync.callindex import STATES, Query
 from crmsync.crm.profiles import PROFILES
 from crmsync.events import call_context
@@ -113,4 +114,5 @@ def call_view(console: Console, call_id: str) -> dict[str, Any] | None:
         "links": links,
         "changes": changes,
         "events_kept": bool(events),
+        "audit": [row for entry in Audit(console.redis).for_call(call_id) for row in entry.rows()],  # = history
     }

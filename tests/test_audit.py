@@ -1,0 +1,299 @@
+"""The field-write audit, ``crmsync history`` and ``crmsync rollback``: calls synced by the real
+job against a sandbox HubSpot (the real hubspot-api-client) and a real Redis; the commands run
+as a person types them."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from click.testing import CliRunner
+
+from crmsync import jobs
+from crmsync.audit import Audit
+from crmsync.cli import main
+from crmsync.events import dedupe_key, normalise
+from crmsync.queue import Ingest
+from crmsync.runtime import Runtime
+from crmsync.sandbox.hubspot import HubSpotSandbox
+from crmsync.settings import Settings
+from tests.conftest import ROOT
+
+NUMBER = "+966501234567"
+
+
+@pytest.fixture(scope="module")
+def running_hubspot():
+    with HubSpotSandbox(rate_limit=None, search_rate_limit=None) as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def hubspot(running_hubspot):
+    running_hubspot.reset()
+    return running_hubspot
+
+
+@pytest.fixture
+def env(hubspot, redis_url):
+    return {
+        "REDIS_URL": redis_url,
+        "CRM": "hubspot",
+        "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+        "HUBSPOT_BASE_URL": hubspot.url,
+        "MAPPINGS_DIR": str(ROOT / "mappings"),
+        "DEFAULT_REGION": "SA",
+    }
+
+
+@pytest.fixture
+def runtime(env, redis):
+    built = Runtime.build(Settings.from_env(env), redis)
+    Runtime.install(built)
+    yield built
+    Runtime.install(None)
+    built.close()
+
+
+def sync(redis, fixture_path: Path, call_id: str, number: str = NUMBER, **outcome) -> str:
+    body = json.loads((fixture_path / "call_ended_documented.json").read_text())
+    body["callId"] = call_id
+    body["data"]["data"]["callParams"]["userNumber"] = number
+    body["data"]["data"]["conversationId"] = f"conv-{call_id}"
+    body["data"]["data"]["outcomeResult"].update(outcome)
+    event = normalise(body, "SA")
+    Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=False)
+    assert jobs.sync_call(call_id, "call.ended") in ("synced", "partial")
+    return call_id
+
+
+def cli(env, *args: str) -> str:
+    result = CliRunner().invoke(main, list(args), env=env)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def set_in_crm(hubspot: HubSpotSandbox, cid: str, **properties: str) -> None:
+    """What a salesperson does in HubSpot: change a property."""
+    answer = requests.patch(
+        f"{hubspot.url}/crm/v3/objects/contacts/{cid}",
+        json={"properties": properties},
+        headers={"Authorization": f"Bearer {hubspot.token}"},
+        timeout=5,
+    )
+    assert answer.status_code == 200
+
+
+def seeded(hubspot: HubSpotSandbox) -> str:
+    return hubspot.seed_contact(
+        {
+            "phone": NUMBER,
+            "lastname": "Alharbi",
+            "budget": "50000",
+            "interest_level": "low",
+            "preferred_call_time": "evenings",
+        }
+    )
+
+
+def test_history_lists_a_calls_writes_with_old_and_new_values(runtime, hubspot, redis, env, fixture_path):
+    cid = seeded(hubspot)
+    sync(redis, fixture_path, "call-a")
+    rows = json.loads(cli(env, "history", "--call", "call-a", "--json"))
+    writes = {r["field"]: r for r in rows if r["kind"] == "write"}
+    assert writes["budget"]["old"] == "50000" and writes["budget"]["new"] == "80000"
+    assert writes["interest_level"]["old"] == "low" and writes["interest_level"]["new"] == "high"
+    assert writes["preferred_call_time"]["old"] == "evenings"
+    row = writes["budget"]
+    assert row["call_id"] == "call-a" and row["mapping"] == "hubspot.yaml" and len(row["mapping_hash"]) == 12
+    assert row["record_id"] == cid and row["object"] == "contact" and row["crm"] == "hubspot"
+    assert row["at"].endswith("Z")
+    [activity] = [r for r in rows if r["kind"] == "activity created"]
+    assert activity["new"] == hubspot.calls_for("call-a")[0]["hs_object_id"]
+    # the same writes, asked by record, and as a person reads them
+    by_record = json.loads(cli(env, "history", "--record", cid, "--json"))
+    assert [r for r in by_record if r["kind"] == "write"] == list(writes.values())
+    text = cli(env, "history", "--record", cid)
+    assert "budget" in text and "50000" in text and "80000" in text and "hubspot.yaml" in text
+    # a replay writes nothing new, so the audit does not grow
+    assert jobs.sync_call("call-a", "replay") == "synced"
+    assert len(json.loads(cli(env, "history", "--call", "call-a", "--json"))) == len(rows)
+
+
+def test_a_created_person_is_in_the_audit(runtime, hubspot, redis, env, fixture_path):
+    sync(redis, fixture_path, "call-new")
+    rows = json.loads(cli(env, "history", "--call", "call-new", "--json"))
+    [person] = [r for r in rows if r["kind"] == "person created"]
+    assert person["new"] in hubspot.contacts
+    assert {r["field"] for r in rows if r["kind"] == "write"} >= {"budget", "interest_level"}
+
+
+def test_history_needs_one_choice_and_says_when_nothing_is_known(env, redis):
+    result = CliRunner().invoke(main, ["history"], env=env)
+    assert result.exit_code == 1 and "exactly one of --record ID or --call ID" in result.output
+    assert "no writes by crmsync are recorded for call nope (the audit keeps 90 days)" in cli(
+        env, "history", "--call", "nope"
+    )
+
+
+def test_rollback_dry_run_changes_nothing_and_shows_the_plan(runtime, hubspot, redis, env, fixture_path):
+    cid = seeded(hubspot)
+    sync(redis, fixture_path, "call-a")
+    before, audit_before = hubspot.contact(cid), Audit(redis).for_call("call-a")
+    writes = hubspot.count(r"PATCH|DELETE")
+    out = cli(env, "rollback", "call-a", "--activities", "--dry-run")
+    assert "budget: would restore (80000 -> 50000)" in out
+    assert "would delete" in out and "dry run, nothing changed" in out
+    assert hubspot.contact(cid) == before and hubspot.count(r"PATCH|DELETE") == writes
+    assert Audit(redis).for_call("call-a") == audit_before
+
+
+def test_rollback_restores_fields_and_leaves_one_a_person_changed(runtime, hubspot, redis, env, fixture_path):
+    cid = seeded(hubspot)
+    sync(redis, fixture_path, "call-a")
+    assert hubspot.contact(cid)["budget"] == "80000"
+    set_in_crm(hubspot, cid, interest_level="medium")  # a salesperson's own judgement since
+    out = cli(env, "rollback", "call-a")
+    contact = hubspot.contact(cid)
+    assert contact["budget"] == "50000" and contact["preferred_call_time"] == "evenings"
+    assert contact["interest_level"] == "medium"
+    assert "interest_level: left: changed in the CRM since (high -> low; now medium)" in out
+    assert "budget: restored (80000 -> 50000)" in out
+    assert not contact.get("last_call_summary")  # empty before the call: empty again
+    rows = json.loads(cli(env, "history", "--call", "call-a", "--json"))
+    restored = {r["field"]: r for r in rows if r["kind"] == "rollback"}
+    assert restored["budget"]["old"] == "80000" and restored["budget"]["new"] == "50000"
+    assert [r["field"] for r in rows if r["kind"] == "rollback left"] == ["interest_level"]
+    assert hubspot.calls_for("call-a")  # the activity stays without --activities
+
+
+def test_rollback_activities_then_again_is_a_no_op(runtime, hubspot, redis, env, fixture_path):
+    cid = seeded(hubspot)
+    sync(redis, fixture_path, "call-a")
+    out = cli(env, "rollback", "call-a", "--activities")
+    assert not hubspot.calls_for("call-a") and "activities deleted" in out
+    assert hubspot.contact(cid)["budget"] == "50000"
+    writes, entries = hubspot.count(r"PATCH|DELETE"), len(Audit(redis).for_call("call-a"))
+    again = json.loads(cli(env, "rollback", "call-a", "--activities", "--json"))
+    assert again["restored"] == 0 and again["deleted"] == 0 and again["left"] == 0
+    assert {s["action"] for s in again["calls"][0]["fields"]} == {"done"}
+    assert hubspot.count(r"PATCH|DELETE") == writes and len(Audit(redis).for_call("call-a")) == entries
+
+
+def test_rollback_of_two_calls_unwinds_in_order(runtime, hubspot, redis, env, fixture_path):
+    cid = seeded(hubspot)
+    sync(redis, fixture_path, "call-a")  # budget 50000 -> 80000
+    sync(redis, fixture_path, "call-b", budget="95000")  # 80000 -> 95000
+    cli(env, "rollback", "call-a", "call-b")
+    assert hubspot.contact(cid)["budget"] == "50000"
+
+
+def test_rollback_by_time_window_and_mapping(runtime, hubspot, redis, env, fixture_path):
+    first = seeded(hubspot)
+    sync(redis, fixture_path, "call-early")
+    time.sleep(1.1)
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    second = hubspot.seed_contact({"phone": "+966501234568", "budget": "1000"})
+    sync(redis, fixture_path, "call-late", number="+966501234568", budget="2000")
+    out = cli(env, "rollback", "--since", since, "--mapping", "mappings/other.yaml")
+    assert "0 fields restored" in out and hubspot.contact(second)["budget"] == "2000"  # other.yaml wrote nothing
+    out = cli(env, "rollback", "--since", since, "--mapping", "mappings/hubspot.yaml")
+    assert "call-late" in out and "call-early" not in out
+    assert hubspot.contact(second)["budget"] == "1000"
+    assert hubspot.contact(first)["budget"] == "80000"  # written before the window: kept
+
+
+def test_rollback_needs_calls_or_a_time(env, redis):
+    result = CliRunner().invoke(main, ["rollback"], env=env)
+    assert result.exit_code == 1 and "name call ids, or --since TIME" in result.output
+    result = CliRunner().invoke(main, ["rollback", "--since", "yesterday"], env=env)
+    assert result.exit_code == 1 and "is not an ISO 8601 time" in result.output
+
+
+# -- Salesforce: the same contract over simple-salesforce -----------------------------------
+@pytest.fixture(scope="module")
+def running_org():
+    from crmsync.sandbox.salesforce import SalesforceSandbox
+
+    with SalesforceSandbox() as org:
+        yield org
+
+
+@pytest.fixture
+def org(running_org, monkeypatch):
+    running_org.reset()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(running_org.ca_path))
+    return running_org
+
+
+@pytest.fixture
+def sf_env(org, redis_url):
+    return {
+        "REDIS_URL": redis_url,
+        "CRM": "salesforce",
+        "SALESFORCE_INSTANCE_URL": org.url,
+        "SALESFORCE_ACCESS_TOKEN": org.token,
+        "MAPPINGS_DIR": str(ROOT / "mappings"),
+        "DEFAULT_REGION": "SA",
+        "REQUESTS_CA_BUNDLE": str(org.ca_path),
+    }
+
+
+@pytest.fixture
+def sf_runtime(sf_env, redis):
+    built = Runtime.build(Settings.from_env(sf_env), redis)
+    Runtime.install(built)
+    yield built
+    Runtime.install(None)
+    built.close()
+
+
+def test_salesforce_rollback_restores_deletes_the_task_and_repeats_as_a_no_op(
+    sf_runtime, org, redis, sf_env, fixture_path
+):
+    lead = org.seed(
+        "Lead",
+        {
+            "LastName": "Alharbi",
+            "Company": "Acme",
+            "Phone": NUMBER,
+            "Preferred_Time__c": "evenings",
+            "Interest_Level__c": "Low",
+        },
+    )
+    sync(redis, fixture_path, "call-sf")
+    assert org.get("Lead", lead)["Preferred_Time__c"] == "after 10am"
+    rows = json.loads(cli(sf_env, "history", "--record", lead, "--json"))
+    assert {"field": "Preferred_Time__c", "old": "evenings", "new": "after 10am"}.items() <= {
+        k: v for r in rows if r["field"] == "Preferred_Time__c" for k, v in r.items()
+    }.items()
+    [task] = org.tasks()
+    out = cli(sf_env, "rollback", "call-sf", "--activities")
+    assert "Preferred_Time__c: restored (after 10am -> evenings)" in out and f"Task {task['Id']}: deleted" in out
+    record = org.get("Lead", lead)
+    assert record["Preferred_Time__c"] == "evenings" and record["Interest_Level__c"] == "Low"
+    assert not org.tasks()
+    again = json.loads(cli(sf_env, "rollback", "call-sf", "--activities", "--json"))
+    assert again["restored"] == 0 and again["deleted"] == 0
+
+
+def test_the_console_call_page_shows_the_calls_writes(runtime, hubspot, redis, env, fixture_path):
+    from crmsync.web import create_app
+    from tests.test_console import PASSWORD, SECRET, log_in
+
+    seeded(hubspot)
+    sync(redis, fixture_path, "call-a")
+    app = create_app(
+        Settings.from_env({**env, "WEBHOOK_AUTH": "none", "CONSOLE_PASSWORD": PASSWORD, "SECRET_KEY": SECRET}), redis
+    )
+    client = app.test_client()
+    log_in(client)
+    page = client.get("/console/calls/call-a").text
+    audit = page[page.index("<h2>Audit</h2>") :]
+    assert re.search(r"budget\s*</td><td><span class=\"old\">50000</span> → <span class=\"new\">80000</span>", audit)
+    assert "hubspot.yaml" in audit and "activity created" in audit
+    assert "crmsync rollback call-a --dry-run" in audit
