@@ -6,9 +6,13 @@ activity and the person it created, the call id, the CRM, the mapping file and i
 hash. ``crmsync rollback`` appends its own entries (what it put back, what it left). Kept in
 Redis for ``AUDIT_TTL`` and bounded per call and per record:
 
-    crmsync:audit:call:<call id>          list of entries (JSON, compact)    AUDIT_TTL, AUDIT_PER_CALL
-    crmsync:audit:record:<crm>:<id>       list of the call ids that wrote it  AUDIT_TTL, AUDIT_PER_RECORD
-    crmsync:audit:calls                   zset call id -> time of its last entry (``--since``), trimmed to AUDIT_TTL
+    crmsync:audit:call:<call id>      string: entries, one compact JSON line each   AUDIT_TTL, AUDIT_CALL_BYTES
+    crmsync:audit:record:<crm>:<id>   string: the calls that wrote it, one id a line   AUDIT_TTL, AUDIT_RECORD_BYTES
+    crmsync:audit:calls               zset call id -> time of its last entry (``--since``), trimmed to AUDIT_TTL
+
+Strings, appended to, rather than lists: a typical call's audit (five fields and its
+activity) then costs about 600 bytes in Redis instead of about 1,100 (docs/benchmarks.md).
+A string past its bound keeps its newest lines.
 
 No key holds a phone number: call ids and CRM record ids only. Values may (a phone field's
 old value): ``crmsync forget`` erases a call's entries.
@@ -29,8 +33,8 @@ from crmsync.settings import AUDIT_TTL
 
 PREFIX = "crmsync:audit:"
 CALLS_KEY = PREFIX + "calls"
-AUDIT_PER_CALL = 100  # entries kept per call (each rollback adds one or two)
-AUDIT_PER_RECORD = 500  # call ids kept per CRM record
+AUDIT_CALL_BYTES = 64 * 1024  # bytes of entries kept per call (a sync adds about 500, a rollback less)
+AUDIT_RECORD_BYTES = 16 * 1024  # bytes of call ids kept per CRM record (the last few hundred calls)
 KINDS = ("fields", "activity", "person", "rollback")
 
 
@@ -142,36 +146,49 @@ class Audit:
         self.ttl = ttl
 
     def record(self, entries: Sequence[Entry]) -> None:
-        """Append ``entries`` (one call's), in one round trip."""
+        """Append ``entries`` (one call's), in one round trip (two when a bound is passed)."""
         if not entries:
             return
         now = time.time()
-        pipe = self.redis.pipeline(transaction=False)
+        lines: dict[str, list[str]] = {}
         for entry in entries:
             entry.at = entry.at or now_iso()
-            key = call_key(entry.call_id)
-            pipe.rpush(key, entry.pack())
-            pipe.ltrim(key, -AUDIT_PER_CALL, -1)
+            lines.setdefault(call_key(entry.call_id), []).append(entry.pack())
+            calls = lines.setdefault(record_key(entry.crm, entry.record_id), [])
+            if entry.call_id not in calls:
+                calls.append(entry.call_id)
+        pipe = self.redis.pipeline(transaction=False)
+        for key, items in lines.items():
+            pipe.append(key, "".join(item + "\n" for item in items))
             pipe.expire(key, self.ttl)
-            rkey = record_key(entry.crm, entry.record_id)
-            pipe.lrem(rkey, 0, entry.call_id)
-            pipe.rpush(rkey, entry.call_id)
-            pipe.ltrim(rkey, -AUDIT_PER_RECORD, -1)
-            pipe.expire(rkey, self.ttl)
-            pipe.zadd(CALLS_KEY, {entry.call_id: now})
+        for call_id in {e.call_id for e in entries}:
+            pipe.zadd(CALLS_KEY, {call_id: now})
         pipe.zremrangebyscore(CALLS_KEY, "-inf", now - self.ttl)
         pipe.expire(CALLS_KEY, self.ttl)
-        pipe.execute()
+        sizes = pipe.execute()[: 2 * len(lines) : 2]
+        for key, size in zip(lines, sizes, strict=True):
+            bound = AUDIT_CALL_BYTES if key.startswith(PREFIX + "call:") else AUDIT_RECORD_BYTES
+            if int(size) > bound:
+                self._trim(key, bound)
+
+    def _trim(self, key: str, bound: int) -> None:
+        text = (self.redis.get(key) or b"").decode()  # type: ignore[union-attr]
+        kept = text[-(bound // 2) :]
+        if len(kept) < len(text):  # start at a whole line: the newest entries stay
+            kept = kept[kept.find("\n") + 1 :]
+        self.redis.set(key, kept, keepttl=True)
+
+    def _lines(self, key: str) -> list[str]:
+        raw: bytes | None = self.redis.get(key)  # type: ignore[assignment]
+        return [line for line in (raw or b"").decode().split("\n") if line]
 
     def for_call(self, call_id: str) -> list[Entry]:
         """The call's entries, oldest first."""
-        raw: list[bytes] = self.redis.lrange(call_key(call_id), 0, -1)  # type: ignore[assignment]
-        return [Entry.unpack(call_id, item) for item in raw]
+        return [Entry.unpack(call_id, line) for line in self._lines(call_key(call_id))]
 
     def for_record(self, crm: str, record_id: str) -> list[Entry]:
         """Every entry on ``crm``'s record ``record_id``, oldest first."""
-        raw: list[bytes] = self.redis.lrange(record_key(crm, record_id), 0, -1)  # type: ignore[assignment]
-        calls = dict.fromkeys(c.decode() for c in raw)
+        calls = dict.fromkeys(self._lines(record_key(crm, record_id)))
         entries = [e for c in calls for e in self.for_call(c) if e.record_id == record_id and e.crm == crm]
         return sorted(entries, key=lambda e: e.at)
 
@@ -193,10 +210,13 @@ class Audit:
         """Erase the calls' entries and their ids in the record lists; the keys removed."""
         removed: list[str] = []
         for call_id in call_ids:
-            entries = self.for_call(call_id)
-            for entry in entries:
-                rkey = record_key(entry.crm, entry.record_id)
-                self.redis.lrem(rkey, 0, call_id)
+            for crm, record_id in {(e.crm, e.record_id) for e in self.for_call(call_id)}:
+                key = record_key(crm, record_id)
+                others = [c for c in self._lines(key) if c != call_id]
+                if others:
+                    self.redis.set(key, "".join(c + "\n" for c in others), keepttl=True)
+                elif self.redis.delete(key):
+                    removed.append(key)
             if self.redis.delete(call_key(call_id)):
                 removed.append(call_key(call_id))
             self.redis.zrem(CALLS_KEY, call_id)

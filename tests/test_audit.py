@@ -297,3 +297,27 @@ def test_the_console_call_page_shows_the_calls_writes(runtime, hubspot, redis, e
     assert re.search(r"budget\s*</td><td><span class=\"old\">50000</span> → <span class=\"new\">80000</span>", audit)
     assert "hubspot.yaml" in audit and "activity created" in audit
     assert "crmsync rollback call-a --dry-run" in audit
+
+
+def test_the_audit_is_bounded_per_record_and_expires(redis):
+    from crmsync.audit import AUDIT_RECORD_BYTES, Entry, call_key, record_key
+
+    audit = Audit(redis, ttl=3600)
+    for i in range(1500):
+        audit.record(
+            [
+                Entry(
+                    kind="fields",
+                    call_id=f"call-{i:05d}",
+                    crm="hubspot",
+                    object="contact",
+                    record_id="102",
+                    writes=[("budget", str(i), str(i + 1))],
+                )
+            ]
+        )
+    assert redis.strlen(record_key("hubspot", "102")) <= AUDIT_RECORD_BYTES
+    entries = audit.for_record("hubspot", "102")
+    assert entries[-1].call_id == "call-01499" and entries[-1].writes == [("budget", "1499", "1500")]
+    assert 3590 <= redis.ttl(record_key("hubspot", "102")) <= 3600 and 3590 <= redis.ttl(call_key("call-00000"))
+    assert {k.decode().split(":")[2] for k in redis.keys("crmsync:audit:*")} == {"call", "record", "calls"}

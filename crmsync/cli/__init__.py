@@ -27,7 +27,7 @@ from crmsync.cli.mappings import mappings
 from crmsync.cli.quarantine import quarantine
 from crmsync.cli.stats import stats
 from crmsync.cli.status import replay, status
-from crmsync.cli.trust import history, rollback
+from crmsync.cli.trust import forget, history, rollback
 from crmsync.cli.worker import worker
 
 
@@ -38,7 +38,7 @@ def main() -> None:
 
 
 for command in (worker, status, replay, calls, backfill, quarantine, stats, mappings, demo, history,
-                rollback):
+                rollback, forget):
     main.add_command(command)
 
 __all__ = ["main"]

@@ -147,3 +147,33 @@ def _file_name(name: str | None) -> str | None:
     from pathlib import Path
 
     return Path(name).name if name else None
+
+
+@click.command()
+@click.option("--phone", "number", help="A phone number, typed any way (national formats read in DEFAULT_REGION).")
+@click.option("--call", "call_id", help="One call id.")
+def forget(number: str | None, call_id: str | None) -> None:
+    """Erase everything crmsync keeps about a person (their number) or a call."""
+    from crmsync.forget import forget_calls, forget_phone
+
+    if (number is None) == (call_id is None):
+        raise click.ClickException("name exactly one of --phone NUMBER or --call ID")
+    settings, redis = settings_and_redis()
+    if number is not None:
+        try:
+            removed = forget_phone(redis, number, settings.default_region)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+    else:
+        removed = forget_calls(redis, [str(call_id)])
+    for gone in removed.calls:
+        click.echo(f"call {gone}: events, raw bodies, sync record, receipts, audit, ledger and index entries erased")
+    if removed.jobs:
+        click.echo(f"{removed.jobs} RQ jobs and their results erased")
+    for qid in removed.quarantined:
+        click.echo(f"quarantined body {qid} erased (it held the number)")
+    click.echo(f"{len(removed.calls)} calls forgotten, {len(removed.keys)} Redis keys removed.")
+    click.echo(
+        "crmsync keeps nothing more about them. The CRM's own records (the person, the call activities) "
+        "are the CRM's to delete: crmsync did not touch them."
+    )

@@ -14,6 +14,14 @@ The rules of SPEC §6, per ``fields:`` entry, in this order:
    (a line already there is not added again, so a replayed call changes nothing).
 7. a value equal to the current one is not written ("unchanged").
 
+Redaction (``redact``, the mapping's ``redact:`` rules) is applied to every text that leaves:
+the activity's title, body and properties, and each ``type: string`` value (before the
+unchanged check, so a replay writes nothing new; for ``append`` only the new line). The
+activity sees the transcript as ``activity.transcript`` says: ``full``, ``redacted`` (its
+turns pass through the rules, or the built-in card_number, iban and email when the file lists
+none) or ``none`` (no transcript at all). The number used for matching is read from the call
+itself, never from redacted text.
+
 A problem skips that one field; the rest of the call still syncs. Entries are applied in
 file order and later entries see what earlier ones planned for the same field.
 """
@@ -21,13 +29,14 @@ file order and later entries see what earlier ones planned for the same field.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from crmsync.canonical import CallContext
 from crmsync.crm.base import Activity, Profile
 from crmsync.mapping.body import default_body
 from crmsync.mapping.coerce import CoercionError, as_list, coerce, is_empty, map_key, readable, short
 from crmsync.mapping.context import resolve
+from crmsync.mapping.redact import BUILTIN, Redactor, builtin
 from crmsync.mapping.rules import ActivitySpec, FieldRule
 
 
@@ -91,23 +100,40 @@ class Plan:
 
 def plan(
     rules: list[FieldRule], spec: ActivitySpec, crm: Profile, context: CallContext, person_object: str | None,
-    current: dict[str, Any], region: str,
+    current: dict[str, Any], region: str, redact: Redactor | None = None,
 ) -> Plan:
     """See the module docstring. ``current`` holds the person's values (missing = empty)."""
     problems: list[str] = []
-    result = Plan(activity=_activity(spec, crm, context, problems), problems=problems)
+    redact = redact or Redactor()
+    result = Plan(activity=_activity(spec, crm, _activity_context(spec, context, redact), problems, redact),
+                  problems=problems)
     working = dict(current)
     for rule in rules:
         if not rule.applies_to(person_object):
             continue
-        decision = _field(rule, context, working.get(rule.to), crm, region)
+        decision = _field(rule, context, working.get(rule.to), crm, region, redact)
         if decision.action == "write":
             working[rule.to] = decision.new
         result.fields.append(decision)
     return result
 
 
-def _field(rule: FieldRule, context: CallContext, old: Any, crm: Profile, region: str) -> FieldPlan:
+def _activity_context(spec: ActivitySpec, context: CallContext, redact: Redactor) -> CallContext:
+    """The context the activity renders from: the transcript as ``activity.transcript`` says
+    (a copy: the call itself, and its number, stay as received)."""
+    if spec.transcript == "full":
+        return context
+    if spec.transcript == "none":
+        return cast(CallContext, {**context, "transcript": [], "transcript_text": ""})
+    rules = redact or builtin(BUILTIN)
+    turns = [{**t, "text": rules(str(t.get("text") or ""))} if isinstance(t, dict) else t
+             for t in context.get("transcript") or []]
+    text = rules(str(context.get("transcript_text") or ""))
+    return cast(CallContext, {**context, "transcript": turns, "transcript_text": text})
+
+
+def _field(rule: FieldRule, context: CallContext, old: Any, crm: Profile, region: str,
+           redact: Redactor) -> FieldPlan:
     def skip(reason: str, problem: bool = False, value: Any = None) -> FieldPlan:
         new = None if value is None else crm.wire(value)
         return FieldPlan(rule.to, old, new, "skip", reason, problem, rule.origin, rule.object, rule.type, value)
@@ -131,6 +157,8 @@ def _field(rule: FieldRule, context: CallContext, old: Any, crm: Profile, region
         value = coerce(raw, rule.type, region)
     except CoercionError as exc:
         return skip(str(exc), problem=True)
+    if redact and isinstance(value, str) and rule.type == "string":
+        value = redact(value)
     if rule.write == "if_empty" and not is_empty(old):
         return skip("if_empty: the field has a value", value=value)
     if rule.write == "append" and not is_empty(old):
@@ -175,7 +203,8 @@ def _same(old: Any, value: Any, new: Any, type: str, region: str) -> bool:
         return str(old).strip() == str(new).strip()
 
 
-def _activity(spec: ActivitySpec, crm: Profile, context: CallContext, problems: list[str]) -> Activity:
+def _activity(spec: ActivitySpec, crm: Profile, context: CallContext, problems: list[str],
+              redact: Redactor) -> Activity:
     call = context["call"]
 
     def render(name: str, template: Any, default: str) -> str:
@@ -194,8 +223,10 @@ def _activity(spec: ActivitySpec, crm: Profile, context: CallContext, problems: 
     for name, template in spec.properties.items():
         text = render(f"properties.{name}", template, "")
         if text:
-            properties[name] = text
+            properties[name] = redact(text) if redact else text
     owner = properties.pop(crm.owner_field, None)
+    if redact:
+        title, body = redact(title), redact(body)
     inbound = call.get("direction") != "outbound"
     customer, agent_number = call.get("customer_number"), call.get("agent_number")
     return crm.fit_activity(Activity(

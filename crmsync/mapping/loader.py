@@ -32,14 +32,15 @@ from crmsync.mapping.model import (
     Match,
     map_key,
 )
+from crmsync.mapping.redact import TRANSCRIPT_MODES, Redactor, parse_rules
 from crmsync.mapping.source import KeyPath, Located, YamlSyntaxError, path_text, read_yaml
 from crmsync.mapping.templates import Template, TemplateProblem, compile_template, environment
 
 TOP_KEYS = ("version", "crm", "events", "statuses", "providers", "agents", "projects", "match", "activity",
-            "fields")
+            "fields", "redact")
 MATCH_KEYS = ("phone", "objects", "on_multiple", "on_missing", "create")
 CREATE_KEYS = ("object", "properties")
-ACTIVITY_KEYS = ("title", "body", "disposition", "properties")
+ACTIVITY_KEYS = ("title", "body", "disposition", "properties", "transcript")
 DISPOSITION_KEYS = ("from", "values")
 FIELD_KEYS = ("from", "value", "to", "type", "values", "write", "when", "object")
 SCALARS = (str, int, float, bool)
@@ -202,6 +203,8 @@ class _Checker:
             if key in data:
                 ids = self.string_list((key,), data[key], example) or []
                 setattr(result, key, [str(i).strip() for n, i in enumerate(ids) if self.routing_id((key, n), i)])
+        if "redact" in data:
+            result.redact = self.redact(data["redact"])
         result.match = self.match(data.get("match", {}))
         result.activity = self.activity(data.get("activity", {}))
         fields = data.get("fields", [])
@@ -272,7 +275,17 @@ class _Checker:
             if "values" in disposition:
                 spec.disposition_values = self.value_map((*where, "values"), disposition["values"])
         spec.properties = self.properties((*path, "properties"), data.get("properties", {}))
+        if "transcript" in data:
+            spec.transcript = self.choice((*path, "transcript"), data["transcript"], TRANSCRIPT_MODES) or "full"
         return spec
+
+    def redact(self, data: Any) -> Redactor:
+        example = '[card_number, iban, email, {pattern: "EMP-[0-9]{6}", replacement: "[employee id]"}]'
+        items = self.string_list(("redact",), data, example) or []
+        redactor, problems = parse_rules(items)
+        for where, message in problems:
+            self.err(("redact", *where), message)
+        return redactor
 
     def field(self, index: int, data: Any, objects: set[str | None]) -> FieldRule | None:
         path: KeyPath = ("fields", index)

@@ -18,6 +18,7 @@ from crmsync.crm.profiles import names, profile
 from crmsync.mapping.coerce import is_empty, map_key
 from crmsync.mapping.context import resolve
 from crmsync.mapping.engine import Plan, plan
+from crmsync.mapping.redact import Redactor
 from crmsync.mapping.rules import ActivitySpec, FieldRule, Match
 
 __all__ = ["ActivitySpec", "FieldRule", "Mapping", "Match", "map_key"]
@@ -49,6 +50,7 @@ class Mapping:
     match: Match = field(default_factory=Match)
     activity: ActivitySpec = field(default_factory=ActivitySpec)
     fields: list[FieldRule] = field(default_factory=list)
+    redact: Redactor = field(default_factory=Redactor)  # redact: rules, applied to every text sent to the CRM
     digest: str = ""  # sha256 of the file's content (12 hex digits): the audit names the version that wrote
     lines: dict[tuple[str | int, ...], int] = field(default_factory=dict, repr=False)  # key path -> line
 
@@ -106,4 +108,4 @@ class Mapping:
         ``person_object`` None plans every entry regardless of ``object:``; ``region``
         reads phone-type sources written without a country code.
         """
-        return plan(self.fields, self.activity, self.profile, context, person_object, current, region)
+        return plan(self.fields, self.activity, self.profile, context, person_object, current, region, self.redact)

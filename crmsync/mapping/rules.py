@@ -49,3 +49,4 @@ class ActivitySpec:
     disposition_from: str | None = None
     disposition_values: dict[str, Any] | None = None
     properties: dict[str, Template] = field(default_factory=dict)
+    transcript: str = "full"  # full | redacted | none: what of the transcript the activity shows
