@@ -92,6 +92,7 @@ def forget_calls(redis: Redis, call_ids: Iterable[str]) -> Removed:
 def _call_keys(redis: Redis, call_id: str) -> list[str]:
     keys = [
         store.events_key(call_id),
+        store.raw_key(call_id),
         store.receipts_key(call_id),
         store.status_key(call_id),
         callindex.entry_key(call_id),

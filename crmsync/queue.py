@@ -62,10 +62,11 @@ JOB_FAILURE_TTL = 30 * 24 * 3600  # seconds a failed job stays in RQ's failed re
 
 _STORE_SCRIPT = """
 -- KEYS: seen, events, receipts, status, job, queue, rq:queues, metric events, metric duplicates,
---       conversation claim
+--       conversation claim, raw bodies
 -- ARGV: ttl, event, receipt accepted, receipt duplicate, enqueue, job id, now, metric field,
 --       metric field duplicate, receipts max, status ttl, join mode ('', 'webhook', 'reconcile'),
---       call id, conversation id, then job hash field/value pairs
+--       call id, conversation id, raw body ('' when the event holds it), raw body ttl,
+--       then job hash field/value pairs
 -- Returns 1 (stored), 0 (a duplicate), 2 (reconcile: the conversation is already received)
 -- or the call id that owns the conversation when that id is the conversation id itself
 -- (a reconciled call: record the webhook's event there instead).
@@ -88,6 +89,10 @@ if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ttl) then
 end
 redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('EXPIRE', KEYS[2], ttl)
+if ARGV[15] ~= '' then
+  redis.call('RPUSH', KEYS[11], ARGV[15])
+  redis.call('EXPIRE', KEYS[11], tonumber(ARGV[16]))
+end
 redis.call('RPUSH', KEYS[3], ARGV[3])
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[10]), -1)
 redis.call('EXPIRE', KEYS[3], ttl)
@@ -98,7 +103,7 @@ if mode ~= '' then
 end
 if ARGV[5] == '1' then
   if redis.call('EXISTS', KEYS[5]) == 0 then
-    redis.call('HSET', KEYS[5], unpack(ARGV, 15))
+    redis.call('HSET', KEYS[5], unpack(ARGV, 17))
     redis.call('RPUSH', KEYS[6], ARGV[6])
     redis.call('SADD', KEYS[7], KEYS[6])
   end
@@ -202,9 +207,10 @@ class JobTemplate:
 class Ingest:
     """Stores accepted events; one per process, shared by its request threads."""
 
-    def __init__(self, redis: Redis, dedupe_ttl: int) -> None:
+    def __init__(self, redis: Redis, dedupe_ttl: int, raw_body_ttl: int | None = None) -> None:
         self._redis = redis
         self._ttl = dedupe_ttl
+        self._raw_ttl = min(raw_body_ttl or dedupe_ttl, dedupe_ttl)  # RAW_BODY_TTL
         self._script = redis.register_script(_STORE_SCRIPT)
         queue = queue_for(redis)
         self._queue_key = queue.key
@@ -261,10 +267,12 @@ class Ingest:
             METRICS_PREFIX + "events_received_total",
             METRICS_PREFIX + "duplicates_total",
             store.conversation_key(conversation),
+            store.raw_key(call_id),
         ]
+        stored, raw = store.pack_event(event, apart=self._raw_ttl < self._ttl)
         args = [
             self._ttl,
-            json.dumps(event, separators=(",", ":")),
+            stored,
             json.dumps(receipt),
             json.dumps(duplicate),
             "1" if enqueue else "0",
@@ -277,6 +285,8 @@ class Ingest:
             join,
             call_id,
             conversation,
+            raw,
+            self._raw_ttl,
             *fields,
         ]
         return keys, args

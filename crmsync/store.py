@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zlib
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 from redis import Redis
 
 from crmsync.canonical import CanonicalEvent
-from crmsync.settings import DEDUPE_TTL, Settings
+from crmsync.settings import AUDIT_TTL, DEDUPE_TTL, Settings
 
 QUEUE_NAME = "crmsync"
 STATUS_TTL = 30 * 24 * 3600  # seconds
@@ -52,7 +53,15 @@ class KeyFamily:
 
 KEY_FAMILIES: tuple[KeyFamily, ...] = (
     KeyFamily("crmsync:seen:*", 'an event delivered before ("1")', DEDUPE_TTL, "queue (DEDUPE_TTL)"),
-    KeyFamily("crmsync:call:*:events", "list of the call's canonical events", DEDUPE_TTL, "queue; jobs keep it"),
+    KeyFamily(
+        "crmsync:call:*:events",
+        "list of the call's canonical events (zlib-compressed JSON, raw body included unless RAW_BODY_TTL is shorter)",
+        DEDUPE_TTL,
+        "queue; jobs keep it",
+    ),
+    KeyFamily(
+        "crmsync:call:*:raw", "list of raw bodies (compressed), when RAW_BODY_TTL < DEDUPE_TTL", DEDUPE_TTL, "queue"
+    ),
     KeyFamily(
         "crmsync:call:*:receipts",
         f"list of {{event, at, answer}}, the last {RECEIPTS_MAX}",
@@ -102,6 +111,9 @@ KEY_FAMILIES: tuple[KeyFamily, ...] = (
     ),
     KeyFamily("crmsync:salesforce:api_usage", "Salesforce's last Sforce-Limit-Info", 300, "crm.salesforce_client"),
     KeyFamily("crmsync:limits:*", "the limits library's moving windows (CRM rate limits)", DAY, "crm.ratelimit"),
+    KeyFamily("crmsync:audit:call:*", "a call's field-write audit: JSON lines (crmsync.audit)", AUDIT_TTL, "audit"),
+    KeyFamily("crmsync:audit:record:*", "the calls that wrote a CRM record, one id a line", AUDIT_TTL, "audit"),
+    KeyFamily("crmsync:audit:calls", "zset call id -> time of its last audit entry", AUDIT_TTL, "audit"),
     KeyFamily("rq:*", "RQ's own keys (jobs, queues, registries, workers, results)", None, "RQ"),
 )
 
@@ -163,8 +175,36 @@ def quarantine_key(qid: str) -> str:
     return f"crmsync:quarantine:{qid}"
 
 
+def raw_key(call_id: str) -> str:
+    """The call's raw bodies when they are kept for less time than its events (``RAW_BODY_TTL``)."""
+    return f"crmsync:call:{call_id}:raw"
+
+
+def pack_event(event: Any, *, apart: bool) -> tuple[bytes, bytes]:
+    """An event as the store script keeps it: compressed JSON (the canonical event and its raw
+    body hold the same transcript twice, which compression stores about once), and, with
+    ``apart``, the raw body compressed on its own (kept for ``RAW_BODY_TTL``) instead."""
+    if not apart:
+        return zlib.compress(json.dumps(event, separators=(",", ":")).encode(), 6), b""
+    canonical = {k: v for k, v in event.items() if k != "raw"}
+    raw = zlib.compress(json.dumps(event.get("raw"), separators=(",", ":")).encode(), 6)
+    return zlib.compress(json.dumps(canonical, separators=(",", ":")).encode(), 6), raw
+
+
+def _unpack(item: bytes) -> Any:
+    return json.loads(zlib.decompress(item) if item[:1] == b"\x78" else item)  # JSON starts with "{"
+
+
 def load_events(redis: Redis, call_id: str) -> list[CanonicalEvent]:
-    return [json.loads(item) for item in redis.lrange(events_key(call_id), 0, -1)]
+    """The call's events, oldest first (those stored compressed or as plain JSON alike)."""
+    items: list[bytes] = redis.lrange(events_key(call_id), 0, -1)  # type: ignore[assignment]
+    return [_unpack(item) for item in items]
+
+
+def load_raw(redis: Redis, call_id: str) -> list[Any]:
+    """The raw bodies kept apart (``RAW_BODY_TTL`` shorter than ``DEDUPE_TTL``), oldest first."""
+    items: list[bytes] = redis.lrange(raw_key(call_id), 0, -1)  # type: ignore[assignment]
+    return [_unpack(item) for item in items]
 
 
 def load_receipts(redis: Redis, call_id: str) -> list[dict[str, Any]]:

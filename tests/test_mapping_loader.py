@@ -69,7 +69,7 @@ LINE_CASES: list[tuple[str, str | list[str]]] = [
      "on_multiple, on_missing, create"),
     ("evnts: [call.ended]\n",
      '1: evnts: unknown key "evnts" (did you mean "events"?); valid keys: version, crm, events, statuses, providers, '
-     "agents, projects, match, activity, fields"),
+     "agents, projects, match, activity, fields, redact"),
     ("events: [call.ended, call.endd]\n",
      '1: events[1]: "call.endd" is not one of call.started, call.answered, transcription.update, tool.executed, '
      'call.ended (did you mean "call.ended"?)'),
@@ -118,7 +118,7 @@ LINE_CASES: list[tuple[str, str | list[str]]] = [
     ("activity:\n  disposition: {values: {a: b}}\n", '2: activity.disposition: "from" is required'),
     ("activity:\n  propertes: {}\n",
      '2: activity.propertes: unknown key "propertes" (did you mean "properties"?); valid keys: title, body, '
-     "disposition, properties"),
+     "disposition, properties, transcript"),
 ]
 
 
@@ -157,7 +157,7 @@ def test_top_level_problems(tmp_path: Path) -> None:
     path = write(tmp_path, "- just\n- a list\n")
     assert problems_of(path) == [
         f"{path}:1: (top level): must be a mapping with keys version, crm, events, statuses, providers, agents, "
-        "projects, match, activity, fields"]
+        "projects, match, activity, fields, redact"]
     path = write(tmp_path, "version: 1\n")
     assert problems_of(path) == [f'{path}:1: (top level): "crm" is required']
     path = write(tmp_path, "version: 1\ncrm: salesforce\n")

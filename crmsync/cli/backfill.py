@@ -95,6 +95,7 @@ def _run(
                 *window,
                 agents=agents,
                 dedupe_ttl=settings.dedupe_ttl,
+                raw_body_ttl=settings.raw_body_ttl,
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         except CredentialsError as exc:

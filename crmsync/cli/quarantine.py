@@ -70,7 +70,11 @@ def quarantine_replay(qid: str) -> None:
     settings, redis = settings_and_redis()
     try:
         done = quarantined.replay(
-            redis, qid, Ingest(redis, settings.dedupe_ttl), Subscriptions(settings).wants, settings.default_region
+            redis,
+            qid,
+            Ingest(redis, settings.dedupe_ttl, settings.raw_body_ttl),
+            Subscriptions(settings).wants,
+            settings.default_region,
         )
     except quarantined.StillInvalid as exc:
         raise click.ClickException(str(exc)) from None

@@ -54,10 +54,11 @@ def backfill(
     *,
     agents: Sequence[str] = (),
     dedupe_ttl: int,
+    raw_body_ttl: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Summary:
     """Reconcile every call created in ``[start, end]`` (per agent when ``agents``)."""
-    run = Reconciler(redis, client, Ingest(redis, dedupe_ttl), rules, progress=progress)
+    run = Reconciler(redis, client, Ingest(redis, dedupe_ttl, raw_body_ttl), rules, progress=progress)
     summary = Summary()
     for agent in agents or (None,):
         run.run(int(start.timestamp() * 1000), int(end.timestamp() * 1000), agent_id=agent, summary=summary)

@@ -87,7 +87,7 @@ def run(redis: Redis, settings: Settings, metrics: Metrics, rules: Rules) -> dic
     if not settings.sweeps_on or not settings.hamsa_api_key:
         return {"state": "off"}
     schedule_next(redis, settings.reconcile.interval)
-    ingest = Ingest(redis, settings.dedupe_ttl)
+    ingest = Ingest(redis, settings.dedupe_ttl, settings.raw_body_ttl)
     with HamsaClient(settings.hamsa_api_key, settings.hamsa_base_url, metrics=metrics) as client:
         try:
             summary = sweep(

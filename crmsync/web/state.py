@@ -32,7 +32,7 @@ class WebState:
         return cls(
             settings=settings,
             redis=client,
-            ingest=Ingest(client, settings.dedupe_ttl),
+            ingest=Ingest(client, settings.dedupe_ttl, settings.raw_body_ttl),
             subscriptions=Subscriptions(settings),
             metrics=Metrics(client),
         )
