@@ -73,7 +73,7 @@ def run(calls: int) -> list[str]:
 
     from bench.common import ROOT
     from crmsync.cli import main
-    from crmsync.jobs import queue_for
+    from crmsync.queue import queue_for
     from crmsync.runtime import Runtime
     from crmsync.sandbox.hubspot import HubSpotSandbox
     from crmsync.settings import Settings

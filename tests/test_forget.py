@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from crmsync import store
+from crmsync import record
 from crmsync.cli import main
-from crmsync.jobs import queue_for
+from crmsync.queue import queue_for
 from crmsync.runtime import Runtime
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.settings import Settings
@@ -83,7 +83,7 @@ def test_forget_phone_in_a_national_format_leaves_no_key_holding_the_calls_data(
     refused = {"eventType": "call.ended", "data": {"callParams": {"userNumber": NUMBER}}}
     assert client.post("/webhooks/hamsa", json=refused, headers=AUTH).status_code == 422
     work()
-    assert store.load_status(redis, "call-forget-1")["state"] == "synced"
+    assert record.call_status(redis, "call-forget-1")["state"] == "synced"
     needles = ("call-forget-1", "call-forget-2", "501234567", "flat is number 1", "flat is number 2")
     before = holding(redis, *needles)
     families = {k.split(":")[1] if k.startswith("crmsync:") else k.split(":")[0] for k in before}
@@ -95,7 +95,7 @@ def test_forget_phone_in_a_national_format_leaves_no_key_holding_the_calls_data(
     assert "501234567" not in result.output
     assert holding(redis, *needles) == {}
     # the other caller's call is untouched, and the CRM still has the forgotten person's records
-    assert store.load_status(redis, "call-keep")["state"] == "synced"
+    assert record.call_status(redis, "call-keep")["state"] == "synced"
     assert CliRunner().invoke(main, ["history", "--call", "call-keep", "--json"], env=env).output.strip() != "[]"
     assert any(c.get("phone") == NUMBER for c in hubspot.contacts.values())
 
