@@ -156,7 +156,9 @@ def rollback_rate(hubspot: Any, env: dict[str, str], calls: int) -> list[str]:
         env={**env, "HUBSPOT_RATE_LIMIT": "100/10s"},
     )
     seconds = time.monotonic() - started
-    report = json.loads(result.output)
+    if result.exit_code != 0:
+        raise SystemExit(f"rollback failed: {result.output}{result.exception!r}")
+    report = json.loads(result.stdout)
     requests = hubspot.count() - before
     refused = hubspot.statuses().count(429)
     rate = len(report["calls"]) / seconds * 60

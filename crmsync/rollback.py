@@ -18,13 +18,17 @@ and reports, and writes nothing: neither to the CRM nor to the audit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from crmsync.audit import Audit, Entry
 from crmsync.crm.base import Connector
+from crmsync.errors import RateLimited
+
+RATE_LIMIT_TRIES = 20  # times one request is tried again after a 429 before the rollback stops
 
 
 @dataclass
@@ -109,7 +113,7 @@ def _restore(
     connector: Connector, entry: Entry, seen: dict[tuple[str, str, str], Any], dry_run: bool
 ) -> list[FieldStep]:
     names = [name for name, _, _ in entry.writes]
-    current = connector.read_fields(entry.object, entry.record_id, names)
+    current = _patient(connector.read_fields, entry.object, entry.record_id, names)
     steps: list[FieldStep] = []
     back: dict[str, Any] = {}
     for name, old, written in entry.writes:
@@ -127,8 +131,19 @@ def _restore(
             seen[key] = old
         steps.append(FieldStep(entry.object, entry.record_id, name, written, old, now, action))
     if back and not dry_run:
-        connector.write_fields(entry.object, entry.record_id, back)
+        _patient(connector.write_fields, entry.object, entry.record_id, back)
     return steps
+
+
+def _patient(request: Callable[..., Any], *args: Any) -> Any:
+    """One connector request; a rate limit (the CRM's 429, or the shared limit's own wait) is
+    waited out as ``Retry-After`` says, as sync traffic waits, instead of stopping the rollback."""
+    for _ in range(RATE_LIMIT_TRIES - 1):
+        try:
+            return request(*args)
+        except RateLimited as exc:
+            time.sleep(max(exc.retry_after, 1.0))
+    return request(*args)
 
 
 def _delete(connector: Connector, entries: list[Entry], dry_run: bool) -> list[tuple[str, str, str]]:
@@ -142,7 +157,7 @@ def _delete(connector: Connector, entries: list[Entry], dry_run: bool) -> list[t
         elif dry_run:
             out.append((entry.object, entry.record_id, "delete"))
         else:
-            gone = not connector.delete_activity(entry.object, entry.record_id)
+            gone = not _patient(connector.delete_activity, entry.object, entry.record_id)
             out.append((entry.object, entry.record_id, "gone" if gone else "delete"))
     return out
 

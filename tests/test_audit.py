@@ -321,3 +321,23 @@ def test_the_audit_is_bounded_per_record_and_expires(redis):
     assert entries[-1].call_id == "call-01499" and entries[-1].writes == [("budget", "1499", "1500")]
     assert 3590 <= redis.ttl(record_key("hubspot", "102")) <= 3600 and 3590 <= redis.ttl(call_key("call-00000"))
     assert {k.decode().split(":")[2] for k in redis.keys("crmsync:audit:*")} == {"call", "record", "calls"}
+
+
+def test_a_rate_limited_rollback_waits_as_told_and_finishes(runtime, hubspot, redis, env, fixture_path):
+    cid = seeded(hubspot)
+    sync(redis, fixture_path, "call-a")
+    hubspot.add_fault(
+        match=r"PATCH /crm/v3/objects/contacts",
+        status=429,
+        headers={"Retry-After": "1"},
+        times=1,
+        body={
+            "status": "error",
+            "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT",
+            "policyName": "TEN_SECONDLY_ROLLING",
+        },
+    )
+    out = cli(env, "rollback", "call-a")
+    assert "budget: restored (80000 -> 50000)" in out and hubspot.contact(cid)["budget"] == "50000"
+    assert hubspot.statuses(r"PATCH /crm/v3/objects/contacts").count(429) == 1
