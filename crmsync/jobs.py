@@ -39,6 +39,7 @@ from crmsync.errors import ConfigurationError, CredentialsError, PermanentError,
 from crmsync.events import call_context
 from crmsync.events.normalise import now_iso
 from crmsync.hamsa import schedule
+from crmsync.mapping.model import Mapping
 from crmsync.queue import JOB_TIMEOUT, reschedule
 from crmsync.record import SyncRecord, SyncState
 from crmsync.runtime import Runtime
@@ -132,17 +133,17 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> SyncState:
     except Exception as exc:  # a bug, RQ's job timeout, Redis trouble: retried like an outage, never lost
         log.error("sync interrupted", extra={**extra, "error": type(exc).__name__})
         return _retry_later(runtime, call_id, trigger, error={"message": f"crmsync error: {type(exc).__name__}"})
-    return _synced(runtime, call_id, outcome, len(events), extra, started)
+    return _synced(runtime, call_id, outcome, len(events), extra, started, mapping)
 
 
 def _synced(
-    runtime: Runtime, call_id: str, outcome: pipeline.Outcome, events: int, extra: dict[str, Any], started: float
+    runtime: Runtime, call_id: str, outcome: pipeline.Outcome, events: int, extra: dict[str, Any], started: float,
+    mapping: Mapping,
 ) -> SyncState:
     """The pipeline ran: the CRM accepts crmsync again; record what the sync did."""
     runtime.redis.hdel(metrics.CREDENTIALS_KEY, runtime.connector.name)
     Audit(runtime.redis, runtime.settings.audit_ttl).record(
-        audit.sync_entries(call_id, runtime.connector.name, runtime.connector.profile.activity_object, runtime.mapping,
-                           outcome)
+        audit.sync_entries(call_id, runtime.connector.name, runtime.connector.profile.activity_object, mapping, outcome)
     )
     log.info(
         "call " + str(outcome.state),
