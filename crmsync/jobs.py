@@ -37,12 +37,12 @@ from crmsync.audit import Audit
 from crmsync.callindex import CallIndex
 from crmsync.errors import ConfigurationError, CredentialsError, PermanentError, RateLimited, RetryableError
 from crmsync.events import call_context
-from crmsync.events.normalise import now_iso
 from crmsync.hamsa import schedule
 from crmsync.mapping.model import Mapping
 from crmsync.queue import JOB_TIMEOUT, reschedule
 from crmsync.record import SyncRecord, SyncState
 from crmsync.runtime import Runtime
+from crmsync.times import now_iso
 
 log = logging.getLogger(__name__)
 

@@ -16,10 +16,10 @@ from crmsync import store
 from crmsync.canonical import CallContext
 from crmsync.crm.base import Activity, Connector, Person, WriteResult
 from crmsync.errors import PermanentError
-from crmsync.events.normalise import now_iso
 from crmsync.mapping.coerce import readable
 from crmsync.mapping.model import Mapping
 from crmsync.mapping.remote import choose_person
+from crmsync.times import now_iso
 
 log = logging.getLogger(__name__)
 

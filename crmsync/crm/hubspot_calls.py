@@ -14,6 +14,7 @@ from typing import Any
 
 from crmsync.crm.base import Activity, Person, Profile
 from crmsync.crm.ui import hubspot_record_url
+from crmsync.times import epoch_ms
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 CALL_TO_CONTACT = 194  # HUBSPOT_DEFINED association type id, call -> contact
@@ -36,9 +37,9 @@ def wire(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, datetime):
-        return str(int(round(value.timestamp() * 1000)))
+        return str(epoch_ms(value))
     if isinstance(value, date):
-        return str(int(datetime.combine(value, clock(), UTC).timestamp() * 1000))
+        return str(epoch_ms(datetime.combine(value, clock(), UTC)))
     return str(value)
 
 

@@ -34,10 +34,6 @@ _EVENT_ALIASES = {
 # Events that happen once per call: the same call id and type is the same event.
 _ONCE_PER_CALL = ("call.started", "call.answered", "call.ended")
 
-# Kept for the modules that import the clock from here; crmsync.times is its home.
-now_iso = times.now_iso
-
-
 class InvalidEvent(ValueError):
     """The body is no recognisable event; ``details`` maps each path to its problems."""
 
