@@ -126,3 +126,79 @@ def test_every_procfile_process_in_readme(kind, command):
 @pytest.mark.parametrize("make", ["make test", "make demo", "make bench"])
 def test_readme_shows_make_commands(make):
     assert f"{make}\n" in README or f"`{make}`" in README, f"the README does not show {make!r}"
+
+
+# The README's "Project layout" block: an entry is a name at the start of a line indented by less
+# than DESCRIPTION_COLUMN (`web/`, `queue.py`); its text is that line and the description lines
+# under it, up to the next entry.
+DESCRIPTION_COLUMN = 16
+PY_NAME = re.compile(r"(?<![\w/.*])([A-Za-z_]\w*\.py)\b")
+
+
+def layout_entries() -> dict[str, str]:
+    """Each entry's path (``crmsync/web/``, ``crmsync/queue.py``, ``docs/``) → its text."""
+    block = README.split("## Project layout", 1)[1].split("```text\n", 1)[1].split("```", 1)[0]
+    entries: dict[str, str] = {}
+    parents: list[tuple[int, str]] = []  # (indent, path) of the entries that enclose the next one
+    current = None
+    for line in block.splitlines():
+        indent = len(line) - len(line.lstrip())
+        if line.strip() and indent < DESCRIPTION_COLUMN:
+            while parents and parents[-1][0] >= indent:
+                parents.pop()
+            current = (parents[-1][1] if parents else "") + line.split()[0]
+            assert current not in entries, f"the Project layout lists {current!r} twice"
+            entries[current] = line
+            if current.endswith("/"):
+                parents.append((indent, current))
+        elif current is not None:
+            entries[current] += "\n" + line
+    return entries
+
+
+LAYOUT = layout_entries()
+
+
+def test_layout_parser_reads_the_block():
+    # Guards the parser itself: nested packages, modules and their description lines.
+    assert {"crmsync/", "crmsync/web/", "crmsync/web/console/", "crmsync/queue.py", "docs/", "tests/"} <= set(LAYOUT)
+    assert "webhooks.py" in LAYOUT["crmsync/web/"]
+
+
+def test_layout_names_every_package_and_module():
+    """A package has an entry (``crm/``); a module of crmsync/ has an entry of its own (``queue.py``);
+    a module inside a package is named in that package's entry text (``webhooks.py`` under ``web/``)."""
+    missing = []
+    for path in sorted((ROOT / "crmsync").rglob("*.py")):
+        folder = path.parent.relative_to(ROOT).as_posix() + "/"
+        if folder not in LAYOUT:
+            missing.append(f"{folder} (an entry of its own)")
+        elif path.name == "__init__.py":
+            continue
+        elif folder == "crmsync/":
+            if f"crmsync/{path.name}" not in LAYOUT:
+                missing.append(f"crmsync/{path.name} (an entry of its own)")
+        elif path.name not in PY_NAME.findall(LAYOUT[folder]):
+            missing.append(f"{folder}{path.name} (named in the {folder} entry)")
+    assert not missing, f"README.md's Project layout does not name: {sorted(set(missing))}"
+
+
+def test_layout_names_every_docs_page():
+    """Every folder of docs/ has an entry; every Markdown page is named in its folder's entry text."""
+    missing = [f"{folder.relative_to(ROOT).as_posix()}/ (an entry of its own)"
+               for folder in sorted((ROOT / "docs").rglob("*")) if folder.is_dir()
+               and f"{folder.relative_to(ROOT).as_posix()}/" not in LAYOUT]
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        folder = page.parent.relative_to(ROOT).as_posix() + "/"
+        if folder in LAYOUT and not re.search(rf"(?<![\w/.]){re.escape(page.name)}\b", LAYOUT[folder]):
+            missing.append(f"{folder}{page.name} (named in the {folder} entry)")
+    assert not missing, f"README.md's Project layout does not name: {missing}"
+
+
+def test_layout_names_only_what_exists():
+    stale = [path for path in LAYOUT if not (ROOT / path).exists()]
+    for path, text in LAYOUT.items():
+        folder = path if path.endswith("/") else path.rsplit("/", 1)[0] + "/"
+        if folder.startswith("crmsync/"):
+            stale += [folder + name for name in PY_NAME.findall(text) if not (ROOT / folder / name).exists()]
+    assert not stale, f"README.md's Project layout names what is not in the tree: {sorted(set(stale))}"
