@@ -185,9 +185,11 @@ def test_layout_names_every_package_and_module():
 
 def test_layout_names_every_docs_page():
     """Every folder of docs/ has an entry; every Markdown page is named in its folder's entry text."""
-    missing = [f"{folder.relative_to(ROOT).as_posix()}/ (an entry of its own)"
-               for folder in sorted((ROOT / "docs").rglob("*")) if folder.is_dir()
-               and f"{folder.relative_to(ROOT).as_posix()}/" not in LAYOUT]
+    missing = [
+        f"{folder.relative_to(ROOT).as_posix()}/ (an entry of its own)"
+        for folder in sorted((ROOT / "docs").rglob("*"))
+        if folder.is_dir() and f"{folder.relative_to(ROOT).as_posix()}/" not in LAYOUT
+    ]
     for page in sorted((ROOT / "docs").rglob("*.md")):
         folder = page.parent.relative_to(ROOT).as_posix() + "/"
         if folder in LAYOUT and not re.search(rf"(?<![\w/.]){re.escape(page.name)}\b", LAYOUT[folder]):

@@ -34,6 +34,7 @@ _EVENT_ALIASES = {
 # Events that happen once per call: the same call id and type is the same event.
 _ONCE_PER_CALL = ("call.started", "call.answered", "call.ended")
 
+
 class InvalidEvent(ValueError):
     """The body is no recognisable event; ``details`` maps each path to its problems."""
 
