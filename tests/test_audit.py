@@ -59,9 +59,10 @@ def runtime(env, redis):
     built.close()
 
 
-def sync(redis, fixture_path: Path, call_id: str, number: str = NUMBER, **outcome) -> str:
+def sync(redis, fixture_path: Path, call_id: str, number: str = NUMBER, agent: str | None = None, **outcome) -> str:
     body = json.loads((fixture_path / "call_ended_documented.json").read_text())
     body["callId"] = call_id
+    body["agentId"] = agent or body["agentId"]
     body["data"]["data"]["callParams"]["userNumber"] = number
     body["data"]["data"]["conversationId"] = f"conv-{call_id}"
     body["data"]["data"]["outcomeResult"].update(outcome)
@@ -341,3 +342,53 @@ def test_a_rate_limited_rollback_waits_as_told_and_finishes(runtime, hubspot, re
     out = cli(env, "rollback", "call-a")
     assert "budget: restored (80000 -> 50000)" in out and hubspot.contact(cid)["budget"] == "50000"
     assert hubspot.statuses(r"PATCH /crm/v3/objects/contacts").count(429) == 1
+
+
+def test_the_mapping_deployed_at_ten_is_undone_in_one_command(hubspot, redis, redis_url, tmp_path, fixture_path):
+    """Two mapping files; the growth team's one wrote the wrong picklist since T: rollback --since T
+    --mapping growth.yaml undoes its writes and leaves the default file's."""
+    import shutil
+
+    folder = tmp_path / "mappings"
+    folder.mkdir()
+    shutil.copy(ROOT / "mappings" / "hubspot.yaml", folder / "hubspot.yaml")
+    growth = (
+        (ROOT / "mappings" / "hubspot.yaml")
+        .read_text()
+        .replace(
+            "crm: hubspot                    # must match the file name: hubspot | salesforce",
+            "crm: hubspot\nagents: [agent-growth]",
+        )
+    )
+    (folder / "growth.yaml").write_text(
+        growth.replace("{high: high, medium: medium, low: low}", "{high: low, medium: low, low: low}")
+    )  # the bad deploy
+    env = {
+        "REDIS_URL": redis_url,
+        "CRM": "hubspot",
+        "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+        "HUBSPOT_BASE_URL": hubspot.url,
+        "MAPPINGS_DIR": str(folder),
+        "DEFAULT_REGION": "SA",
+    }
+    built = Runtime.build(Settings.from_env(env), redis)
+    Runtime.install(built)
+    try:
+        sales = hubspot.seed_contact({"phone": NUMBER, "interest_level": "medium"})
+        grown = hubspot.seed_contact({"phone": "+966501234568", "interest_level": "medium"})
+        time.sleep(1.1)
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        sync(redis, fixture_path, "call-sales")
+        sync(redis, fixture_path, "call-growth", number="+966501234568", agent="agent-growth")
+    finally:
+        Runtime.install(None)
+        built.close()
+    assert hubspot.contact(sales)["interest_level"] == "high"  # the default file's map
+    assert hubspot.contact(grown)["interest_level"] == "low"  # growth.yaml's wrong picklist
+    rows = json.loads(cli(env, "history", "--call", "call-growth", "--json"))
+    assert {r["mapping"] for r in rows} == {"growth.yaml"}
+    plan = cli(env, "rollback", "--since", since, "--mapping", "growth.yaml", "--dry-run")
+    assert "call-growth" in plan and "call-sales" not in plan and hubspot.contact(grown)["interest_level"] == "low"
+    out = cli(env, "rollback", "--since", since, "--mapping", "growth.yaml")
+    assert "interest_level: restored (low -> medium)" in out
+    assert hubspot.contact(grown)["interest_level"] == "medium" and hubspot.contact(sales)["interest_level"] == "high"

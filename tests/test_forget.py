@@ -33,9 +33,11 @@ def hubspot():
         yield sandbox
 
 
-@pytest.fixture
-def env(hubspot, redis_url):
+@pytest.fixture(params=["raw body with the event", "raw body apart"])
+def env(request, hubspot, redis_url):
+    shorter = {"RAW_BODY_TTL": "3600"} if request.param == "raw body apart" else {}
     return {
+        **shorter,
         "REDIS_URL": redis_url,
         "CRM": "hubspot",
         "HUBSPOT_ACCESS_TOKEN": hubspot.token,
@@ -88,6 +90,7 @@ def test_forget_phone_in_a_national_format_leaves_no_key_holding_the_calls_data(
     before = holding(redis, *needles)
     families = {k.split(":")[1] if k.startswith("crmsync:") else k.split(":")[0] for k in before}
     assert {"call", "status", "seen", "audit", "index", "quarantine", "activity", "rq"} <= families, families
+    assert any(k.endswith(":raw") for k in before) == ("RAW_BODY_TTL" in env)
     result = CliRunner().invoke(main, ["forget", "--phone", "050 123 4567"], env=env)
     assert result.exit_code == 0, result.output
     assert "2 calls forgotten" in result.output and "quarantined body" in result.output
