@@ -25,7 +25,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 from rq.serializers import JSONSerializer
 
-from crmsync import callindex, phones, quarantine, store
+from crmsync import audit, callindex, phones, quarantine, store
 from crmsync.audit import Audit
 from crmsync.events import dedupe_key
 
@@ -43,7 +43,9 @@ class Removed:
 
 
 def calls_from(redis: Redis, e164: str) -> list[str]:
-    """Every call whose events name ``e164`` as the customer's (or the agent's) number."""
+    """Every call whose events name ``e164`` as the customer's (or the agent's) number, whose
+    index entry does, or whose audit holds it (a phone field written; the audit outlives the
+    events)."""
     found = [m.decode() for m in redis.zrange(callindex.phone_key(phones.national_digits(e164)), 0, -1)]  # type: ignore[union-attr]
     for key in redis.scan_iter(match="crmsync:call:*:events", count=1000):
         call_id = key.decode()[len("crmsync:call:") : -len(":events")]
@@ -55,6 +57,13 @@ def calls_from(redis: Redis, e164: str) -> list[str]:
             if any(isinstance(n, str) and phones.matches(n, e164) for n in numbers):
                 found.append(call_id)
                 break
+    national = phones.national_digits(e164)
+    for key in redis.scan_iter(match=audit.PREFIX + "call:*", count=1000):
+        call_id = key.decode()[len(audit.PREFIX + "call:") :]
+        text: bytes | None = redis.get(key)  # type: ignore[assignment]
+        if call_id not in found and text and national in re.sub(r"\D", "", text.decode(errors="replace")):
+            if any(phones.matches(c, e164) for c in _CANDIDATE.findall(text.decode(errors="replace"))):
+                found.append(call_id)
     return found
 
 

@@ -117,3 +117,18 @@ def test_forget_refuses_what_is_no_number(env, redis):
     assert result.exit_code == 1 and "is not a phone number crmsync can read" in result.output
     result = CliRunner().invoke(main, ["forget"], env=env)
     assert result.exit_code == 1 and "exactly one of --phone NUMBER or --call ID" in result.output
+
+
+def test_forget_phone_finds_a_call_by_its_audit_after_its_events_expired(stack, redis, env, fixture_path, hubspot):
+    client, work = stack
+    hubspot.seed_contact({"mobilephone": NUMBER, "lastname": "Alharbi"})  # phone empty: written if_empty
+    assert client.post("/webhooks/hamsa", json=body(fixture_path, "call-old", NUMBER), headers=AUTH).status_code == 200
+    work()
+    history = CliRunner().invoke(main, ["history", "--call", "call-old", "--json"], env=env).output
+    assert any(r["field"] == "phone" and r["new"] == NUMBER for r in json.loads(history))
+    for key in redis.scan_iter(match="crmsync:*"):  # a week on: events, markers and the index are gone
+        if not key.startswith(b"crmsync:audit:"):
+            redis.delete(key)
+    result = CliRunner().invoke(main, ["forget", "--phone", "+966 50 123 4567"], env=env)
+    assert result.exit_code == 0 and "1 calls forgotten" in result.output
+    assert holding(redis, "call-old", "501234567") == {}
