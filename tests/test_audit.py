@@ -392,3 +392,17 @@ def test_the_mapping_deployed_at_ten_is_undone_in_one_command(hubspot, redis, re
     out = cli(env, "rollback", "--since", since, "--mapping", "growth.yaml")
     assert "interest_level: restored (low -> medium)" in out
     assert hubspot.contact(grown)["interest_level"] == "medium" and hubspot.contact(sales)["interest_level"] == "high"
+
+
+def test_rollback_of_a_record_deleted_in_the_crm_reports_it_and_goes_on(runtime, hubspot, redis, env, fixture_path):
+    cid = seeded(hubspot)
+    sync(redis, fixture_path, "call-a")
+    other = hubspot.seed_contact({"phone": "+966501234568", "budget": "1000"})
+    sync(redis, fixture_path, "call-b", number="+966501234568", budget="2000")
+    answer = requests.delete(
+        f"{hubspot.url}/crm/v3/objects/contacts/{cid}", headers={"Authorization": f"Bearer {hubspot.token}"}, timeout=5
+    )
+    assert answer.status_code == 204  # someone deleted the first contact in HubSpot
+    out = cli(env, "rollback", "call-a", "call-b")
+    assert f"contact {cid} budget: left: the record is gone" in out
+    assert hubspot.contact(other)["budget"] == "1000"

@@ -166,3 +166,29 @@ def test_transcript_none_sends_no_transcript_and_full_is_the_default(hubspot, re
     assert "<h3>Transcript</h3>" not in call["hs_call_body"] and "What budget" not in call["hs_call_body"]
     assert "Outcome" in call["hs_call_body"]
     assert load_mapping(ROOT / "mappings" / "hubspot.yaml").activity.transcript == "full"
+
+
+def test_plan_redacts_title_properties_and_only_the_appended_line():
+    from crmsync.mapping.engine import plan
+    from crmsync.mapping.rules import ActivitySpec, FieldRule
+    from crmsync.mapping.templates import compile_template, environment
+
+    env = environment()
+    spec = ActivitySpec(
+        title=compile_template("Call about {{ outcome.note }}", env),
+        properties={"hs_call_source": compile_template("{{ outcome.note }}", env)},
+    )
+    rules = [FieldRule(to="notes", source="outcome.note", write="append")]
+    context = {
+        "call": {"id": "c1", "customer_number": NUMBER},
+        "outcome": {"note": "mail me: a.b@example.com"},
+        "transcript": [],
+        "transcript_text": "",
+        "tools": [],
+    }
+    mapping = load_mapping(ROOT / "mappings" / "hubspot.yaml")
+    done = plan(rules, spec, mapping.profile, context, "contact", {"notes": "old line with x@y.io"}, "SA", ALL)
+    assert done.activity.title == "Call about mail me: [e-mail]"
+    assert done.activity.properties == {"hs_call_source": "mail me: [e-mail]"}
+    assert done.updates["notes"] == "old line with x@y.io\nmail me: [e-mail]"  # the CRM's own text untouched
+    assert done.activity.from_number == NUMBER
