@@ -21,8 +21,11 @@ event is never marked seen without being stored, and two identical deliveries in
 at once give one job.
 
 Before all that, the script joins the call with Hamsa's call history (SPEC §5, Identity):
-the first event of a conversation claims ``crmsync:conversation:<conversation id>`` for
-its call id (a body without a conversation id claims its own call id). An event of a
+the first event of a conversation that syncs (one the mapping subscribes to, so enqueued)
+claims ``crmsync:conversation:<conversation id>`` for its call id (a body without a
+conversation id claims its own call id); an event that is only recorded (``call.started``,
+``transcription.update``) claims nothing, so a call whose ``call.ended`` was lost is still
+taken by the sweep. An event of a
 conversation whose owner is the conversation id itself (a reconciled call, or a webhook
 whose ``callId`` is the conversation id) is recorded for that call, also when its own
 ``callId`` differs; a reconciled call (``store_reconciled``) is stored only while nobody
@@ -97,7 +100,7 @@ redis.call('RPUSH', KEYS[3], ARGV[3])
 redis.call('LTRIM', KEYS[3], -tonumber(ARGV[10]), -1)
 redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('HINCRBY', KEYS[8], ARGV[8], 1)
-if mode ~= '' then
+if mode == 'reconcile' or (mode ~= '' and ARGV[5] == '1') then
   redis.call('SET', KEYS[10], ARGV[13], 'NX', 'EX', ttl)
   redis.call('EXPIRE', KEYS[10], ttl)
 end

@@ -250,3 +250,19 @@ def test_backfill_dry_run_writes_nothing_and_a_second_backfill_queues_nothing_ne
     again = json.loads(stack.cli("backfill", "--since", since, "--until", until, "--json").stdout)
     assert (again["queued"], again["already_in_crmsync"]) == (0, 3)
     assert [len(stack.activities(c)) for c in calls] == [1, 1, 1]
+
+
+def test_a_call_whose_call_ended_was_lost_after_call_started_is_logged_once(stack: Stack) -> None:
+    conversation, user = str(uuid.uuid4()), number(600)
+    started = json.loads((FIXTURES / "call_started.json").read_text())
+    started["callId"] = conversation  # Hamsa's callId is the conversation id; its call.ended never comes
+    started["data"]["callParams"]["userNumber"] = user
+    assert stack.post(started).json() == {"status": "accepted", "call_id": conversation, "event": "call.started"}
+    stack.hamsa.add_call(call_id=conversation, ended_ago=60, user_number=user, outcome={"budget": "9"})
+    record = stack.wait_synced(conversation)
+    assert record["source"] == "reconcile"
+    assert len(stack.activities(conversation)) == 1
+    late = stack.post(webhook_for(conversation, conversation, user))  # the call.ended after all
+    assert late.json() == {"status": "accepted", "call_id": conversation, "event": "call.ended"}
+    wait_for(lambda: stack.state(conversation).get("events_synced") == 2, 60, what="the late call.ended synced")
+    assert len(stack.activities(conversation)) == 1

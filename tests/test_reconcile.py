@@ -347,3 +347,31 @@ def test_call_source_tells_mappings_how_the_call_came(hamsa, redis, fixture_path
     deliver(redis, webhook(fixture_path, "conv-webhook-only", "call_by-webhook"))
     assert events.call_context(store.load_events(redis, reconciled))["call"]["source"] == "reconcile"
     assert events.call_context(store.load_events(redis, "call_by-webhook"))["call"]["source"] == "webhook"
+
+
+def early_event(fixture_path: Path, name: str, call_id: str, conversation_id: str | None) -> dict[str, Any]:
+    body = json.loads((fixture_path / f"{name}.json").read_text())
+    body["callId"] = call_id
+    if conversation_id is not None:
+        body["data"]["conversationId"] = conversation_id
+    return body
+
+
+@pytest.mark.parametrize(
+    ("name", "own_id"),
+    [("call_started", None), ("transcription_update", None), ("call_started", "call_own-id")],
+)
+def test_a_lost_call_ended_is_reconciled_although_an_earlier_event_came(
+    hamsa, redis, fixture_path, name: str, own_id: str | None
+) -> None:
+    # Only events that sync (those the mapping subscribes to, so enqueued) make a call "received".
+    cid = hamsa.add_call(ended_ago=900)
+    event = events.normalise(early_event(fixture_path, name, own_id or cid, cid if own_id else None), "SA")
+    assert Ingest(redis, 3600).store(event, events.dedupe_key(event), enqueue=False)
+    summary = reconciler(redis, hamsa)[0].run(*window())
+    assert (summary.received, summary.queued, summary.fetched) == (0, 1, 1)
+    assert queued_calls(redis) == [cid]
+    accepted, late = deliver(redis, webhook(fixture_path, cid, own_id or cid))  # the call.ended after all
+    assert accepted and late["call_id"] == cid
+    assert queued_calls(redis) == [cid, cid]  # the same call again: its activity is updated, not doubled
+    assert reconciler(redis, hamsa)[0].run(*window()).received == 1

@@ -5,8 +5,10 @@ memory at a time) and decides each listed call:
 
 * ``PENDING`` / ``IN_PROGRESS``, or ended less than ``grace`` seconds ago: not yet — the
   call holds the watermark (``Summary.hold_ms``) so that the next sweep sees it again;
-* received already (a webhook or an earlier sweep claimed its conversation, or a webhook
-  came with that id as its ``callId``): nothing to do, and nothing fetched;
+* received already (an event that syncs — one the mapping subscribes to — claimed its
+  conversation, or a sweep did, or the call has a sync record under that id): nothing to
+  do, and nothing fetched. An event that is only recorded (``call.started``,
+  ``transcription.update``) does not count: its ``call.ended`` may be the one lost;
 * a status the mapping does not log (``statuses:``, default ``[completed]``): skipped;
 * otherwise fetched (``GET /v1/voice-agents/conversation/{id}``), built into the canonical
   ``call.ended`` event (``crmsync.hamsa.conversation``) and queued like a webhook event,
@@ -149,7 +151,7 @@ class Reconciler:
         ids = [str(c["id"]) for c in calls]
         pipe = self._redis.pipeline(transaction=False)
         for call_id in ids:
-            pipe.exists(store.conversation_key(call_id), store.events_key(call_id))
+            pipe.exists(store.conversation_key(call_id), store.status_key(call_id))
         known = pipe.execute()
         for listed, seen in zip(calls, known, strict=True):
             summary.listed += 1
