@@ -13,6 +13,10 @@ from a call's events and what mappings and templates see (SPEC §5, "The canonic
 # ``NotRequired`` ones at run time, from the annotations as objects.
 from typing import Any, NotRequired, TypedDict
 
+# The canonical statuses of an ended call (SPEC §5) that a mapping may ask to log (``statuses:``);
+# a ``call.ended`` whose status is none of these is ``completed`` (crmsync.events.values).
+CALL_STATUSES = ("completed", "no_answer", "busy", "failed", "terminated", "canceled", "forwarded", "voicemail")
+
 
 class Turn(TypedDict):
     speaker: str

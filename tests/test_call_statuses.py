@@ -68,6 +68,40 @@ def test_a_no_answer_call_is_logged_as_no_answer_when_asked(hubspot, redis, runt
 
 
 @pytest.mark.parametrize(
+    ("where", "value", "status"),
+    [
+        ("endReason", "customer_hangup", "completed"),  # why it ended, not how: a completed call
+        ("endReason", "agent_hangup", "completed"),
+        ("status", "customer_hangup", "completed"),  # an unknown status on call.ended reads completed
+        ("status", "NO_ANSWER", "no_answer"),
+        ("status", "TERMINATED", "terminated"),
+    ],
+)
+def test_a_call_ended_status_outside_the_known_ones_is_completed(fixture_path, where, value, status) -> None:
+    body = json.loads((fixture_path / "call_ended_documented.json").read_text())
+    body["data"]["data"][where] = value
+    assert normalise(body, "SA")["call"]["status"] == status
+
+
+def test_a_call_ended_with_an_end_reason_syncs_under_the_default_statuses(
+    hubspot,  # noqa: F811
+    redis,
+    runtime_for,  # noqa: F811
+    fixture_path,
+    tmp_path,
+):
+    hubspot.seed_contact({"phone": "+966501234567", "lastname": "Alharbi"})
+    runtime_for(hubspot, MAPPINGS_DIR=str(mapping_dir(tmp_path, None)))
+    body = json.loads((fixture_path / "call_ended_documented.json").read_text())
+    body["data"]["data"]["endReason"] = "customer_hangup"
+    event = normalise(body, "SA")
+    Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=False)
+    assert jobs.sync_call(event["call_id"], "call.ended") == "synced"
+    [call] = hubspot.calls_for(event["call_id"])
+    assert call["hs_call_status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize(
     ("status", "result"),
     [("no_answer", "No answer"), ("failed", "Failed"), ("terminated", "Terminated"), ("completed", None)],
 )

@@ -136,8 +136,8 @@ def _call_fields(body: dict[str, Any], call_id: str, event: str, timestamp: str 
     elif event == "call.ended":
         ended = ended or timestamp
     status = values.status(aliases.first(body, aliases.STATUS))
-    if event == "call.ended" and status is None:
-        status = "completed"
+    if event == "call.ended":
+        status = values.ended_status(status)
     conversation = aliases.first_id(body, aliases.CONVERSATION_ID)
     return {
         "id": call_id,

@@ -7,9 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from crmsync.canonical import Turn
+from crmsync.canonical import CALL_STATUSES, Turn
 
-_STATUSES = {
+# The one table of call statuses: what a webhook body or Hamsa's call history (reference §9:
+# COMPLETED, NO_ANSWER, FAILED, TERMINATED, FORWARDED, PENDING, IN_PROGRESS; read in lower
+# case) may say → the canonical ``call.status`` of SPEC §5.
+STATUSES = {
     "completed": "completed",
     "complete": "completed",
     "ended": "completed",
@@ -20,6 +23,7 @@ _STATUSES = {
     "busy": "busy",
     "failed": "failed",
     "error": "failed",
+    "terminated": "terminated",
     "canceled": "canceled",
     "cancelled": "canceled",
     "forwarded": "forwarded",
@@ -51,8 +55,17 @@ def direction(value: Any) -> str | None:
 
 
 def status(value: Any) -> str | None:
+    """The canonical status for a known one; other text passes through in lower case."""
     shown = str(value or "").strip().lower().replace(" ", "_")
-    return _STATUSES.get(shown, shown or None)
+    return STATUSES.get(shown, shown or None)
+
+
+def ended_status(value: Any) -> str:
+    """The status of a ``call.ended``: one of ``CALL_STATUSES``, else ``completed`` (a call
+    that ended with no status, or with one crmsync does not know, e.g. a hang-up reason:
+    only the known not-completed statuses keep a call from the default ``statuses:``)."""
+    canonical = status(value)
+    return canonical if canonical in CALL_STATUSES else "completed"
 
 
 def seconds(value: Any) -> int | None:

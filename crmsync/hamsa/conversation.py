@@ -17,23 +17,15 @@ from typing import Any
 
 from crmsync import events, times
 from crmsync.canonical import CanonicalEvent
+from crmsync.events import values
 
-# Hamsa's call statuses (reference §9) → the canonical ``call.status`` of SPEC §5.
-STATUSES = {
-    "COMPLETED": "completed",
-    "NO_ANSWER": "no_answer",
-    "FAILED": "failed",
-    "TERMINATED": "terminated",
-    "FORWARDED": "forwarded",
-    "PENDING": "pending",
-    "IN_PROGRESS": "in_progress",
-}
-RUNNING = ("PENDING", "IN_PROGRESS")  # never taken by a sweep
+RUNNING = ("PENDING", "IN_PROGRESS")  # Hamsa's statuses of a call not over yet: never taken by a sweep
 
 
 def canonical_status(listed: dict[str, Any]) -> str:
-    raw = str(listed.get("status") or "").strip().upper()
-    return STATUSES.get(raw, raw.lower() or "unknown")
+    """A listed call's canonical status, read through the one status table
+    (``crmsync.events.values.STATUSES``); an ended call's unknown status is ``completed``."""
+    return values.ended_status(listed.get("status"))
 
 
 def ended_at(listed: dict[str, Any]) -> datetime | None:

@@ -15,12 +15,12 @@ from typing import Any
 
 from jinja2.sandbox import SandboxedEnvironment
 
+from crmsync.canonical import CALL_STATUSES  # the statuses a mapping may ask to log (``statuses:``)
 from crmsync.crm.profiles import names, profile
 from crmsync.errors import MappingError
 from crmsync.mapping.coerce import TYPES
 from crmsync.mapping.context import check_path, suggest
 from crmsync.mapping.model import (
-    CALL_STATUSES,
     EVENTS,
     ON_MISSING,
     ON_MULTIPLE,

@@ -27,8 +27,6 @@ EVENTS = ("call.started", "call.answered", "transcription.update", "tool.execute
 # The platforms a call may come from (``call.provider``; ``hamsa`` for Hamsa's calls) and which
 # a mapping may be limited to (``providers:``).
 PROVIDERS = ("hamsa", "retell", "vapi", "elevenlabs", "bland")
-# Canonical call statuses (SPEC §5) a mapping may ask to log (``statuses:``).
-CALL_STATUSES = ("completed", "no_answer", "busy", "failed", "terminated", "canceled", "forwarded", "voicemail")
 WRITE_MODES = ("always", "if_empty", "append")
 ON_MULTIPLE = ("most_recent", "first", "skip")
 ON_MISSING = ("create", "skip")
