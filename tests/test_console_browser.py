@@ -1,6 +1,7 @@
 """The console as a person uses it: a real headless Chromium (Debian's ``chromium``, driven by
 Playwright) against the Procfile's gunicorn and RQ worker, real Redis and the Salesforce
-sandbox. Each page is screenshotted into docs/console/ for docs/console.md.
+sandbox. Each page is screenshotted into .crmsync/screenshots/ (ignored by git), or into the folder
+CRMSYNC_SCREENSHOTS names: ``CRMSYNC_SCREENSHOTS=docs/console`` refreshes docs/console.md's pictures.
 
 One browser, one stack and one login for the module; the tests run in file order.
 """
@@ -8,6 +9,7 @@ One browser, one stack and one login for the module; the tests run in file order
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -32,7 +34,7 @@ ARGS = [
     "--no-first-run",
 ]
 PASSWORD = "console-e2e-password"
-SHOTS = ROOT / "docs" / "console"
+SHOTS = ROOT / os.environ.get("CRMSYNC_SCREENSHOTS", ".crmsync/screenshots")  # relative to the checkout
 FAILING_CALL = "call-refused-then-replayed"
 
 
