@@ -25,7 +25,7 @@ _.finalize
 # RQ's Job reads these when the Lua script saves the job it built (crmsync/queue.py).
 _.enqueued_at, _.retry_intervals, _._status
 # The sandbox HubSpot dispatches a route to the method its endpoint names (crmsync/sandbox/hubspot.py).
-_.batch
+_.batch, _.archive
 # werkzeug and socketserver call these on a request handler (crmsync/sandbox/).
 _.log_request, _.RequestHandlerClass
 
@@ -34,3 +34,5 @@ pytestmark
 restore_creds
 # The console's templates read these attributes of a call index entry (crmsync/web/console/templates/).
 _.agent_name, _.started_at, _.person_type
+# Routing reads a mapping's agents/projects/providers by name (crmsync/mapping/routing.py LEVELS).
+_.projects

@@ -30,7 +30,6 @@ from redis import Redis
 from bench.common import call_body, local_redis, machine, number, table, write_results
 
 TOKEN = "bench-trust-token"
-WRITTEN = {"budget", "interest_level", "callback_requested", "preferred_call_time", "last_call_summary"}
 
 
 def family(key: str) -> str:

@@ -253,9 +253,8 @@ def sf_runtime(sf_env, redis):
     built.close()
 
 
-def test_salesforce_rollback_restores_deletes_the_task_and_repeats_as_a_no_op(
-    sf_runtime, org, redis, sf_env, fixture_path
-):
+@pytest.mark.usefixtures("sf_runtime")
+def test_salesforce_rollback_restores_deletes_the_task_and_repeats_as_a_no_op(org, redis, sf_env, fixture_path):
     lead = org.seed(
         "Lead",
         {
