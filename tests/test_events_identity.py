@@ -180,3 +180,35 @@ def test_deep_nesting_is_answered_never_500(client, redis, depth, status):
         assert redis.hget(store.quarantine_key(answer.json["quarantine_id"]), "body") == raw.encode()
     if status == 400:
         assert answer.json["error"] == "invalid_json"
+
+
+@pytest.mark.parametrize(
+    "raw, status, path",
+    [
+        (rb'{"eventType": "call.ended", "callId": "c-\ud800"}', 422, "callId"),  # a lone surrogate: no Unicode
+        (rb'{"eventType": "call.ended\udc00", "callId": "c-1"}', 422, "eventType"),
+        (
+            rb'{"eventType": "call.ended", "callId": "c-2", "data": {"data": {"transcription": "Agent: \ud800 hi"}}}',
+            200,
+            None,
+        ),
+    ],
+)
+def test_text_that_is_no_unicode_is_answered_never_500(client, redis, raw, status, path):
+    answer = client.post("/webhooks/hamsa", data=raw, headers=AUTH)
+    assert answer.status_code == status
+    if path:
+        assert path in answer.json["details"]
+        assert redis.hget(store.quarantine_key(answer.json["quarantine_id"]), "body") == raw
+    else:
+        [event] = store.load_events(redis, "c-2")
+        assert event["transcript"][0]["text"] == "\ud800 hi"  # kept as sent
+
+
+def test_integers_beyond_64_bits_are_kept_exactly(client, redis):
+    big = 123456789012345678901234567890
+    body = {"eventType": "call.ended", "callId": big, "data": {"data": {"outcomeResult": {"account": big}}}}
+    answer = client.post("/webhooks/hamsa", json=body, headers=AUTH)
+    assert answer.json["call_id"] == str(big)
+    [event] = store.load_events(redis, str(big))
+    assert event["outcome"] == {"account": big} and event["raw"] == body

@@ -10,7 +10,8 @@ Each ``Alias`` lists its paths, most specific first. The call's content sits at
 must be for the validator:
 
 - ``ID``: a call or conversation id — a non-empty string or an integer. A wrong type is a
-  422; ``null``, ``""`` and the texts ``"null"``/``"None"``/``"undefined"`` count as absent.
+  422; ``null``, ``""``, the texts ``"null"``/``"None"``/``"undefined"`` and text that is no
+  valid Unicode (a lone surrogate) count as absent.
 - ``TEXT``: a string or null (the event type).
 - ``OBJECT``: a JSON object or null; containers the extraction walks into.
 - ``ANY``: anything; coerced leniently (an unusable value is dropped, the raw body keeps it).
@@ -143,9 +144,19 @@ def identifier(value: Any) -> str | None:
     if not is_id_type(value):
         return None
     text = value.strip() if isinstance(value, str) else str(value)
-    if not text or text.lower() in _NO_ID_TEXTS:
+    if not text or text.lower() in _NO_ID_TEXTS or not is_unicode(text):
         return None
     return text
+
+
+def is_unicode(text: str) -> bool:
+    """False for text JSON can carry but Unicode cannot (a lone surrogate such as ``"\\ud800"``):
+    no Redis key, log line or answer could hold it."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def first_id(body: Any, alias: Alias) -> tuple[Path, str] | None:

@@ -31,7 +31,15 @@ class Identifier(fields.Field):
 
 
 class Text(fields.String):
-    default_error_messages = {"invalid": "must be a string."}
+    """A string that is valid Unicode (JSON's ``"\\ud800"`` escapes can make one that is not)."""
+
+    default_error_messages = {"invalid": "must be a string.", "unicode": "must be valid Unicode text."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not aliases.is_unicode(text):
+            raise self.make_error("unicode")
+        return text
 
 
 class Container(fields.Field):
@@ -143,8 +151,9 @@ def too_deep(body: Any) -> bool:
 def _shown(value: Any) -> str:
     if value is None:
         return "null"
-    if isinstance(value, str):
-        return "empty text" if not value.strip() else f'"{value.strip()[:24]}"'
+    if isinstance(value, str):  # quoted, cut, and with any lone surrogate replaced (answers are UTF-8)
+        shown = value.strip()[:24].encode(errors="replace").decode()
+        return "empty text" if not value.strip() else f'"{shown}"'
     return "an object" if isinstance(value, dict) else "a list" if isinstance(value, list) else type(value).__name__
 
 
