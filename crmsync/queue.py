@@ -40,6 +40,7 @@ import json
 import time
 import zlib
 from datetime import timedelta
+from functools import lru_cache
 from typing import Any
 
 from redis import Redis
@@ -273,16 +274,17 @@ class Ingest:
             store.raw_key(call_id),
         ]
         stored, raw = store.pack_event(event, apart=self._raw_ttl < self._ttl)
+        accepted_field, duplicate_field = _answer_fields(event["event"])
         args = [
             self._ttl,
             stored,
-            json.dumps(receipt),
-            json.dumps(duplicate),
+            store.dump_json(receipt),
+            store.dump_json(duplicate),
             "1" if enqueue else "0",
             job_id,
-            json.dumps(at),
-            label_field(answer="accepted", event=event["event"]),
-            label_field(answer="duplicate", event=event["event"]),
+            store.dump_json(at),
+            accepted_field,
+            duplicate_field,
             store.RECEIPTS_MAX,
             store.STATUS_TTL,
             join,
@@ -293,6 +295,12 @@ class Ingest:
             *fields,
         ]
         return keys, args
+
+
+@lru_cache(maxsize=256)
+def _answer_fields(event: str) -> tuple[str, str]:
+    """The ``/metrics`` label fields of an accepted and a duplicate ``event`` (built once per type)."""
+    return label_field(answer="accepted", event=event), label_field(answer="duplicate", event=event)
 
 
 def rekey(event: CanonicalEvent, owner: str) -> None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any
 
+import orjson
 from redis import Redis
 
 from crmsync.canonical import CanonicalEvent
@@ -180,15 +181,23 @@ def raw_key(call_id: str) -> str:
     return f"crmsync:call:{call_id}:raw"
 
 
+def dump_json(value: Any) -> bytes:
+    """``value`` as crmsync writes JSON into Redis: orjson's compact UTF-8; the standard library
+    for what orjson refuses (integers beyond 64 bits, text with lone surrogates)."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
 def pack_event(event: Any, *, apart: bool) -> tuple[bytes, bytes]:
     """An event as the store script keeps it: compressed JSON (the canonical event and its raw
     body hold the same transcript twice, which compression stores about once), and, with
     ``apart``, the raw body compressed on its own (kept for ``RAW_BODY_TTL``) instead."""
     if not apart:
-        return zlib.compress(json.dumps(event, separators=(",", ":")).encode(), 6), b""
+        return zlib.compress(dump_json(event), 6), b""
     canonical = {k: v for k, v in event.items() if k != "raw"}
-    raw = zlib.compress(json.dumps(event.get("raw"), separators=(",", ":")).encode(), 6)
-    return zlib.compress(json.dumps(canonical, separators=(",", ":")).encode(), 6), raw
+    return zlib.compress(dump_json(canonical), 6), zlib.compress(dump_json(event.get("raw")), 6)
 
 
 def _unpack(item: bytes) -> Any:

@@ -12,6 +12,8 @@ import hashlib
 import json
 from typing import Any
 
+import orjson
+
 from crmsync import phones, times
 from crmsync.canonical import CallFields, CanonicalEvent, ToolRun, Turn
 from crmsync.events import aliases, schema, values
@@ -94,8 +96,16 @@ def dedupe_key(event: CanonicalEvent) -> str:
     base = f"{_escape(event['call_id'])}|{_escape(event['event'])}"
     if event["event"] in _ONCE_PER_CALL:
         return base
-    digest = hashlib.sha256(json.dumps(event["raw"], sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    digest = hashlib.sha256(_canonical_json(event["raw"])).hexdigest()
     return f"{base}|{digest[:32]}"
+
+
+def _canonical_json(body: dict[str, Any]) -> bytes:
+    """``body`` with sorted keys, compact: the same bytes for the same body however it was sent."""
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers beyond 64 bits, lone surrogates: the standard library writes them
+        return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
 def _escape(text: str) -> str:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
+import orjson
 from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
@@ -19,7 +19,7 @@ RETRY_AFTER = "5"  # seconds a sender should wait after a 503
 
 def error(status: int, code: str, message: str, **extra: Any) -> Response:
     body = {"error": code, "message": message, **extra}
-    response = Response(json.dumps(body), status=status, mimetype="application/json")
+    response = Response(orjson.dumps(body), status=status, mimetype="application/json")
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="crmsync"'
     if status == 503:
@@ -28,7 +28,7 @@ def error(status: int, code: str, message: str, **extra: Any) -> Response:
 
 
 def ok(body: dict[str, Any]) -> Response:
-    return Response(json.dumps(body), status=200, mimetype="application/json")
+    return Response(orjson.dumps(body), status=200, mimetype="application/json")
 
 
 def source() -> str:
