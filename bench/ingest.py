@@ -74,6 +74,7 @@ class Options:
     rate: float  # requests per second in the constant-rate scenario
     rate_seconds: float  # constant-rate seconds per app and round
     output: Path | None
+    baseline: Path | None = None  # another checkout, served as a third app ("baseline") in the same run
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -99,10 +100,12 @@ def stop(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
 
 
 @contextlib.contextmanager
-def running(command: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    command: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> Iterator[subprocess.Popen[bytes]]:
     with log.open("wb") as out:
         process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
         )
     try:
         yield process
@@ -183,7 +186,9 @@ def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, 
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {TOKEN}"}
     stamp = datetime.now(UTC).strftime("%H%M%S")
-    apps = {name: AppRun(name, free_port()) for name in APPS}
+    names = [*APPS, *(["baseline"] if options.baseline else [])]
+    apps = {name: AppRun(name, free_port()) for name in names}
+    databases = {"crmsync": 0, "baseline": 1}  # each crmsync app stores in its own database
     redis_port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp, contextlib.ExitStack() as stack:
         work = Path(tmp)
@@ -208,6 +213,11 @@ def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, 
             env.pop(name, None)
         for app in apps.values():
             log = work / f"gunicorn-{app.name}.log"
+            app_env = {**env, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/{databases.get(app.name, 0)}"}
+            cwd = ROOT
+            if app.name == "baseline" and options.baseline:
+                cwd = options.baseline.resolve()  # its own crmsync package comes first on the path
+                app_env["PYTHONPATH"] = str(cwd)
             command = [
                 sys.executable,
                 "-m",
@@ -216,9 +226,9 @@ def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, 
                 GUNICORN_CONFIG,
                 "--bind",
                 f"127.0.0.1:{app.port}",
-                APPS[app.name],
+                APPS.get(app.name, APPS["crmsync"]),
             ]
-            process = stack.enter_context(running(command, log, env))
+            process = stack.enter_context(running(command, log, app_env, cwd))
             wait_until(functools.partial(http_answers, app.port), f"gunicorn ({app.name})", log, process)
 
         def load(app: AppRun, phase: str, seconds: float) -> LoadResult:
@@ -273,6 +283,14 @@ def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, 
 
         jobs = redis.lrange(QUEUE_KEY, 0, -1)
         check = {"answered": apps["crmsync"].answered, "queued": len(jobs), "distinct": len(set(jobs))}
+        if "baseline" in apps:
+            with Redis(port=redis_port, db=databases["baseline"]) as other:
+                jobs = other.lrange(QUEUE_KEY, 0, -1)
+            check |= {
+                "baseline answered": apps["baseline"].answered,
+                "baseline queued": len(jobs),
+                "baseline distinct": len(set(jobs)),
+            }
     return apps, check, {**machine(), "load": load_before}, fixture
 
 
@@ -291,12 +309,13 @@ def report(
     def verdict(good: bool, text: str) -> str:
         return ("met" if good else "MISSED") + f" ({text})"
 
+    others = [apps["baseline"]] if "baseline" in apps else []
     rows = [
         f"| app | closed loop req/s | p50 ms | p99 ms | failed | at {options.rate:.0f} req/s: p50 ms | p99 ms "
         "| max ms | failed |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for app in (crm, base):
+    for app in (crm, *others, base):
         t, s = app.throughput, app.steady
         assert t and s
         rows.append(
@@ -328,6 +347,16 @@ def report(
         f"- No lost events: {check['answered']} answers 200 from crmsync (warm-up included), "
         f"{check['queued']} jobs queued in Redis, {check['distinct']} distinct: " + ("OK" if ok else "MISMATCH"),
     ]
+    for other in others:
+        assert other.throughput and other.steady
+        same = check["baseline answered"] == check["baseline queued"] == check["baseline distinct"]
+        lines += [
+            f"- Baseline (`{options.baseline}`, the same run, taking its turn between the other two): ratio "
+            f"**{other.throughput.rps / base.throughput.rps:.2f}**, p99 at {options.rate:.0f} req/s "
+            f"**{other.steady.p99_ms:.2f} ms**; {check['baseline answered']} answers 200, "
+            f"{check['baseline queued']} jobs, {check['baseline distinct']} distinct: "
+            + ("OK" if same else "MISMATCH"),
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -343,6 +372,9 @@ def parse(argv: list[str] | None) -> Options:
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help=f"markdown results (default {RESULTS})")
     parser.add_argument("--no-output", action="store_true", help="print only")
+    parser.add_argument(
+        "--baseline", type=Path, help="another checkout (e.g. an older commit), served as a third app in the same run"
+    )
     args = parser.parse_args(argv)
     return Options(
         args.rounds,
@@ -352,6 +384,7 @@ def parse(argv: list[str] | None) -> Options:
         args.rate,
         args.rate_seconds,
         None if args.no_output else args.output,
+        args.baseline,
     )
 
 
@@ -365,7 +398,10 @@ def main(argv: list[str] | None = None) -> int:
         options.output.parent.mkdir(parents=True, exist_ok=True)
         options.output.write_text(text)
         print(f"written to {options.output}")
-    return 0 if check["answered"] == check["queued"] == check["distinct"] else 1
+    matched = check["answered"] == check["queued"] == check["distinct"]
+    if "baseline answered" in check:
+        matched &= check["baseline answered"] == check["baseline queued"] == check["baseline distinct"]
+    return 0 if matched else 1
 
 
 if __name__ == "__main__":
