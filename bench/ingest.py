@@ -181,6 +181,14 @@ def machine() -> dict[str, str]:
     }
 
 
+def turns(apps: dict[str, AppRun], number: int) -> list[AppRun]:
+    """The apps in round ``number``'s order: each round starts with the next app, so that
+    none always goes first (right after another app's load) or last."""
+    order = list(apps.values())
+    shift = number % len(order)
+    return order[shift:] + order[:shift]
+
+
 def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, str], Path]:
     fixture, prefix, suffix = fixture_template()
     load_before = " ".join(f"{x:.2f}" for x in os.getloadavg())
@@ -250,7 +258,7 @@ def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, 
             load(app, "warm", options.warmup)
         rounds: dict[str, list[LoadResult]] = {name: [] for name in apps}
         for number in range(options.rounds):
-            for app in apps.values():
+            for app in turns(apps, number):
                 result = load(app, f"tput{number}", options.seconds)
                 rounds[app.name].append(result)
                 print(
@@ -262,7 +270,7 @@ def run(options: Options) -> tuple[dict[str, AppRun], dict[str, int], dict[str, 
             app.throughput = merge(rounds[app.name])
         rounds = {name: [] for name in apps}
         for number in range(options.rounds):
-            for app in apps.values():
+            for app in turns(apps, number):
                 tag = f"{stamp}-rate{number}-{app.name}-"
 
                 def body(index: int, tag: str = tag) -> bytes:
@@ -332,7 +340,7 @@ def report(
         f"- gunicorn {host['gunicorn']} (crmsync's config for both apps); {host['redis']}; {host['wrk']}.",
         f"- Body: `{fixture.name}` with a new `callId` per request; bearer auth; `LOG_LEVEL=WARNING`; CRM unset.",
         f"- Closed loop: wrk, {options.connections} connections back to back, {options.rounds} rounds of "
-        f"{options.seconds:g} s per app (the apps take turns) after {options.warmup:g} s of warm-up each. "
+        f"{options.seconds:g} s per app (the apps take turns, each round starting with the next app) after {options.warmup:g} s of warm-up each. "
         f"Constant rate: open loop, {options.rate:g} req/s, {options.rounds} rounds of {options.rate_seconds:g} s "
         "per app, latency from each request's due time. Latencies of all rounds pooled.",
         f"- Load average before the run: {host['load']}"
