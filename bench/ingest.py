@@ -340,7 +340,8 @@ def report(
         f"- gunicorn {host['gunicorn']} (crmsync's config for both apps); {host['redis']}; {host['wrk']}.",
         f"- Body: `{fixture.name}` with a new `callId` per request; bearer auth; `LOG_LEVEL=WARNING`; CRM unset.",
         f"- Closed loop: wrk, {options.connections} connections back to back, {options.rounds} rounds of "
-        f"{options.seconds:g} s per app (the apps take turns, each round starting with the next app) after {options.warmup:g} s of warm-up each. "
+        f"{options.seconds:g} s per app (the apps take turns, each round starting with the next app) "
+        f"after {options.warmup:g} s of warm-up each. "
         f"Constant rate: open loop, {options.rate:g} req/s, {options.rounds} rounds of {options.rate_seconds:g} s "
         "per app, latency from each request's due time. Latencies of all rounds pooled.",
         f"- Load average before the run: {host['load']}"
