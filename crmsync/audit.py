@@ -223,10 +223,13 @@ class Audit:
         return removed
 
 
-def sync_entries(call_id: str, crm: str, activity_object: str, mapping: Any, outcome: Any) -> list[Entry]:
+def sync_entries(call_id: str, crm: str, profile: Any, mapping: Any, outcome: Any) -> list[Entry]:
     """The entries one sync (``crmsync.pipeline.Outcome``) leaves: the person it created, the
-    activity it created, the fields it wrote. ``mapping`` is the ``Mapping`` the call used."""
+    activity and follow-up task it created, the fields it wrote on the person and on the
+    linked deal (``<deal object>.<field>`` in the outcome). ``profile`` is the CRM's
+    (``crmsync.crm.base.Profile``), ``mapping`` the ``Mapping`` the call used."""
     person = outcome.person or {}
+    links = getattr(outcome, "links", None) or {}
     common = {
         "call_id": call_id,
         "crm": crm,
@@ -238,12 +241,20 @@ def sync_entries(call_id: str, crm: str, activity_object: str, mapping: Any, out
     if person.get("id") and person.get("created"):
         entries.append(Entry(kind="person", object=str(person.get("type")), record_id=str(person["id"]), **common))
     if outcome.activity_id and getattr(outcome, "activity_created", False):
-        entries.append(Entry(kind="activity", object=activity_object, record_id=str(outcome.activity_id), **common))
-    for obj, record_id in getattr(outcome, "created", []):  # follow-up tasks and other records created
-        entries.append(Entry(kind="activity", object=obj, record_id=str(record_id), **common))
-    writes = [(name, outcome.previous.get(name), value) for name, value in outcome.written.items()]
+        entries.append(
+            Entry(kind="activity", object=profile.activity_object, record_id=str(outcome.activity_id), **common)
+        )
+    task_object = getattr(profile, "follow_up_object", None)
+    follow_up = links.get("follow_up")
+    if task_object and isinstance(follow_up, str) and follow_up and not follow_up.startswith("not created"):
+        entries.append(Entry(kind="activity", object=task_object, record_id=follow_up, **common))
+    deal = f"{getattr(profile, 'deal_object', '')}."
+    writes = [(n, outcome.previous.get(n), v) for n, v in outcome.written.items() if not n.startswith(deal)]
+    on_deal = [(n[len(deal) :], outcome.previous.get(n), v) for n, v in outcome.written.items() if n.startswith(deal)]
     if writes and person.get("id"):
         entries.append(
             Entry(kind="fields", object=str(person.get("type")), record_id=str(person["id"]), writes=writes, **common)
         )
+    if on_deal and links.get("deal"):
+        entries.append(Entry(kind="fields", object=deal[:-1], record_id=str(links["deal"]), writes=on_deal, **common))
     return entries

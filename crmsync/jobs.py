@@ -143,7 +143,7 @@ def _synced(
     """The pipeline ran: the CRM accepts crmsync again; record what the sync did."""
     runtime.redis.hdel(metrics.CREDENTIALS_KEY, runtime.connector.name)
     Audit(runtime.redis, runtime.settings.audit_ttl).record(
-        audit.sync_entries(call_id, runtime.connector.name, runtime.connector.profile.activity_object, mapping, outcome)
+        audit.sync_entries(call_id, runtime.connector.name, runtime.connector.profile, mapping, outcome)
     )
     log.info(
         "call " + str(outcome.state),

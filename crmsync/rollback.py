@@ -149,9 +149,11 @@ def _patient(request: Callable[..., Any], *args: Any) -> Any:
 def _delete(connector: Connector, entries: list[Entry], dry_run: bool) -> list[tuple[str, str, str]]:
     out: list[tuple[str, str, str]] = []
     deleted = {e.record_id for e in entries if e.kind == "rollback" and e.deleted}
+    seen: set[str] = set()
     for entry in entries:
-        if entry.kind != "activity":
-            continue
+        if entry.kind != "activity" or entry.record_id in seen:
+            continue  # a replay may record the same follow-up again
+        seen.add(entry.record_id)
         if entry.record_id in deleted:
             out.append((entry.object, entry.record_id, "gone"))
         elif dry_run:
