@@ -36,3 +36,5 @@ restore_creds
 _.agent_name, _.started_at, _.person_type
 # Routing reads a mapping's agents/projects/providers by name (crmsync/mapping/routing.py LEVELS).
 _.projects
+# The HubSpot sandbox's routes name their handler methods (crmsync/sandbox/hubspot.py ROUTES).
+_.archive
