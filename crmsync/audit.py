@@ -30,6 +30,7 @@ from typing import Any
 from redis import Redis
 
 from crmsync.settings import AUDIT_TTL
+from crmsync.times import iso, now_iso
 
 PREFIX = "crmsync:audit:"
 CALLS_KEY = PREFIX + "calls"
@@ -134,10 +135,6 @@ class Entry:
         return out
 
 
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 class Audit:
     """The audit in Redis. Cheap to build; one per use."""
 
@@ -196,7 +193,7 @@ class Audit:
         """The call ids that wrote (fields, or created records) at or after ``since`` (epoch
         seconds), oldest first; with ``mapping`` only writes made by that mapping file."""
         raw: list[bytes] = self.redis.zrangebyscore(CALLS_KEY, since, "+inf")  # type: ignore[assignment]
-        start = datetime.fromtimestamp(since, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        start = iso(datetime.fromtimestamp(since, UTC))
         out = []
         for call_id in (c.decode() for c in raw):
             if any(

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from redis import Redis
 
 from crmsync import store
+from crmsync.times import now_iso
 
 
 class SyncState(StrEnum):
@@ -143,7 +143,7 @@ def update(redis: Redis, call_id: str, **changes: Any) -> None:
     unknown = set(changes) - _NAMES
     if unknown:
         raise TypeError(f"a sync record has no {', '.join(sorted(unknown))}")
-    changes.setdefault("updated_at", datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    changes.setdefault("updated_at", now_iso())
     key = store.status_key(call_id)
     pipe = redis.pipeline()
     pipe.hset(key, mapping={k: json.dumps(v) for k, v in changes.items()})
