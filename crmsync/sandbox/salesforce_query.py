@@ -143,80 +143,99 @@ def _tokens(q: str) -> list[tuple[str, Any]]:
 
 
 def parse_soql(q: str) -> Soql:
-    toks = _tokens(q)
-    pos = 0
+    """The sandbox's SOQL subset: SELECT fields FROM object [WHERE a AND b …] [ORDER BY f [ASC|DESC]] [LIMIT n],
+    with ``=``, ``!=``, ``IN (…)`` and ``LIKE``; anything else is Salesforce's ``MALFORMED_QUERY``."""
+    return _SoqlParser(_tokens(q)).parse()
 
-    def peek_word(*words: str) -> bool:
+
+class _SoqlParser:
+    """A recursive-descent reader over ``_tokens``' output, one clause per method."""
+
+    def __init__(self, toks: list[tuple[str, Any]]) -> None:
+        self.toks = toks
+        self.pos = 0
+
+    def parse(self) -> Soql:
+        self.take("word", "SELECT")
+        fields = [self.take("word")]
+        while self.at_op(","):
+            self.pos += 1
+            fields.append(self.take("word"))
+        self.take("word", "FROM")
+        soql = Soql(fields, object_name(self.take("word")))
+        if self.skip_word("WHERE"):
+            self.where(soql)
+        if self.skip_word("ORDER"):
+            self.order_by(soql)
+        if self.skip_word("LIMIT"):
+            soql.limit = int(self.take("num"))
+        if self.pos != len(self.toks):
+            raise SfApiError(400, "MALFORMED_QUERY", f"unexpected token near position {self.pos}")
+        for name in [*soql.fields, *(c.field for c in soql.where), *([soql.order_by] if soql.order_by else [])]:
+            field_def(soql.object, name)
+        return soql
+
+    def where(self, soql: Soql) -> None:
+        while True:
+            soql.where.append(self.condition())
+            if self.skip_word("AND"):
+                continue
+            if self.peek_word("OR"):
+                raise SfApiError(400, "MALFORMED_QUERY", "the sandbox supports AND conditions only")
+            return
+
+    def condition(self) -> Condition:
+        name = self.take("word")
+        if self.skip_word("IN"):
+            self.take("op", "(")
+            values = [self.take_value()]
+            while self.at_op(","):
+                self.pos += 1
+                values.append(self.take_value())
+            self.take("op", ")")
+            return Condition(name, "IN", values)
+        if self.skip_word("LIKE"):
+            return Condition(name, "LIKE", [self.take("str")])
+        op = self.take("op")
+        if op not in ("=", "!="):
+            raise SfApiError(400, "MALFORMED_QUERY", f"the sandbox does not support the operator {op}")
+        return Condition(name, op, [self.take_value()])
+
+    def order_by(self, soql: Soql) -> None:
+        self.take("word", "BY")
+        soql.order_by = self.take("word")
+        if self.peek_word("ASC", "DESC"):
+            soql.descending = str(self.toks[self.pos][1]).upper() == "DESC"
+            self.pos += 1
+
+    def at_op(self, op: str) -> bool:
+        return self.pos < len(self.toks) and self.toks[self.pos] == ("op", op)
+
+    def peek_word(self, *words: str) -> bool:
+        toks, pos = self.toks, self.pos
         return pos < len(toks) and toks[pos][0] == "word" and str(toks[pos][1]).upper() in words
 
-    def take(kind: str, value: str | None = None) -> Any:
-        nonlocal pos
-        if pos >= len(toks) or toks[pos][0] != kind or (
-            value is not None and str(toks[pos][1]).upper() != value
-        ):
-            raise SfApiError(400, "MALFORMED_QUERY", f"unexpected token near position {pos}: expecting {value or kind}")
-        pos += 1
-        return toks[pos - 1][1]
+    def skip_word(self, word: str) -> bool:
+        if self.peek_word(word):
+            self.pos += 1
+            return True
+        return False
 
-    def take_value() -> Any:
-        nonlocal pos
-        kind, value = toks[pos] if pos < len(toks) else ("end", None)
-        pos += 1
+    def take(self, kind: str, value: str | None = None) -> Any:
+        toks, pos = self.toks, self.pos
+        if pos >= len(toks) or toks[pos][0] != kind or (value is not None and str(toks[pos][1]).upper() != value):
+            raise SfApiError(400, "MALFORMED_QUERY", f"unexpected token near position {pos}: expecting {value or kind}")
+        self.pos += 1
+        return toks[pos][1]
+
+    def take_value(self) -> Any:
+        kind, value = self.toks[self.pos] if self.pos < len(self.toks) else ("end", None)
+        self.pos += 1
         if kind in ("str", "num"):
             return value
         if kind == "word" and str(value).lower() in ("null", "true", "false"):
             return {"null": None, "true": True, "false": False}[str(value).lower()]
-        raise SfApiError(400, "MALFORMED_QUERY", f"unexpected token near position {pos - 1}: expecting a value")
-
-    take("word", "SELECT")
-    fields = [take("word")]
-    while pos < len(toks) and toks[pos] == ("op", ","):
-        pos += 1
-        fields.append(take("word"))
-    take("word", "FROM")
-    soql = Soql(fields, object_name(take("word")))
-    if peek_word("WHERE"):
-        pos += 1
-        while True:
-            name = take("word")
-            if peek_word("IN"):
-                pos += 1
-                take("op", "(")
-                values = [take_value()]
-                while pos < len(toks) and toks[pos] == ("op", ","):
-                    pos += 1
-                    values.append(take_value())
-                take("op", ")")
-                soql.where.append(Condition(name, "IN", values))
-            elif peek_word("LIKE"):
-                pos += 1
-                soql.where.append(Condition(name, "LIKE", [take("str")]))
-            else:
-                op = take("op")
-                if op not in ("=", "!="):
-                    raise SfApiError(400, "MALFORMED_QUERY", f"the sandbox does not support the operator {op}")
-                soql.where.append(Condition(name, op, [take_value()]))
-            if peek_word("AND"):
-                pos += 1
-                continue
-            if peek_word("OR"):
-                raise SfApiError(400, "MALFORMED_QUERY", "the sandbox supports AND conditions only")
-            break
-    if peek_word("ORDER"):
-        pos += 1
-        take("word", "BY")
-        soql.order_by = take("word")
-        if peek_word("ASC", "DESC"):
-            soql.descending = str(toks[pos][1]).upper() == "DESC"
-            pos += 1
-    if peek_word("LIMIT"):
-        pos += 1
-        soql.limit = int(take("num"))
-    if pos != len(toks):
-        raise SfApiError(400, "MALFORMED_QUERY", f"unexpected token near position {pos}")
-    for name in [*soql.fields, *(c.field for c in soql.where), *([soql.order_by] if soql.order_by else [])]:
-        field_def(soql.object, name)
-    return soql
+        raise SfApiError(400, "MALFORMED_QUERY", f"unexpected token near position {self.pos - 1}: expecting a value")
 
 
 def _like(pattern: str) -> re.Pattern[str]:
