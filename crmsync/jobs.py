@@ -160,6 +160,7 @@ def _synced(
         state=SyncState(outcome.state),
         person=outcome.person,
         activity_id=outcome.activity_id,
+        links=outcome.links,
         fields={
             "written": outcome.written,
             "values": outcome.values,

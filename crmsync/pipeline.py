@@ -14,9 +14,11 @@ from redis import Redis
 
 from crmsync import store
 from crmsync.canonical import CallContext
-from crmsync.crm.base import Activity, Connector, Person, WriteResult
+from crmsync.crm.base import Activity, Connector, FollowUp, Links, Person, WriteResult
 from crmsync.errors import PermanentError
 from crmsync.mapping.coerce import readable
+from crmsync.mapping.engine import FieldPlan, Plan
+from crmsync.mapping.links import follow_up
 from crmsync.mapping.model import Mapping
 from crmsync.mapping.remote import choose_person
 from crmsync.times import now_iso
@@ -39,6 +41,18 @@ class Outcome:
     skipped: dict[str, str] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
+    links: dict[str, Any] = field(default_factory=dict)  # company / deal the activity is on, follow-up task
+
+
+@dataclass
+class Extras:
+    """What ``link:`` and ``follow_up:`` add to one call: the follow-up task (or why none),
+    the deal's field plan, and their problems."""
+
+    follow_up: FollowUp | None = None
+    follow_up_reason: str = ""
+    deal_fields: list[FieldPlan] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
 
 def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Redis, region: str) -> Outcome:
@@ -58,6 +72,7 @@ def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Re
     person, _ = choose_person(people, mapping.match.on_multiple)
     if person is None and people:
         return Outcome(state="skipped", reason=f"ambiguous: {len(people)} people have this number")
+    extras = _extras(context, mapping, region)
     at_create: dict[str, Any] = {}  # fields written by the create itself (typed values)
     logged: WriteResult | None = None  # the call, when the create logged it too
     if person is None:
@@ -65,20 +80,65 @@ def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Re
     if person is None:
         if mapping.match.on_missing != "create":
             return Outcome(state="skipped", reason="no person in the CRM has this number")
-        person, at_create, logged = create_once(context, mapping, connector, redis, number, read, region)
+        person, at_create, logged = create_once(context, mapping, connector, redis, number, read, region, extras)
     plan = mapping.plan(context, person.object, person.values, region)
     activity = build_activity(context, plan, person)
-    result = logged or connector.write_call(person, activity, plan.updates)
+    result = logged or connector.write_call(person, activity, plan.updates,
+                                            _links(context, mapping, connector, person, region, extras))
+    return _outcome(connector, person, plan, at_create, result, extras)
+
+
+def _extras(context: CallContext, mapping: Mapping, region: str) -> Extras:
+    extras = Extras()
+    if mapping.follow_up is not None:
+        extras.follow_up, extras.follow_up_reason, extras.problems = follow_up(mapping.follow_up, context, region)
+    return extras
+
+
+def _links(context: CallContext, mapping: Mapping, connector: Connector, person: Person, region: str,
+           extras: Extras) -> Links | None:
+    """What ``write_call`` attaches; None (no request more) when the mapping links nothing."""
+    if not mapping.link.any and extras.follow_up is None:
+        return None
+    links = Links(company=mapping.link.company, follow_up=extras.follow_up)
+    if mapping.link.deal != "none":
+        links.deal = connector.find_deal(person, [rule.to for rule in mapping.deal_fields()])
+    if links.deal is not None:
+        extras.deal_fields = mapping.plan_deal(context, links.deal.values, region)
+        links.deal_updates = {f.to: f.value for f in extras.deal_fields if f.action == "write"}
+    else:
+        extras.deal_fields = [FieldPlan(rule.to, None, None, "skip", "no open deal to link", source=rule.origin,
+                                        object=rule.object, type=rule.type) for rule in mapping.deal_fields()]
+    return links
+
+
+def _outcome(connector: Connector, person: Person, plan: Plan, at_create: dict[str, Any], result: WriteResult,
+             extras: Extras) -> Outcome:
+    deal = connector.profile.deal_object
     written = {**connector.profile.wire_values(at_create), **result.written}
     values = {k: readable(v) for k, v in at_create.items()} | {
         f.to: readable(f.value) for f in plan.fields if f.action == "write" and f.to in result.written}
     skipped = {f.to: f.reason for f in plan.fields if f.action == "skip" and f.to not in at_create}
-    problems = [f for f in plan.fields if f.action == "skip" and f.problem] + list(plan.problems)
-    for name, reason in result.rejected.items():
+    previous = {f.to: f.old for f in plan.fields if f.action == "write" and f.to in result.written}
+    problems: list[Any] = [f for f in plan.fields + extras.deal_fields if f.action == "skip" and f.problem]
+    problems += [*plan.problems, *extras.problems]
+    rejected = result.rejected | {f"{deal}.{name}": reason for name, reason in result.deal_rejected.items()}
+    for plan_field in extras.deal_fields:  # the deal's fields, named deal.<field> (Opportunity.<field>)
+        name = f"{deal}.{plan_field.to}"
+        if plan_field.action == "write" and plan_field.to in result.deal_written:
+            written[name] = result.deal_written[plan_field.to]
+            values[name] = readable(plan_field.value)
+            previous[name] = plan_field.old
+        elif plan_field.action == "skip":
+            skipped[name] = plan_field.reason
+    for name, reason in rejected.items():
         skipped[name] = f"refused by the CRM: {reason}"
-    errors: list[dict[str, Any]] = [{"field": name, "message": reason} for name, reason in result.rejected.items()]
-    errors += [{"message": problem} for problem in plan.problems]
-    state = "partial" if problems or result.rejected else "synced"
+    errors: list[dict[str, Any]] = [{"field": name, "message": reason} for name, reason in rejected.items()]
+    errors += [{"message": problem} for problem in [*plan.problems, *extras.problems]]
+    state = "partial" if problems or rejected else "synced"
+    links = dict(result.linked)
+    if extras.follow_up is not None or extras.follow_up_reason:
+        links["follow_up"] = result.follow_up_id or f"not created: {extras.follow_up_reason}"
     return Outcome(
         state=state,
         person=person.to_dict(),
@@ -86,10 +146,10 @@ def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Re
         activity_created=result.activity_created,
         written=written,
         values=values,
-        previous={f.to: f.old for f in plan.fields if f.action == "write" and f.to in result.written}
-        | dict.fromkeys(at_create),
+        previous=previous | dict.fromkeys(at_create),
         skipped=skipped,
         errors=errors,
+        links=links,
     )
 
 
@@ -118,7 +178,7 @@ def remembered(redis: Redis, crm: str, number: str) -> Person | None:
 
 def create_once(
     context: CallContext, mapping: Mapping, connector: Connector, redis: Redis, number: str, read: list[str],
-    region: str,
+    region: str, extras: Extras | None = None,
 ) -> tuple[Person, dict[str, Any], WriteResult | None]:
     """Create the caller once, even when two calls from one new number sync at once.
 
@@ -127,8 +187,8 @@ def create_once(
     ``match.create.properties`` alone and the fields follow in the normal write, where a
     refused field is reported and the rest still land. A connector that can create the
     person and log the call in one request (``create_with_call``: Salesforce's composite)
-    does both. Returns the person, the fields the create wrote (typed values), and the
-    call's write when it is already done.
+    does both (and the follow-up task with them). Returns the person, the fields the create
+    wrote (typed values), and the call's write when it is already done.
     """
     lock = redis.lock(store.number_key("lock:number", connector.name, number), timeout=store.NUMBER_LOCK_TIMEOUT,
                       blocking_timeout=store.NUMBER_LOCK_TIMEOUT)
@@ -142,7 +202,9 @@ def create_once(
         fields = {k: v for k, v in plan.updates.items() if k not in base}
         logged: WriteResult | None = None
         try:
-            done = connector.create_with_call(obj, {**fields, **base}, read, build_activity(context, plan, None))
+            follow = extras.follow_up if extras is not None else None
+            activity = build_activity(context, plan, None)
+            done = connector.create_with_call(obj, {**fields, **base}, read, activity, follow)
             if done is not None:
                 person, logged = done
             else:

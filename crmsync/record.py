@@ -60,6 +60,7 @@ class SyncRecord:
     route: str | None = None  # why that file: "agent a-1", "project p-7", "provider retell", "default"
     person: dict[str, Any] | None = None  # {type, id, created}
     activity_id: str | None = None
+    links: dict[str, Any] = field(default_factory=dict)  # company / deal the activity is on, follow-up task id
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     reason: str | None = None
@@ -102,6 +103,7 @@ class SyncRecord:
             "route": self.route,
             "person": self.person,
             "activity_id": self.activity_id,
+            "links": self.links,
             # values: the written fields as a person reads them (a date, not the CRM's epoch ms)
             "fields": {part: self.fields.get(part, {}) for part in ("written", "values", "skipped", "previous")},
             "errors": self.errors,
@@ -115,7 +117,7 @@ class SyncRecord:
 
 _NAMES = {f.name for f in fields(SyncRecord)}
 # a stored null reads as the default for these
-_NOT_NULL = {"fields", "errors", "attempts", "events_synced", "retry_streak", "unavailable"}
+_NOT_NULL = {"links", "fields", "errors", "attempts", "events_synced", "retry_streak", "unavailable"}
 
 
 def call_status(redis: Redis, call_id: str) -> dict[str, Any] | None:

@@ -31,6 +31,7 @@ QUARANTINE_MAX = 1_000  # bodies kept at most (up to 2 MiB each)
 LEDGER_TTLS = {  # seconds an in-flight ledger entry (crmsync.crm.ledger) is kept, per kind
     "activity": 90 * 24 * 3600,  # longer than any replay window
     "person": 3600,  # longer than any search-index lag (the pipeline searches before creating)
+    "follow_up": 90 * 24 * 3600,  # a call's follow-up task, by call id: as long as its activity
 }
 CREATED_TTL = 3600  # seconds a created person is remembered by number: longer than any search-index lag
 NUMBER_LOCK_TIMEOUT = 60  # seconds
@@ -108,6 +109,12 @@ KEY_FAMILIES: tuple[KeyFamily, ...] = (
         "crmsync:person:*",
         'ledger: "pending:<time>" | person id, per number digest',
         LEDGER_TTLS["person"],
+        "crm.ledger",
+    ),
+    KeyFamily(
+        "crmsync:follow_up:*",
+        'ledger: "pending:<time>" | follow-up task id, per call',
+        LEDGER_TTLS["follow_up"],
         "crm.ledger",
     ),
     KeyFamily("crmsync:salesforce:api_usage", "Salesforce's last Sforce-Limit-Info", 300, "crm.salesforce_client"),

@@ -69,7 +69,7 @@ LINE_CASES: list[tuple[str, str | list[str]]] = [
      "on_multiple, on_missing, create"),
     ("evnts: [call.ended]\n",
      '1: evnts: unknown key "evnts" (did you mean "events"?); valid keys: version, crm, events, statuses, providers, '
-     "agents, projects, match, activity, fields, redact"),
+     "agents, projects, link, follow_up, match, activity, fields, redact"),
     ("events: [call.ended, call.endd]\n",
      '1: events[1]: "call.endd" is not one of call.started, call.answered, transcription.update, tool.executed, '
      'call.ended (did you mean "call.ended"?)'),
@@ -99,7 +99,7 @@ LINE_CASES: list[tuple[str, str | list[str]]] = [
     ("fields:\n  - from: outcome.a\n    to: x\n    type: number\n    write: append\n",
      "5: fields[0].write: append adds a line of text: it needs type string, not number"),
     ("fields:\n  - from: outcome.a\n    to: x\n    object: Contact\n",
-     '4: fields[0].object: "Contact" is not one of contact (did you mean "contact"?)'),
+     '4: fields[0].object: "Contact" is not one of contact, deal (did you mean "contact"?)'),
     ("fields:\n  - from: outcome.a\n    to: x\n    type: enum\n    values:\n      yes: A\n",
      '6: fields[0].values.yes: YAML reads this key as true: quote it ("yes": ...) to mean the text'),
     ("fields:\n  - from: outcome.a\n    to: x\n    type: enum\n    values: [a, b]\n",
@@ -157,7 +157,7 @@ def test_top_level_problems(tmp_path: Path) -> None:
     path = write(tmp_path, "- just\n- a list\n")
     assert problems_of(path) == [
         f"{path}:1: (top level): must be a mapping with keys version, crm, events, statuses, providers, agents, "
-        "projects, match, activity, fields, redact"]
+        "projects, link, follow_up, match, activity, fields, redact"]
     path = write(tmp_path, "version: 1\n")
     assert problems_of(path) == [f'{path}:1: (top level): "crm" is required']
     path = write(tmp_path, "version: 1\ncrm: salesforce\n")

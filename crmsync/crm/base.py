@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from crmsync.crm.text import truncate
@@ -28,9 +29,11 @@ class Person:
     owner_id: str | None = None  # Salesforce OwnerId, HubSpot hubspot_owner_id
     values: dict[str, Any] = field(default_factory=dict)  # current values of the fields asked for
     created: bool = False  # True when crmsync created it for this call
+    company_id: str | None = None  # HubSpot primary company (associatedcompanyid) / Salesforce Contact AccountId
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "company_id": self.company_id,
             "type": self.object,
             "id": self.id,
             "created": self.created,
@@ -59,6 +62,39 @@ class Activity:
 
 
 @dataclass
+class Deal:
+    """The person's open deal (HubSpot deal, Salesforce Opportunity) that the call is linked to."""
+
+    id: str
+    values: dict[str, Any] = field(default_factory=dict)  # current values of the fields asked for (wire form)
+    modified_at: str | None = None
+
+
+@dataclass
+class FollowUp:
+    """A task for the rep, created once per call (the ledger's ``follow_up`` kind, by call id)."""
+
+    call_id: str
+    title: str
+    body: str
+    due: date | datetime  # a date (Salesforce ActivityDate; HubSpot: that day, 09:00 UTC) or a moment
+    priority: str = "normal"  # low | normal | high
+    owner_id: str | None = None  # None: the person's owner
+
+
+@dataclass
+class Links:
+    """What ``write_call`` attaches besides the person: the company (``link.company``), the
+    deal and the values planned for it, and the follow-up task. Empty: none of it (and no
+    extra request)."""
+
+    company: bool = False  # associate the activity with ``person.company_id``
+    deal: Deal | None = None
+    deal_updates: dict[str, Any] = field(default_factory=dict)  # typed values, as for the person
+    follow_up: FollowUp | None = None
+
+
+@dataclass
 class WriteResult:
     """What ``write_call`` did."""
 
@@ -66,6 +102,10 @@ class WriteResult:
     activity_created: bool  # False when an earlier attempt had already created it
     written: dict[str, Any] = field(default_factory=dict)  # field -> value the CRM accepted
     rejected: dict[str, str] = field(default_factory=dict)  # field -> the CRM's own reason
+    deal_written: dict[str, Any] = field(default_factory=dict)  # deal field -> value the CRM accepted
+    deal_rejected: dict[str, str] = field(default_factory=dict)
+    follow_up_id: str | None = None  # the follow-up task (created now or by an earlier attempt)
+    linked: dict[str, str] = field(default_factory=dict)  # "company" / "deal" -> the id the activity is on
 
 
 @dataclass
@@ -99,6 +139,7 @@ class Profile:
     title_limit: int | None  # characters of the activity title, None: no limit
     disposition_limit: int | None  # characters of a free-text disposition, None: no limit
     wire: Callable[[Any], Any]  # typed value -> the CRM's wire form
+    deal_object: str = "deal"  # the object fields[].object names to write onto the linked deal
     # (settings, object, id) -> the record's address in the CRM's own web UI, or None (crmsync.crm.ui)
     record_url: Callable[[Any, str, str], str | None] = lambda settings, object, record_id: None
     # redis -> a plain-words alarm when the CRM's daily API allowance is nearly spent, or None
@@ -144,16 +185,24 @@ class Connector(Protocol):
         ...
 
     def create_with_call(self, object: str, properties: Mapping[str, Any], fields: Sequence[str],
-                         activity: Activity) -> tuple[Person, WriteResult] | None:
+                         activity: Activity, follow_up: FollowUp | None = None) -> tuple[Person, WriteResult] | None:
         """Create the person and log the call on it together, when the CRM can do both in one
         request and no earlier attempt may have done either; else None, and the caller uses
         ``create_person`` then ``write_call`` (the default for a CRM that cannot)."""
         ...
 
-    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any]) -> WriteResult:
+    def find_deal(self, person: Person, fields: Sequence[str]) -> Deal | None:
+        """The person's open deal modified last (``link.deal: most_recent_open``) with the
+        current values of ``fields``, or None (a Lead, no company, no open deal)."""
+        ...
+
+    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any],
+                   links: Links | None = None) -> WriteResult:
         """Upsert the activity (at most one per ``activity.call_id``, ever) and write
-        ``updates`` onto the person. Fields the CRM refuses are reported in
-        ``WriteResult.rejected`` while the activity and the other fields are still written."""
+        ``updates`` onto the person; with ``links``, attach the activity to the company and
+        deal, write ``links.deal_updates`` onto the deal and create the follow-up (at most
+        one per call, ever). Fields the CRM refuses are reported in ``WriteResult.rejected``
+        (``deal_rejected``) while the activity and the other fields are still written."""
         ...
 
     def describe(self, object: str) -> dict[str, FieldInfo]:

@@ -28,8 +28,9 @@ from redis import Redis
 from urllib3.util.retry import Retry
 
 from crmsync import phones
-from crmsync.crm.base import Activity, FieldInfo, Person, WriteResult
-from crmsync.crm.hubspot_calls import HUBSPOT, association, call_properties, wire
+from crmsync.crm import hubspot_links as links_
+from crmsync.crm.base import Activity, Deal, FieldInfo, FollowUp, Links, Person, WriteResult
+from crmsync.crm.hubspot_calls import HUBSPOT, call_properties, wire
 from crmsync.crm.hubspot_errors import (
     CRM,
     error_body,
@@ -49,7 +50,8 @@ log = logging.getLogger(__name__)
 
 INDEX_LAG = 60.0  # seconds HubSpot's search may lag a write (third-party reports: 10 s create, 60 s update)
 MAX_PAGES = 5  # contact search pages of 100 followed for one number
-OBJECTS = {"contact": "contacts", "contacts": "contacts", "call": "calls", "calls": "calls"}
+OBJECTS = {"contact": "contacts", "contacts": "contacts", "call": "calls", "calls": "calls", "deal": "deals",
+           "deals": "deals"}
 PHONE_FIELDS = ("phone", "mobilephone")
 
 
@@ -85,14 +87,19 @@ class HubSpotConnector:
         self._calls_search = client.crm.objects.calls.search_api
         self._properties = client.crm.properties.core_api
         self._objects = client.crm.objects.basic_api
+        self._deals = client.crm.deals.basic_api
+        self._deals_search = client.crm.deals.search_api
+        self._tasks = client.crm.objects.tasks.basic_api
+        self._tasks_search = client.crm.objects.tasks.search_api
         self._apis = [self._contacts, self._contacts_search, self._calls, self._calls_search, self._properties,
-                      self._objects]
+                      self._objects, self._deals, self._deals_search, self._tasks, self._tasks_search]
         self._general = SharedLimiter(redis, "hubspot:general", settings.rate_limit, max_wait=max_wait,
                                       on_wait=self._metrics.rate_limit_wait)
         self._search = SharedLimiter(redis, "hubspot:search", settings.search_rate_limit, max_wait=max_wait,
                                      on_wait=self._metrics.rate_limit_wait)
         self._ledger = Ledger(redis, CRM, "activity")
         self._people = Ledger(redis, CRM, "person")
+        self._follow_ups = Ledger(redis, CRM, "follow_up")
 
     def close(self) -> None:
         """Close the connection pools (tests; a worker keeps the connector for its life)."""
@@ -133,7 +140,8 @@ class HubSpotConnector:
             national = phones.national_digits(e164)
         except phonenumbers.NumberParseException:
             raise PermanentError(CRM, "the caller's number is not E.164 (+ and country code)") from None
-        wanted = list(dict.fromkeys(["phone", "mobilephone", "hubspot_owner_id", "lastmodifieddate", *fields]))
+        wanted = list(dict.fromkeys(["phone", "mobilephone", "hubspot_owner_id", "lastmodifieddate",
+                                     links_.COMPANY_PROPERTY, *fields]))
         groups = [
             {"filters": [{"propertyName": "phone", "operator": "EQ", "value": e164}]},
             {"filters": [{"propertyName": "mobilephone", "operator": "EQ", "value": e164}]},
@@ -203,21 +211,70 @@ class HubSpotConnector:
         return created
 
     def create_with_call(self, object: str, properties: Mapping[str, Any], fields: Sequence[str],
-                         activity: Activity) -> tuple[Person, WriteResult] | None:
+                         activity: Activity, follow_up: FollowUp | None = None) -> tuple[Person, WriteResult] | None:
         """HubSpot has no request that creates a contact and a call together: always None
         (the caller uses ``create_person`` and ``write_call``)."""
         return None
 
     # -- calls ---------------------------------------------------------------------------
-    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any]) -> WriteResult:
-        """Upsert the call engagement on the contact, then write ``updates`` on the contact;
-        properties HubSpot refuses are retried without and reported in ``rejected``."""
-        props = call_properties(activity, person)
-        activity_id, created = self._upsert_call(person, activity.call_id, props)
-        written, rejected = self._update_contact(person.id, {k: wire(v) for k, v in updates.items()})
-        return WriteResult(activity_id, created, written, rejected)
+    def find_deal(self, person: Person, fields: Sequence[str]) -> Deal | None:
+        """The contact's open deal modified last (one deal search), with ``fields``."""
+        request = links_.deal_search(person.id, list(fields))
+        page = self._send(self._deals_search.do_search_with_http_info, request, search=True)
+        hits = page.results or []
+        if not hits:
+            return None
+        props = hits[0].properties or {}
+        return Deal(id=str(hits[0].id), values={f: props.get(f) for f in fields},
+                    modified_at=props.get("hs_lastmodifieddate"))
 
-    def _upsert_call(self, person: Person, call_id: str, props: dict[str, str]) -> tuple[str, bool]:
+    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any],
+                   links: Links | None = None) -> WriteResult:
+        """Upsert the call engagement on the contact (created with its company and deal
+        associations), write ``updates`` on the contact and ``links.deal_updates`` on the deal,
+        then create the follow-up task; properties HubSpot refuses are retried without and
+        reported in ``rejected`` / ``deal_rejected``."""
+        links = links or Links()
+        props = call_properties(activity, person)
+        linked = {"company": person.company_id if links.company else None,
+                  "deal": links.deal.id if links.deal else None}
+        to = links_.associations([(person.id, links_.CALL_TO_CONTACT), (linked["company"], links_.CALL_TO_COMPANY),
+                                  (linked["deal"], links_.CALL_TO_DEAL)])
+        activity_id, created = self._upsert_call(person, activity.call_id, props, to)
+        written, rejected = self._update(self._contacts, person.id, {k: wire(v) for k, v in updates.items()})
+        result = WriteResult(activity_id, created, written, rejected,
+                             linked={k: v for k, v in linked.items() if v})
+        if links.deal is not None and links.deal_updates:
+            result.deal_written, result.deal_rejected = self._update(
+                self._deals, links.deal.id, {k: wire(v) for k, v in links.deal_updates.items()})
+        if links.follow_up is not None:
+            result.follow_up_id = self._follow_up(person, links.follow_up, linked["deal"])
+        return result
+
+    def _follow_up(self, person: Person, follow_up: FollowUp, deal_id: str | None) -> str:
+        """The call's follow-up task, created once: the ledger (by call id) says whether an
+        earlier attempt created it, or sent it and lost the answer (then it is searched for)."""
+        entry = self._follow_ups.get(follow_up.call_id)
+        if entry is not None and entry.id:
+            return entry.id
+        if entry is not None:
+            page = self._send(self._tasks_search.do_search_with_http_info,
+                              links_.task_search(follow_up, person.id), search=True)
+            found = sorted((str(hit.id) for hit in page.results or []), key=lambda i: (len(i), i))
+            if found:
+                self._follow_ups.record(follow_up.call_id, found[0])
+                return found[0]
+            if entry.age() < self._index_lag:
+                raise RetryableError(CRM, f"an earlier task create got no answer {entry.age():.0f}s ago: waiting "
+                                     f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
+        body = {"properties": links_.task_properties(follow_up, person),
+                "associations": links_.associations([(person.id, links_.TASK_TO_CONTACT),
+                                                     (deal_id, links_.TASK_TO_DEAL)])}
+        created = self._create(self._follow_ups, follow_up.call_id, self._tasks.create_with_http_info, body)
+        return str(created.id)
+
+    def _upsert_call(self, person: Person, call_id: str, props: dict[str, str],
+                     associations: list[dict[str, Any]]) -> tuple[str, bool]:
         entry = self._ledger.get(call_id)
         if entry is not None and entry.id:
             try:
@@ -239,7 +296,7 @@ class HubSpotConnector:
                                      f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
             # older than the index lag and still not found: that create never landed
         created = self._create(self._ledger, call_id, self._calls.create_with_http_info,
-                               {"properties": props, "associations": association(person.id)})
+                               {"properties": props, "associations": associations})
         return str(created.id), True
 
     def _find_call(self, call_id: str) -> str | None:
@@ -250,11 +307,12 @@ class HubSpotConnector:
         ids = sorted((hit.id for hit in page.results or []), key=lambda i: (len(i), i))
         return ids[0] if ids else None
 
-    def _update_contact(self, contact_id: str, values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    def _update(self, api: Any, record_id: str, values: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+        """PATCH ``values`` onto a contact or deal; refused properties are dropped and retried."""
         if not values:
             return {}, {}
         try:
-            self._send(self._contacts.update_with_http_info, contact_id, {"properties": values})
+            self._send(api.update_with_http_info, record_id, {"properties": values})
             return dict(values), {}
         except PermanentError as err:
             refused = property_errors(error_body(err.__cause__)) if err.__cause__ else {}
@@ -263,7 +321,7 @@ class HubSpotConnector:
                 raise
         rest = {k: v for k, v in values.items() if k not in refused}
         if rest:
-            self._send(self._contacts.update_with_http_info, contact_id, {"properties": rest})
+            self._send(api.update_with_http_info, record_id, {"properties": rest})
         return rest, refused
 
     # -- metadata ------------------------------------------------------------------------
@@ -328,6 +386,7 @@ def _person(pid: str, props: Mapping[str, Any], fields: Sequence[str], *, create
         owner_id=props.get("hubspot_owner_id") or None,
         values={name: props.get(name) for name in fields},
         created=created,
+        company_id=props.get(links_.COMPANY_PROPERTY) or None,
     )
 
 

@@ -82,8 +82,3 @@ def call_properties(activity: Activity, person: Person) -> dict[str, str]:
         props["hubspot_owner_id"] = str(owner)
     props.update({k: wire(v) for k, v in activity.properties.items()})
     return props
-
-
-def association(contact_id: str) -> list[dict[str, Any]]:
-    return [{"to": {"id": contact_id},
-             "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": CALL_TO_CONTACT}]}]

@@ -24,10 +24,10 @@ from redis import Redis
 from simple_salesforce import format_soql
 
 from crmsync import phones
-from crmsync.crm.base import Activity, FieldInfo, Person, WriteResult
+from crmsync.crm.base import Activity, Deal, FieldInfo, FollowUp, Links, Person, WriteResult
 from crmsync.crm.ledger import Ledger, person_name
 from crmsync.crm.salesforce_client import CRM, SalesforceClient, error_details, error_from
-from crmsync.crm.salesforce_task import SALESFORCE, TEXT_MAX, task_fields
+from crmsync.crm.salesforce_task import SALESFORCE, TEXT_MAX, follow_up_fields, follow_up_mark, task_fields
 from crmsync.errors import PermanentError
 from crmsync.metrics import Metrics
 from crmsync.settings import SalesforceSettings
@@ -73,6 +73,7 @@ class SalesforceConnector:
         self.redis = redis
         self.ledger = Ledger(redis, CRM, "activity")
         self.people = Ledger(redis, CRM, "person")
+        self.follow_ups = Ledger(redis, CRM, "follow_up")
         self._describe: dict[str, dict[str, FieldInfo]] = {}
 
     @property
@@ -134,7 +135,8 @@ class SalesforceConnector:
                 wanted: dict[str, dict[str, str]]) -> list[Person]:
         returning = []
         for obj in objects:
-            columns = [*BASE_FIELDS, *_phone_fields(obj), *wanted[obj].values()]
+            columns = [*BASE_FIELDS, *(["AccountId"] if obj == "Contact" else []), *_phone_fields(obj),
+                       *wanted[obj].values()]
             returning.append(f"{obj}({', '.join({c.lower(): c for c in columns}.values())})")
         sosl = f"FIND {{{term}}} IN PHONE FIELDS RETURNING {', '.join(returning)}"
         result = self.client.call("look up the caller", lambda sf: sf.search(sosl)) or {}
@@ -152,6 +154,7 @@ class SalesforceConnector:
             seen.add(record["Id"])
             people.append(Person(object=obj, id=record["Id"], phones=stored,
                                  modified_at=record.get("LastModifiedDate"), owner_id=record.get("OwnerId"),
+                                 company_id=_get(record, "AccountId") if obj == "Contact" else None,
                                  values={a: _get(record, r) for a, r in wanted[obj].items()}))
         return people
 
@@ -185,7 +188,7 @@ class SalesforceConnector:
                       owner_id=body.get("OwnerId"), values={f: body.get(f) for f in fields}, created=True)
 
     def create_with_call(self, object: str, properties: Mapping[str, Any], fields: Sequence[str],
-                         activity: Activity) -> tuple[Person, WriteResult] | None:
+                         activity: Activity, follow_up: FollowUp | None = None) -> tuple[Person, WriteResult] | None:
         """Create the person and log the call on it in one ``allOrNone`` composite, so a
         new caller costs 2 requests (the search and this) instead of 3.
 
@@ -199,35 +202,47 @@ class SalesforceConnector:
         if not phone_field:
             return None
         name = person_name(object, body, _phone_fields(object))
-        if self.people.get(name) is not None or self.ledger.get(activity.call_id) is not None:
+        if self.people.get(name) is not None or self.ledger.get(activity.call_id) is not None or (
+                follow_up is not None and self.follow_ups.get(follow_up.call_id) is not None):
             return None
         self.people.begin(name)
         self.ledger.begin(activity.call_id)
+        if follow_up is not None:
+            self.follow_ups.begin(follow_up.call_id)
         base = f"/services/data/v{self.settings.api_version}/sobjects"
         placeholder = Person(object=object, id="@{person.id}", phones={}, owner_id=body.get("OwnerId"))
-        request = {"allOrNone": True, "compositeRequest": [
+        subs: list[dict[str, Any]] = [
             {"method": "POST", "url": f"{base}/{object}", "referenceId": "person", "body": body},
             {"method": "POST", "url": f"{base}/Task", "referenceId": "task",
              "body": task_fields(placeholder, activity, create=True)},
-        ]}
+        ]
+        if follow_up is not None:  # the new person has no Account nor Opportunity: no WhatId
+            subs.append({"method": "POST", "url": f"{base}/Task", "referenceId": "follow_up",
+                         "body": follow_up_fields(placeholder, follow_up, None)})
+        request = {"allOrNone": True, "compositeRequest": subs}
         result = self.client.call("create the caller and log the call",
                                   lambda sf: sf.restful("composite", method="POST", json=request))
         answers = (result or {}).get("compositeResponse")
-        if not isinstance(answers, list) or len(answers) != 2:
+        if not isinstance(answers, list) or len(answers) != len(subs):
             raise error_from(502, None, "create the caller: Salesforce's composite answer was incomplete")
         failures = [a for a in answers if a["httpStatusCode"] >= 300 and not _halted(a)]
         if failures:
             self.people.clear(name)  # allOrNone: Salesforce created nothing
             self.ledger.clear(activity.call_id)
+            if follow_up is not None:
+                self.follow_ups.clear(follow_up.call_id)
             failed = failures[0]
             raise error_from(failed["httpStatusCode"], failed["body"],
                              f"create the {object}" if failed["referenceId"] == "person" else "write the call's Task")
         person_id, task_id = str(answers[0]["body"]["id"]), str(answers[1]["body"]["id"])
         self.ledger.record(activity.call_id, task_id)
         self.people.record(name, person_id)
+        follow_up_id = str(answers[2]["body"]["id"]) if follow_up is not None else None
+        if follow_up is not None and follow_up_id:
+            self.follow_ups.record(follow_up.call_id, follow_up_id)
         person = Person(object=object, id=person_id, phones={f: body.get(f) for f in _phone_fields(object)},
                         owner_id=body.get("OwnerId"), values={f: body.get(f) for f in fields}, created=True)
-        return person, WriteResult(activity_id=task_id, activity_created=True)
+        return person, WriteResult(activity_id=task_id, activity_created=True, follow_up_id=follow_up_id)
 
     def _find_created(self, object: str, field: str, value: str) -> str | None:
         soql = format_soql("SELECT Id FROM {:literal} WHERE {:literal} = {} ORDER BY CreatedDate DESC LIMIT 1",
@@ -237,13 +252,35 @@ class SalesforceConnector:
         return str(records[0]["Id"]) if records else None
 
     # -- the call --------------------------------------------------------------------------
-    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any]) -> WriteResult:
-        """Create (or update) the call's Task and write ``updates`` onto the person in one
-        ``composite`` request. A person update that Salesforce refuses for named fields is
-        retried without them; they come back in ``WriteResult.rejected`` with Salesforce's
-        own message, and the Task is written all the same."""
+    def find_deal(self, person: Person, fields: Sequence[str]) -> Deal | None:
+        """The open Opportunity of the Contact's Account modified last (one SOQL query), with
+        ``fields``; None for a Lead or a Contact without an Account."""
+        if person.object != "Contact" or not person.company_id or not _RECORD_ID.match(person.company_id):
+            return None
+        for name in fields:
+            if not _NAME.match(name):
+                raise PermanentError(CRM, f"{name!r} is not a Salesforce field name", code="INVALID_FIELD")
+        columns = ", ".join(dict.fromkeys(["Id", "LastModifiedDate", *fields]))
+        soql = format_soql(f"SELECT {columns} FROM Opportunity WHERE AccountId = {{}} AND IsClosed = false "
+                           "ORDER BY LastModifiedDate DESC LIMIT 1", person.company_id)
+        result = self.client.call("look up the open Opportunity", lambda sf: sf.query(soql)) or {}
+        records = result.get("records") or []
+        if not records:
+            return None
+        return Deal(id=str(records[0]["Id"]), values={f: _get(records[0], f) for f in fields},
+                    modified_at=records[0].get("LastModifiedDate"))
+
+    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any],
+                   links: Links | None = None) -> WriteResult:
+        """Create (or update) the call's Task, write ``updates`` onto the person, the deal's
+        fields onto the Opportunity and create the follow-up Task, all in one ``composite``
+        request. The Task's ``WhatId`` is the Opportunity, else the Contact's Account (a
+        Lead's Task has none). An update that Salesforce refuses for named fields is
+        retried without them; they come back in ``rejected`` / ``deal_rejected`` with
+        Salesforce's own message, and the Task is written all the same."""
         if not _NAME.match(person.object) or not _RECORD_ID.match(person.id):
             raise PermanentError(CRM, f"{person.object} {person.id!r} is no Salesforce record", code="NOT_FOUND")
+        links = links or Links()
         entry = self.ledger.get(activity.call_id)
         # The SOQL look-up only when an earlier attempt may have created the Task: 2 requests a call.
         existing = self._find_task(activity.call_id) if entry is not None and entry.pending else (
@@ -252,12 +289,16 @@ class SalesforceConnector:
             self.ledger.record(activity.call_id, existing)
         else:
             self.ledger.begin(activity.call_id)
-        task = task_fields(person, activity, create=not existing)
-        pending = SALESFORCE.wire_values(dict(updates))
-        rejected: dict[str, str] = {}
+        what = what_id(person, links)
+        follow_up_id, follow_up = self._follow_up_state(links.follow_up)
+        writes = {"person": SALESFORCE.wire_values(dict(updates)),
+                  "deal": SALESFORCE.wire_values(dict(links.deal_updates)) if links.deal else {}}
+        rejected: dict[str, dict[str, str]] = {"person": {}, "deal": {}}
         for attempt in range(MAX_WRITE_ATTEMPTS):
-            answers = self._composite(person, task, existing, pending)
-            task_answer = answers[0]
+            task = task_fields(person, activity, create=not existing) | ({"WhatId": what} if what else {})
+            subs = self._subrequests(person, task, existing, writes, links.deal,
+                                     follow_up_fields(person, follow_up, what) if follow_up else None)
+            answers = self._send_composite(subs)
             failures = [a for a in answers if a["httpStatusCode"] >= 300 and not _halted(a)]
             if not failures:
                 break
@@ -268,47 +309,64 @@ class SalesforceConnector:
                 existing = None
                 self.ledger.clear(activity.call_id)
                 self.ledger.begin(activity.call_id)
-                task = task_fields(person, activity, create=True)
                 continue
-            if failed["referenceId"] != "person" or failed["httpStatusCode"] != 400 or not pending:
-                raise error_from(failed["httpStatusCode"], failed["body"],
-                                 "write the call's Task" if failed["referenceId"] == "task" else
-                                 f"update the {person.object}")
-            code, message, blamed = error_details(failed["body"])
-            blamed += _NO_SUCH_COLUMN.findall(message)
-            reason = f"{code}: {message}" if code else message
-            named = [k for k in pending if k.lower() in {b.lower() for b in blamed}]
-            for key in named:
-                rejected[key] = reason
-                del pending[key]
-            if not named or attempt >= MAX_WRITE_ATTEMPTS - 2:  # then the Task is written alone
-                for key in pending:
-                    rejected[key] = f"not written: Salesforce refused the update ({reason})"
-                pending.clear()
+            ref = failed["referenceId"]
+            if ref not in writes or failed["httpStatusCode"] != 400 or not writes[ref]:
+                if follow_up:
+                    self.follow_ups.clear(follow_up.call_id)  # allOrNone: nothing was created
+                raise error_from(failed["httpStatusCode"], failed["body"], _action(ref, person))
+            _drop_refused(failed["body"], writes[ref], rejected[ref], last=attempt >= MAX_WRITE_ATTEMPTS - 2)
         else:
             raise PermanentError(CRM, "write the call: Salesforce kept refusing the update", code="UNKNOWN")
-        activity_id = existing or str(task_answer["body"]["id"])
+        activity_id = existing or str(answers[0]["body"]["id"])
         self.ledger.record(activity.call_id, activity_id)
-        return WriteResult(activity_id=activity_id, activity_created=not existing, written=pending,
-                           rejected=rejected)
+        if follow_up:
+            follow_up_id = str(answers[-1]["body"]["id"])
+            self.follow_ups.record(follow_up.call_id, follow_up_id)
+        linked = {"deal": links.deal.id} if links.deal else ({"company": what} if what else {})
+        return WriteResult(activity_id=activity_id, activity_created=not existing, written=writes["person"],
+                           rejected=rejected["person"], deal_written=writes["deal"], deal_rejected=rejected["deal"],
+                           follow_up_id=follow_up_id, linked=linked)
 
-    def _find_task(self, call_id: str) -> str | None:
-        soql = format_soql("SELECT Id FROM Task WHERE CallObject = {} LIMIT 1", call_id[:TEXT_MAX])
+    def _follow_up_state(self, follow_up: FollowUp | None) -> tuple[str | None, FollowUp | None]:
+        """(the follow-up Task an earlier attempt created, the follow-up still to create)."""
+        if follow_up is None:
+            return None, None
+        entry = self.follow_ups.get(follow_up.call_id)
+        found = entry.id if entry is not None else None
+        if entry is not None and entry.pending:  # its answer was lost: look (one SOQL, only then)
+            found = self._find_task(follow_up_mark(follow_up.call_id))
+        if found:
+            self.follow_ups.record(follow_up.call_id, found)
+            return found, None
+        self.follow_ups.begin(follow_up.call_id)
+        return None, follow_up
+
+    def _find_task(self, call_object: str) -> str | None:
+        soql = format_soql("SELECT Id FROM Task WHERE CallObject = {} LIMIT 1", call_object[:TEXT_MAX])
         result = self.client.call("look up the call's Task", lambda sf: sf.query(soql)) or {}
         records = result.get("records") or []
         return str(records[0]["Id"]) if records else None
 
-    def _composite(self, person: Person, task: dict[str, Any], existing: str | None,
-                   updates: dict[str, Any]) -> list[dict[str, Any]]:
+    def _subrequests(self, person: Person, task: dict[str, Any], existing: str | None, writes: dict[str, Any],
+                     deal: Deal | None, follow_up: dict[str, Any] | None) -> list[dict[str, Any]]:
         base = f"/services/data/v{self.settings.api_version}/sobjects"
-        subrequests: list[dict[str, Any]] = [
+        subs: list[dict[str, Any]] = [
             {"method": "PATCH", "url": f"{base}/Task/{existing}", "referenceId": "task", "body": task}
             if existing else
             {"method": "POST", "url": f"{base}/Task", "referenceId": "task", "body": task}
         ]
-        if updates:
-            subrequests.append({"method": "PATCH", "url": f"{base}/{person.object}/{person.id}",
-                                "referenceId": "person", "body": updates})
+        if writes["person"]:
+            subs.append({"method": "PATCH", "url": f"{base}/{person.object}/{person.id}",
+                         "referenceId": "person", "body": writes["person"]})
+        if deal is not None and writes["deal"] and _RECORD_ID.match(deal.id):
+            subs.append({"method": "PATCH", "url": f"{base}/Opportunity/{deal.id}", "referenceId": "deal",
+                         "body": writes["deal"]})
+        if follow_up is not None:
+            subs.append({"method": "POST", "url": f"{base}/Task", "referenceId": "follow_up", "body": follow_up})
+        return subs
+
+    def _send_composite(self, subrequests: list[dict[str, Any]]) -> list[dict[str, Any]]:
         body = {"allOrNone": True, "compositeRequest": subrequests}
         result = self.client.call("write the call", lambda sf: sf.restful("composite", method="POST", json=body))
         answers = (result or {}).get("compositeResponse")
@@ -390,3 +448,33 @@ def _phone_field(object: str, body: Mapping[str, Any]) -> str | None:
     """The first phone field the new person's properties fill in."""
     return next((f for f in _phone_fields(object) if isinstance(body.get(f), str) and body[f]), None)
 
+
+def what_id(person: Person, links: Links) -> str | None:
+    """The Task's ``WhatId``: the linked Opportunity, else (``link.company``) the Contact's
+    Account; a Lead's Task never has one (Salesforce refuses it)."""
+    if person.object != "Contact":
+        return None
+    if links.deal is not None:
+        return links.deal.id
+    return person.company_id if links.company else None
+
+
+def _action(ref: str, person: Person) -> str:
+    return {"task": "write the call's Task", "person": f"update the {person.object}",
+            "deal": "update the Opportunity", "follow_up": "create the follow-up Task"}.get(ref, "write the call")
+
+
+def _drop_refused(body: Any, pending: dict[str, Any], rejected: dict[str, str], *, last: bool) -> None:
+    """Move the fields Salesforce named in its refusal from ``pending`` to ``rejected``; when
+    it named none (or on the ``last`` try), all of them, so the Task is written alone."""
+    code, message, blamed = error_details(body)
+    blamed += _NO_SUCH_COLUMN.findall(message)
+    reason = f"{code}: {message}" if code else message
+    named = [k for k in pending if k.lower() in {b.lower() for b in blamed}]
+    for key in named:
+        rejected[key] = reason
+        del pending[key]
+    if not named or last:
+        for key in pending:
+            rejected[key] = f"not written: Salesforce refused the update ({reason})"
+        pending.clear()

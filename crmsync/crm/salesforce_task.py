@@ -4,11 +4,11 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from crmsync import times
-from crmsync.crm.base import Activity, Person, Profile
+from crmsync.crm.base import Activity, FollowUp, Person, Profile
 from crmsync.crm.ui import salesforce_budget_alarm, salesforce_record_url
 
 SUBJECT_MAX = 255  # characters
@@ -34,7 +34,8 @@ def wire(value: Any) -> Any:
 SALESFORCE = Profile(name="salesforce", match_objects=("Contact", "Lead"), create_objects=("Contact", "Lead"),
                      owner_field="OwnerId", activity_object="Task", body_format="text",
                      body_limit=DESCRIPTION_MAX, title_limit=SUBJECT_MAX, disposition_limit=TEXT_MAX, wire=wire,
-                     record_url=salesforce_record_url, budget_alarm=salesforce_budget_alarm)
+                     record_url=salesforce_record_url, budget_alarm=salesforce_budget_alarm,
+                     deal_object="Opportunity")
 
 
 def task_fields(person: Person, activity: Activity, *, create: bool = True) -> dict[str, Any]:
@@ -73,3 +74,33 @@ def task_fields(person: Person, activity: Activity, *, create: bool = True) -> d
 def _utc_date(timestamp: str | None) -> str | None:
     moment = times.parse(timestamp)
     return moment.date().isoformat() if moment else None
+
+
+PRIORITIES = {"low": "Low", "normal": "Normal", "high": "High"}
+FOLLOW_UP_MARK = ":follow-up"  # CallObject of a follow-up Task: the call id and this (what a lost answer looks up)
+
+
+def follow_up_mark(call_id: str) -> str:
+    return call_id[: TEXT_MAX - len(FOLLOW_UP_MARK)] + FOLLOW_UP_MARK
+
+
+def follow_up_fields(person: Person, follow_up: FollowUp, what_id: str | None) -> dict[str, Any]:
+    """The open Task a follow-up is: due on ``ActivityDate``, on the person (``WhoId``) and the
+    call's Account or Opportunity (``WhatId``), owned by the rep unless ``owner`` said otherwise."""
+    due = follow_up.due.astimezone(UTC).date() if isinstance(follow_up.due, datetime) else follow_up.due
+    task: dict[str, Any] = {
+        "Subject": (follow_up.title or "Follow up")[:SUBJECT_MAX],
+        "Description": (follow_up.body or "")[:DESCRIPTION_MAX],
+        "Status": "Not Started",
+        "Priority": PRIORITIES.get(follow_up.priority, "Normal"),
+        "ActivityDate": due.isoformat(),
+        "TaskSubtype": "Task",
+        "CallObject": follow_up_mark(follow_up.call_id),
+        "WhoId": person.id,
+    }
+    if what_id:
+        task["WhatId"] = what_id
+    owner = follow_up.owner_id or person.owner_id
+    if owner:
+        task["OwnerId"] = owner
+    return task

@@ -107,15 +107,25 @@ def plan(
     redact = redact or Redactor()
     result = Plan(activity=_activity(spec, crm, _activity_context(spec, context, redact), problems, redact),
                   problems=problems)
+    mine = [rule for rule in rules if rule.applies_to(person_object)]
+    result.fields = plan_fields(mine, crm, context, current, region, redact)
+    return result
+
+
+def plan_fields(
+    rules: list[FieldRule], crm: Profile, context: CallContext, current: dict[str, Any], region: str,
+    redact: Redactor | None = None,
+) -> list[FieldPlan]:
+    """Each of ``rules`` decided against ``current`` (the record's values), in order."""
+    redact = redact or Redactor()
     working = dict(current)
+    decisions = []
     for rule in rules:
-        if not rule.applies_to(person_object):
-            continue
         decision = _field(rule, context, working.get(rule.to), crm, region, redact)
         if decision.action == "write":
             working[rule.to] = decision.new
-        result.fields.append(decision)
-    return result
+        decisions.append(decision)
+    return decisions
 
 
 def _activity_context(spec: ActivitySpec, context: CallContext, redact: Redactor) -> CallContext:

@@ -22,12 +22,16 @@ from crmsync.mapping.coerce import TYPES
 from crmsync.mapping.context import check_path, suggest
 from crmsync.mapping.model import (
     EVENTS,
+    LINK_DEAL,
     ON_MISSING,
     ON_MULTIPLE,
+    PRIORITIES,
     PROVIDERS,
     WRITE_MODES,
     ActivitySpec,
     FieldRule,
+    FollowUpSpec,
+    Link,
     Mapping,
     Match,
     map_key,
@@ -36,8 +40,10 @@ from crmsync.mapping.redact import TRANSCRIPT_MODES, Redactor, parse_rules
 from crmsync.mapping.source import KeyPath, Located, YamlSyntaxError, path_text, read_yaml
 from crmsync.mapping.templates import Template, TemplateProblem, compile_template, environment
 
-TOP_KEYS = ("version", "crm", "events", "statuses", "providers", "agents", "projects", "match", "activity",
-            "fields", "redact")
+TOP_KEYS = ("version", "crm", "events", "statuses", "providers", "agents", "projects", "link", "follow_up",
+            "match", "activity", "fields", "redact")
+LINK_KEYS = ("company", "deal")
+FOLLOW_UP_KEYS = ("when", "due", "title", "body", "priority", "owner")
 MATCH_KEYS = ("phone", "objects", "on_multiple", "on_missing", "create")
 CREATE_KEYS = ("object", "properties")
 ACTIVITY_KEYS = ("title", "body", "disposition", "properties", "transcript")
@@ -207,11 +213,16 @@ class _Checker:
             result.redact = self.redact(data["redact"])
         result.match = self.match(data.get("match", {}))
         result.activity = self.activity(data.get("activity", {}))
+        result.link = self.link(data.get("link"))
+        if data.get("follow_up") is not None:
+            result.follow_up = self.follow_up(data["follow_up"])
         fields = data.get("fields", [])
         if not isinstance(fields, list):
             self.err(("fields",), "must be a list of entries, each starting with - to: ...")
             fields = []
         objects = set(result.match.objects) | {result.match.create_object}
+        if result.link.deal != "none":
+            objects.add(profile(self.crm).deal_object)
         result.fields = [r for i, f in enumerate(fields) if (r := self.field(i, f, objects)) is not None]
         return result
 
@@ -287,6 +298,38 @@ class _Checker:
             self.err(("redact", *where), message)
         return redactor
 
+    def link(self, data: Any) -> Link:
+        link = Link()
+        path: KeyPath = ("link",)
+        if data is None or not self.keys(path, data, LINK_KEYS):
+            return link
+        if "company" in data:
+            if isinstance(data["company"], bool):
+                link.company = data["company"]
+            else:
+                self.err((*path, "company"), "must be true or false")
+        if "deal" in data:
+            link.deal = self.choice((*path, "deal"), data["deal"], LINK_DEAL) or "none"
+        return link
+
+    def follow_up(self, data: Any) -> FollowUpSpec:
+        spec = FollowUpSpec()
+        path: KeyPath = ("follow_up",)
+        if not self.keys(path, data, FOLLOW_UP_KEYS, required=("title",)):
+            return spec
+        for name in ("when", "title", "body", "owner"):
+            if data.get(name) is not None:
+                setattr(spec, name, self.template((*path, name), data[name]))
+        due = data.get("due")
+        if due is not None:
+            if isinstance(due, str) and "{" in due:
+                spec.due_template = self.template((*path, "due"), due)
+            else:
+                spec.due_path = self.source_path((*path, "due"), due)
+        if "priority" in data:
+            spec.priority = self.choice((*path, "priority"), data["priority"], PRIORITIES) or "normal"
+        return spec
+
     def field(self, index: int, data: Any, objects: set[str | None]) -> FieldRule | None:
         path: KeyPath = ("fields", index)
         if not self.keys(path, data, FIELD_KEYS, required=("to",)):
@@ -323,8 +366,12 @@ class _Checker:
         if "object" in data:
             crm = profile(self.crm)
             rule.object = self.choice((*path, "object"), data["object"],
-                                      tuple(dict.fromkeys(crm.match_objects + crm.create_objects)))
-            if rule.object and rule.object not in objects:
+                                      tuple(dict.fromkeys((*crm.match_objects, *crm.create_objects,
+                                                           crm.deal_object))))
+            if rule.object == crm.deal_object and rule.object not in objects:
+                self.err((*path, "object"), f'"{rule.object}" is the linked deal: it needs link.deal: '
+                                            "most_recent_open")
+            elif rule.object and rule.object not in objects:
                 self.err((*path, "object"), f'"{rule.object}" is never matched or created by this mapping '
                                             "(see match.objects and match.create.object)")
         return rule if ok else None

@@ -17,11 +17,11 @@ from crmsync.crm.base import Profile
 from crmsync.crm.profiles import names, profile
 from crmsync.mapping.coerce import is_empty, map_key
 from crmsync.mapping.context import resolve
-from crmsync.mapping.engine import Plan, plan
+from crmsync.mapping.engine import FieldPlan, Plan, plan, plan_fields
 from crmsync.mapping.redact import Redactor
-from crmsync.mapping.rules import ActivitySpec, FieldRule, Match
+from crmsync.mapping.rules import ActivitySpec, FieldRule, FollowUpSpec, Link, Match
 
-__all__ = ["ActivitySpec", "FieldRule", "Mapping", "Match", "map_key"]
+__all__ = ["ActivitySpec", "FieldRule", "FollowUpSpec", "Link", "Mapping", "Match", "map_key"]
 
 EVENTS = ("call.started", "call.answered", "transcription.update", "tool.executed", "call.ended")
 # The platforms a call may come from (``call.provider``; ``hamsa`` for Hamsa's calls) and which
@@ -30,6 +30,8 @@ PROVIDERS = ("hamsa", "retell", "vapi", "elevenlabs", "bland")
 WRITE_MODES = ("always", "if_empty", "append")
 ON_MULTIPLE = ("most_recent", "first", "skip")
 ON_MISSING = ("create", "skip")
+LINK_DEAL = ("none", "most_recent_open")
+PRIORITIES = ("low", "normal", "high")
 
 
 
@@ -47,6 +49,8 @@ class Mapping:
     projects: list[str] | None = None  # routing: project ids it serves
     match: Match = field(default_factory=Match)
     activity: ActivitySpec = field(default_factory=ActivitySpec)
+    link: Link = field(default_factory=Link)
+    follow_up: FollowUpSpec | None = None
     fields: list[FieldRule] = field(default_factory=list)
     redact: Redactor = field(default_factory=Redactor)  # redact: rules, applied to every text sent to the CRM
     digest: str = ""  # sha256 of the file's content (12 hex digits): the audit names the version that wrote
@@ -107,3 +111,11 @@ class Mapping:
         reads phone-type sources written without a country code.
         """
         return plan(self.fields, self.activity, self.profile, context, person_object, current, region, self.redact)
+
+    def deal_fields(self) -> list[FieldRule]:
+        """The entries written onto the linked deal (``object: deal`` / ``Opportunity``)."""
+        return [rule for rule in self.fields if rule.object == self.profile.deal_object]
+
+    def plan_deal(self, context: CallContext, current: dict[str, Any], region: str = "US") -> list[FieldPlan]:
+        """What this call writes on the linked deal whose fields hold ``current``."""
+        return plan_fields(self.deal_fields(), self.profile, context, current, region, self.redact)

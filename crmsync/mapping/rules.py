@@ -43,6 +43,33 @@ class Match:
 
 
 @dataclass
+class Link:
+    """``link:``: also attach the activity to the person's company and/or open deal."""
+
+    company: bool = False
+    deal: str = "none"  # none | most_recent_open
+
+    @property
+    def any(self) -> bool:
+        return self.company or self.deal != "none"
+
+
+@dataclass
+class FollowUpSpec:
+    """``follow_up:``: a task for the rep, created once per call when ``when`` is true.
+    ``due`` is a path (``due_path``) or a template (``due_template``); neither: the default
+    offset after the call ended."""
+
+    when: Template | None = None
+    due_path: str | None = None
+    due_template: Template | None = None
+    title: Template | None = None
+    body: Template | None = None
+    priority: str = "normal"  # low | normal | high
+    owner: Template | None = None  # default: the person's owner
+
+
+@dataclass
 class ActivitySpec:
     title: Template | None = None
     body: Template | None = None

@@ -152,6 +152,37 @@ class HubSpotSandbox:
         values = {k: ("" if v is None else str(v)) for k, v in properties.items()}
         return self.portal.insert("contacts", values, indexed=indexed).id
 
+    def seed_company(self, properties: dict[str, Any]) -> str:
+        """A company, as typed in HubSpot's UI; make it a contact's primary company by seeding
+        the contact with ``associatedcompanyid``."""
+        return self.portal.insert("companies", {k: str(v) for k, v in properties.items()}, indexed=True).id
+
+    def seed_deal(self, properties: dict[str, Any], contacts: tuple[str, ...] = ()) -> str:
+        """A deal associated with ``contacts`` (deal → contact, type 3)."""
+        assoc = [{"to": {"id": c}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}
+                 for c in contacts]
+        values = {"pipeline": "default", **{k: str(v) for k, v in properties.items()}}
+        return self.portal.insert("deals", values, indexed=True, associations=assoc).id
+
+    def deal(self, rid: str) -> dict[str, str | None]:
+        record = self.portal.get("deals", rid)
+        if record is None:
+            raise KeyError(rid)
+        return dict(record.properties)
+
+    def _with_associations(self, kind: str) -> dict[str, dict[str, Any]]:
+        with self.portal.lock:
+            return {
+                rid: {**r.properties, "_associations": [a["to"]["id"] for a in r.associations],
+                      "_types": sorted(t["associationTypeId"] for a in r.associations for t in a["types"])}
+                for rid, r in self.portal.records[kind].items()
+            }
+
+    @property
+    def tasks(self) -> dict[str, dict[str, Any]]:
+        """Tasks by id: properties plus ``_associations`` (ids) and ``_types`` (association type ids)."""
+        return self._with_associations("tasks")
+
     def contact(self, rid: str) -> dict[str, str | None]:
         record = self.portal.get("contacts", rid)
         if record is None:
@@ -165,12 +196,9 @@ class HubSpotSandbox:
 
     @property
     def calls(self) -> dict[str, dict[str, Any]]:
-        """Calls by id: their properties plus ``_associations`` (the contact ids)."""
-        with self.portal.lock:
-            return {
-                rid: {**r.properties, "_associations": [a["to"]["id"] for a in r.associations]}
-                for rid, r in self.portal.records["calls"].items()
-            }
+        """Calls by id: their properties plus ``_associations`` (the contact, company and deal
+        ids) and ``_types`` (the association type ids)."""
+        return self._with_associations("calls")
 
     def calls_for(self, external_id: str) -> list[dict[str, Any]]:
         return [c for c in self.calls.values() if c.get("hs_call_external_id") == external_id]

@@ -13,13 +13,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from crmsync.sandbox.hubspot_objects import ASSOCIATION_TYPES
 from crmsync.sandbox.hubspot_portal import DEFAULT_PROPERTIES, Portal, Record, SearchError
 from crmsync.sandbox.hubspot_schema import iso
 
 MAX_BATCH = 100
-CALL_TO_CONTACT = 194
 KINDS = {"contacts": "contacts", "contact": "contacts", "0-1": "contacts",
-         "calls": "calls", "call": "calls", "0-48": "calls"}
+         "calls": "calls", "call": "calls", "0-48": "calls",
+         "companies": "companies", "company": "companies", "0-2": "companies",
+         "deals": "deals", "deal": "deals", "0-3": "deals",
+         "tasks": "tasks", "task": "tasks", "0-27": "tasks"}
 
 
 def error_body(message: str, category: str, errors: list[dict[str, Any]] | None = None,
@@ -102,29 +105,34 @@ class Handlers:
         if errors:
             raise invalid_properties(errors)
         associations = payload.get("associations") or []
-        if kind == "calls":
+        self._check_associations(kind, associations)
+        if kind in ("calls", "tasks"):
             if not values.get("hs_timestamp"):
-                raise HubSpotError(400, "hs_timestamp is required to create a call", "VALIDATION_ERROR",
+                raise HubSpotError(400, f"hs_timestamp is required to create a {kind[:-1]}", "VALIDATION_ERROR",
                                    [{"message": "hs_timestamp is required", "code": "REQUIRED_PROPERTY",
                                      "context": {"propertyName": ["hs_timestamp"]}}])
-            self._check_associations(associations)
         elif values.get("email"):
             for rid, other in list(self.portal.records["contacts"].items()):
                 if (other.properties.get("email") or "").lower() == values["email"].lower():
                     raise HubSpotError(409, f"Contact already exists. Existing ID: {rid}", "CONFLICT")
         return values
 
-    def _check_associations(self, associations: list[dict[str, Any]]) -> None:
+    def _check_associations(self, kind: str, associations: list[dict[str, Any]]) -> None:
+        """HubSpot's 400 for an association type that does not go from ``kind``, or to a
+        record that does not exist."""
         for assoc in associations:
             to_id = str((assoc.get("to") or {}).get("id") or "")
-            if self.portal.get("contacts", to_id) is None:
-                raise HubSpotError(400, f"One or more associated objects were not found: contact {to_id}",
-                                   "VALIDATION_ERROR")
-            for kind in assoc.get("types") or []:
-                if kind.get("associationCategory") != "HUBSPOT_DEFINED" or \
-                        kind.get("associationTypeId") != CALL_TO_CONTACT:
-                    raise HubSpotError(400, f"{kind.get('associationCategory')} {kind.get('associationTypeId')} "
-                                       "is not a valid association type from call to contact", "VALIDATION_ERROR")
+            types = assoc.get("types") or []
+            if not types:
+                raise HubSpotError(400, "An association needs at least one type", "VALIDATION_ERROR")
+            for spec in types:
+                found = ASSOCIATION_TYPES.get(spec.get("associationTypeId"))
+                if spec.get("associationCategory") != "HUBSPOT_DEFINED" or found is None or found[0] != kind:
+                    raise HubSpotError(400, f"{spec.get('associationCategory')} {spec.get('associationTypeId')} "
+                                       f"is not a valid association type from {kind[:-1]}", "VALIDATION_ERROR")
+                if self.portal.get(found[1], to_id) is None:
+                    raise HubSpotError(400, f"One or more associated objects were not found: {found[1][:-1]} "
+                                       f"{to_id}", "VALIDATION_ERROR")
 
     def update(self, *, payload: dict[str, Any], query: Any, kind: str, rid: str) -> tuple[int, Any]:
         kind = _kind(kind)

@@ -22,6 +22,7 @@ from typing import Any
 import phonenumbers
 
 from crmsync import phones
+from crmsync.sandbox.hubspot_objects import CLOSED_STAGES, company_registry, deal_registry, task_registry
 from crmsync.sandbox.hubspot_schema import Registry, call_registry, contact_registry, iso
 
 MAX_GROUPS, MAX_FILTERS_PER_GROUP, MAX_FILTERS = 5, 10, 25
@@ -30,6 +31,10 @@ MAX_IN_VALUES = 100  # values of one IN / NOT_IN filter (the sandbox's limit, as
 DEFAULT_PROPERTIES = {
     "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
     "calls": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
+    "companies": ["createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"],
+    "deals": ["amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
+              "pipeline"],
+    "tasks": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
 }
 SEARCHABLE = {"phone": "hs_searchable_calculated_phone_number", "mobilephone": "hs_searchable_calculated_mobile_number"}
 OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY",
@@ -81,8 +86,10 @@ class Portal:
 
     def __init__(self, *, lag: float = 0.0, owners: tuple[str, ...] = ("1001", "1002", "1003")) -> None:
         self.lag = lag
-        self.registries: dict[str, Registry] = {"contacts": contact_registry(owners), "calls": call_registry(owners)}
-        self.records: dict[str, dict[str, Record]] = {"contacts": {}, "calls": {}}
+        self.registries: dict[str, Registry] = {
+            "contacts": contact_registry(owners), "calls": call_registry(owners), "companies": company_registry(owners),
+            "deals": deal_registry(owners), "tasks": task_registry(owners)}
+        self.records: dict[str, dict[str, Record]] = {kind: {} for kind in self.registries}
         self.lock = threading.RLock()
         self._next_id = 101
 
@@ -103,6 +110,8 @@ class Portal:
             record.properties.update({"createdate": stamp, "lastmodifieddate": stamp, "hubspot_owner_id": None})
         else:
             record.properties.update({"hs_createdate": stamp, "hs_lastmodifieddate": stamp})
+            if kind in ("companies", "deals"):
+                record.properties["createdate"] = stamp
         record.properties["hs_object_id"] = rid
         self._apply(kind, record, properties)
         with self.lock:
@@ -124,6 +133,9 @@ class Portal:
         if kind == "contacts":
             for source, target in SEARCHABLE.items():
                 record.properties[target] = searchable_digits(record.properties.get(source))
+        if kind == "deals":
+            closed = record.properties.get("dealstage") in CLOSED_STAGES
+            record.properties["hs_is_closed"] = "true" if closed else "false"
 
     def remove(self, kind: str, rid: str) -> None:
         """Archive a record (it leaves the portal and its search)."""
@@ -154,8 +166,18 @@ class Portal:
         registry = self.registries[kind]
         for group in groups:
             for flt in group.get("filters") or []:
-                if flt.get("propertyName") not in registry:
-                    raise SearchError(f"Property {flt.get('propertyName')!r} does not exist.")
+                name = str(flt.get("propertyName") or "")
+                if name.startswith("associations."):
+                    if name.split(".", 1)[1] not in ("contact", "company", "deal"):
+                        raise SearchError(f"Unknown association filter {name!r}.")
+                    continue
+                if name not in registry:
+                    raise SearchError(f"Property {name!r} does not exist.")
+                prop = registry.get(name)
+                if prop is not None and prop.type in ("date", "datetime") and flt.get("value") is not None:
+                    clean, _ = registry.check({name: flt["value"]})  # ms or ISO 8601, compared as stored
+                    flt = flt | {"value": clean.get(name, flt["value"])}
+                    group["filters"] = [flt if f.get("propertyName") == name else f for f in group["filters"]]
                 operator = (flt.get("operator") or "EQ").upper()
                 if operator not in OPERATORS:
                     raise SearchError(f"Unknown operator {flt.get('operator')!r}.")
@@ -169,9 +191,9 @@ class Portal:
         if query:
             hits = [r for r in hits if any(query in (v or "").lower() for v in r.properties.values())]
         for sort in reversed(request.get("sorts") or []):
-            name = sort.get("propertyName") if isinstance(sort, dict) else str(sort)
+            sort_name = sort.get("propertyName") if isinstance(sort, dict) else str(sort)
             desc = isinstance(sort, dict) and sort.get("direction") == "DESCENDING"
-            hits.sort(key=_sorter(str(name)), reverse=desc)
+            hits.sort(key=_sorter(str(sort_name)), reverse=desc)
         if not request.get("sorts"):
             hits.sort(key=lambda r: int(r.id))
         names = request.get("properties") or DEFAULT_PROPERTIES[kind]
@@ -211,7 +233,10 @@ def _group_matches(record: Record, group: dict[str, Any]) -> bool:
 
 
 def _filter_matches(record: Record, flt: dict[str, Any]) -> bool:
-    value = record.properties.get(flt.get("propertyName", ""))
+    name = str(flt.get("propertyName", ""))
+    if name.startswith("associations."):  # records associated with that object id
+        return str(flt.get("value")) in {str((a.get("to") or {}).get("id")) for a in record.associations}
+    value = record.properties.get(name)
     op = (flt.get("operator") or "EQ").upper()
     wanted = "" if flt.get("value") is None else str(flt["value"]).lower()
     text = None if value is None else str(value).lower()

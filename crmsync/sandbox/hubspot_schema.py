@@ -160,6 +160,7 @@ def contact_registry(owners: tuple[str, ...] = DEFAULT_OWNERS) -> Registry:
         PropertyDef("phone", "string", "phonenumber", "Phone number"),
         PropertyDef("mobilephone", "string", "phonenumber", "Mobile phone number"),
         PropertyDef("company", "string", "text", "Company name"),
+        PropertyDef("associatedcompanyid", "number", "number", "Primary associated company ID"),
         PropertyDef("hubspot_owner_id", "enumeration", "select", "Contact owner", options=list(owners)),
         PropertyDef("hs_lead_status", "enumeration", "select", "Lead status", options=[
             "NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",

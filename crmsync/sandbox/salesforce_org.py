@@ -20,6 +20,7 @@ from crmsync import phones
 from crmsync.sandbox.salesforce_query import Sosl, parse_soql, phone_hit, run_soql
 from crmsync.sandbox.salesforce_schema import (
     API_USER_ID,
+    CLOSED_STAGES,
     ID_PREFIXES,
     SCHEMA,
     SfApiError,
@@ -71,11 +72,12 @@ class Org:
                 clean = {field_def(obj, k).name: v for k, v in values.items()}
             else:
                 clean = validate(obj, values, create=True)
-                self._check_references(obj, clean)
+                self._check_references(obj, clean, clean)
             record_id = self.new_id(obj)
             now = sf_now()
             record = {"Id": record_id, "OwnerId": API_USER_ID, "CreatedDate": now, "LastModifiedDate": now}
             record.update({k: v for k, v in clean.items() if v is not None or k not in record})
+            _computed(obj, record)
             self.records[obj][record_id] = record
             self._indexed_at[record_id] = float("-inf") if seeded else time.monotonic()
             return record_id
@@ -85,8 +87,9 @@ class Org:
         with self.lock:
             record = self.get(obj, record_id)
             clean = validate(obj, values, create=False)
-            self._check_references(obj, clean)
+            self._check_references(obj, clean, {**record, **clean})
             record.update(clean)
+            _computed(obj, record)
             record["LastModifiedDate"] = sf_now()
             if any(f in clean for f in phone_fields(obj)):
                 self._indexed_at[record_id] = time.monotonic()
@@ -105,10 +108,21 @@ class Org:
             raise SfApiError(404, "NOT_FOUND", "The requested resource does not exist")
         return record
 
-    def _check_references(self, obj: str, clean: dict[str, Any]) -> None:
+    def _check_references(self, obj: str, clean: dict[str, Any], after: dict[str, Any]) -> None:
+        """Salesforce's refusals: a WhoId that is no Contact or Lead, a WhatId that is no Account
+        or Opportunity, a WhatId on a Lead's Task, an AccountId that is no Account."""
         who = clean.get("WhoId")
         if who is not None and self.find_type(who) not in ("Contact", "Lead"):
             raise SfApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["WhoId"])
+        what = clean.get("WhatId")
+        if what is not None and self.find_type(what) not in ("Account", "Opportunity"):
+            raise SfApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["WhatId"])
+        if after.get("WhatId") and after.get("WhoId") and self.find_type(after["WhoId"]) == "Lead":
+            raise SfApiError(400, "FIELD_INTEGRITY_EXCEPTION", "Related To ID: You can't add a related-to record "
+                             "(WhatId) to a task whose name (WhoId) is a lead.", ["WhatId"])
+        account = clean.get("AccountId")
+        if account is not None and self.find_type(account) != "Account":
+            raise SfApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["AccountId"])
         owner = clean.get("OwnerId")
         if owner is not None and not str(owner).startswith(ID_PREFIXES["User"]):
             raise SfApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["OwnerId"])
@@ -148,3 +162,10 @@ class Org:
             rows = run_soql(soql, list(self.records[soql.object].values()))
             records = [self.render(soql.object, r, soql.fields, version) for r in rows]
         return {"totalSize": len(records), "done": True, "records": records}
+
+
+def _computed(obj: str, record: dict[str, Any]) -> None:
+    """Fields Salesforce computes: an Opportunity's IsClosed and IsWon from its stage."""
+    if obj == "Opportunity":
+        record["IsClosed"] = record.get("StageName") in CLOSED_STAGES
+        record["IsWon"] = record.get("StageName") == "Closed Won"

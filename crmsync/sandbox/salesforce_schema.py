@@ -16,7 +16,8 @@ from typing import Any
 
 STRING_TYPES = {"id", "string", "textarea", "phone", "email", "picklist", "combobox", "reference", "url"}
 NUMBER_TYPES = {"double", "currency", "percent"}
-ID_PREFIXES = {"Contact": "003", "Lead": "00Q", "Task": "00T", "User": "005", "Account": "001"}
+ID_PREFIXES = {"Contact": "003", "Lead": "00Q", "Task": "00T", "User": "005", "Account": "001", "Opportunity": "006"}
+CLOSED_STAGES = ("Closed Won", "Closed Lost")
 API_USER_ID = "005000000000001AAA"
 
 
@@ -121,10 +122,29 @@ _TASK = [
     _f("WhatId", "reference", "Related To ID"),
 ]
 
+_ACCOUNT = [
+    _f("Name", "string", "Account Name", length=255, required=True),
+    _f("Phone", "phone", "Account Phone"),
+    _f("Website", "url", "Website", length=255),
+]
+_OPPORTUNITY = [
+    _f("Name", "string", "Name", length=120, required=True),
+    _f("AccountId", "reference", "Account ID"),
+    _f("StageName", "picklist", "Stage", length=255, required=True,
+       picklist=("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Proposal/Price Quote",
+                 "Negotiation/Review", *CLOSED_STAGES)),
+    _f("CloseDate", "date", "Close Date", required=True),
+    _f("Amount", "currency", "Amount"),
+    _f("NextStep", "string", "Next Step", length=255),
+    _f("IsClosed", "boolean", "Closed", createable=False, updateable=False),
+    _f("IsWon", "boolean", "Won", createable=False, updateable=False),
+]
 SCHEMA: dict[str, dict[str, FieldDef]] = {
     "Contact": {f.name: f for f in _COMMON + _PERSON + _CONTACT_ONLY},
     "Lead": {f.name: f for f in _COMMON + _PERSON + _LEAD_ONLY},
     "Task": {f.name: f for f in _COMMON + _TASK},
+    "Account": {f.name: f for f in _COMMON + _ACCOUNT},
+    "Opportunity": {f.name: f for f in _COMMON + _OPPORTUNITY},
 }
 DEFAULTS: dict[str, dict[str, Any]] = {"Lead": {"Status": "Open - Not Contacted"}}
 
