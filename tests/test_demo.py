@@ -20,7 +20,11 @@ def test_demo_syncs_every_sample_call(redis, redis_url, crm, created):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert out.count(" synced ") + out.count(" partial ") == 4, out  # 3 by webhook, 1 only through the sweep
+    assert out.count(" synced ") + out.count(" partial ") == 5, out  # 4 by webhook, 1 only through the sweep
+    # the callbacks agent's call: on Lena, her company and her open deal, with a follow-up task
+    line = next(line for line in out.splitlines() if "also on" in line)
+    assert ("company" in line or crm == "salesforce") and "deal" in line and "-callbacks.yaml, agent" in line, out
+    assert "follow-up task" in out
     assert "no webhook came: found by the reconciliation sweep in Hamsa's call history" in out
     assert "200 duplicate" in out
     assert created in out and "matched" in out
@@ -30,6 +34,9 @@ def test_demo_syncs_every_sample_call(redis, redis_url, crm, created):
 
 
 def test_the_installed_demo_ships_the_same_mappings():
-    for name in ("hubspot.yaml", "salesforce.yaml"):
+    names = sorted(path.name for path in (ROOT / "mappings").glob("*.yaml"))
+    assert "hubspot-callbacks.yaml" in names
+    assert names == sorted(path.name for path in (ROOT / "crmsync" / "demo" / "mappings").glob("*.yaml"))
+    for name in names:
         shipped = (ROOT / "crmsync" / "demo" / "mappings" / name).read_text()
         assert shipped == (ROOT / "mappings" / name).read_text(), f"copy mappings/{name} to crmsync/demo/mappings/"

@@ -56,7 +56,10 @@ def _seed_salesforce(sf: Any) -> None:
     sf.seed(
         "Lead", {"FirstName": "Sam", "LastName": "Rivera", "Company": "Rivera LLC", "MobilePhone": "(415) 555-1212"}
     )
-    sf.seed("Contact", {"FirstName": "Lena", "LastName": "Vogel", "Phone": "+49 30 12345678"})
+    account = sf.seed("Account", {"Name": "Vogel GmbH"})  # Lena's Account, with an open Opportunity
+    sf.seed("Contact", {"FirstName": "Lena", "LastName": "Vogel", "Phone": "+49 30 12345678", "AccountId": account})
+    sf.seed("Opportunity", {"Name": "Berlin office lease", "StageName": "Proposal/Price Quote",
+                            "CloseDate": "2026-12-31", "AccountId": account})
 
 
 def _seed_hubspot(hs: Any) -> None:
@@ -70,7 +73,10 @@ def _seed_hubspot(hs: Any) -> None:
         }
     )
     hs.seed_contact({"firstname": "Sam", "lastname": "Rivera", "mobilephone": "(415) 555-1212"})
-    hs.seed_contact({"firstname": "Lena", "lastname": "Vogel", "phone": "+49 30 12345678"})
+    company = hs.seed_company({"name": "Vogel GmbH"})  # Lena's primary company, and her open deal
+    lena = hs.seed_contact({"firstname": "Lena", "lastname": "Vogel", "phone": "+49 30 12345678",
+                            "associatedcompanyid": company, "hubspot_owner_id": "1003"})
+    hs.seed_deal({"dealname": "Berlin office lease", "dealstage": "presentationscheduled"}, contacts=(lena,))
 
 
 SEEDS = {"salesforce": _seed_salesforce, "hubspot": _seed_hubspot}
@@ -109,7 +115,25 @@ def sample_calls() -> list[bytes]:
     }
     bodies.append(json.dumps(extra).encode())
     bodies.append(bodies[3])  # a duplicate delivery: answered "duplicate", synced once
+    bodies.append(json.dumps(callback_call()).encode())
     return bodies
+
+
+def callback_call() -> dict[str, Any]:
+    """A call of the callbacks agent (mappings/*-callbacks.yaml): it lands on Lena, her company
+    and her open deal, and her callback request becomes a task for her owner."""
+    body = copy.deepcopy(json.loads((HERE / "call_ended_documented.json").read_text()))
+    body |= {"callId": "call_demo-callback-lena", "agentId": "agent-callbacks-1", "agentName": "Omar (Callbacks)"}
+    body["data"]["data"]["callParams"]["userNumber"] = "+49 30 12345678"
+    body["data"]["data"]["outcomeResult"] = {
+        "first_name": "Lena",
+        "budget": "250000",
+        "callback_requested": "true",
+        "follow_up_date": "2026-03-05",
+        "preferred_time": "Thursday morning",
+        "summary": "Asked for a callback on Thursday about the Berlin office lease.",
+    }
+    return body
 
 
 def run_demo(crm: str | None = None, keep_running: bool = False) -> int:
@@ -210,6 +234,12 @@ def report(redis: Redis, call_ids: list[str]) -> None:
             console.print("  no webhook came: found by the reconciliation sweep in Hamsa's call history")
         if person:
             console.print(f"  {how} {person.get('type')} {person.get('id')} · activity {record.activity_id}")
+        links = record.links
+        if links.get("company") or links.get("deal"):
+            on = [f"{name} {links[name]}" for name in ("company", "deal") if links.get(name)]
+            console.print(f"  also on {' · '.join(on)} (mapping {record.mapping}, {record.route})")
+        if links.get("follow_up"):
+            console.print(f"  follow-up task {links['follow_up']}")
         if record.reason:
             console.print(f"  {record.reason}")
         fields = record.fields
