@@ -1,4 +1,4 @@
-"""CRM API requests per synced call, for each CRM (issue #3).
+"""CRM API requests per synced call, for each CRM (issues #3 and #12).
 
 Every request crmsync sends costs the customer's CRM API allowance (HubSpot Starter: 100
 requests / 10 s and 4 searches / s; Salesforce: a daily org budget), so the number of
@@ -18,7 +18,13 @@ apart and excluded from the per-call figure.
 * known callers: each number belongs to a person already in the CRM (stored in national
   format, as typed by a human);
 * unknown callers: nobody has the number, and the shipped mappings say ``on_missing:
-  create``, so the caller is created first.
+  create``, so the caller is created first;
+* known callers with links (issue #12): each person has a company (HubSpot primary
+  company, Salesforce Account) with an open deal (and a closed one), and the shipped
+  default mapping gains ``link: {company: true}`` ("company"), ``link: {company: true,
+  deal: most_recent_open}`` plus one deal field (``amount`` / ``Amount`` from the budget,
+  "company+deal"), or a ``follow_up:`` ("follow-up", the documented call asks for a
+  callback).
 
 The sandbox's rate limits are off and crmsync's set high, so no 429 and no retry inflates
 the count. Every call must end ``synced``/``partial`` with exactly one activity.
@@ -29,12 +35,17 @@ Run: ``.venv/bin/python -m bench.requests_per_call [--calls 50]``
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from bench.common import (
     DONE_STATES,
+    ROOT,
     activities,
     api_requests,
     breakdown,
@@ -50,6 +61,16 @@ from bench.common import (
 )
 
 TARGETS = {"salesforce": 2, "hubspot": 3}
+# issue #12: what each kind of caller adds to the shipped default mapping (targets: what the design costs)
+LINKS = {
+    "company": "link: {company: true}\n",
+    "company+deal": "link: {company: true, deal: most_recent_open}\n",
+    "follow-up": 'follow_up: {when: "{{ outcome.callback_requested }}", title: "Call back", priority: high}\n',
+}
+DEAL_FIELD = {"hubspot": "  - {from: outcome.budget, to: amount, type: number, object: deal, write: if_empty}\n",
+              "salesforce": "  - {from: outcome.budget, to: Amount, type: number, object: Opportunity, "
+                            "write: if_empty}\n"}
+LINK_TARGETS = {("salesforce", "company+deal"): 3, ("hubspot", "company+deal"): 5, ("hubspot", "follow-up"): 4}
 FAST_LIMITS = {"HUBSPOT_RATE_LIMIT": "10000/10s", "HUBSPOT_SEARCH_RATE_LIMIT": "1000/s", "LOG_LEVEL": "WARNING"}
 
 
@@ -73,21 +94,53 @@ class Result:
 
     @property
     def target(self) -> int:
-        return TARGETS[self.crm]
+        return LINK_TARGETS.get((self.crm, self.callers), TARGETS[self.crm])
+
+
+def mappings_for(crm: str, callers: str, folder: Path) -> Path:
+    """The shipped mappings, the default one of ``crm`` extended for a links row."""
+    shutil.copytree(ROOT / "mappings", folder, dirs_exist_ok=True)
+    if callers in LINKS:
+        path = folder / f"{crm}.yaml"
+        text = path.read_text().replace(f"crm: {crm}", f"crm: {crm}\n{LINKS[callers]}", 1)
+        path.write_text(text + (DEAL_FIELD[crm] if callers == "company+deal" else ""))
+    return folder
+
+
+def link_people(crm: str, sandbox: Any) -> None:
+    """Give every seeded person a company with an open deal and a closed one."""
+    if crm == "hubspot":
+        for contact in list(sandbox.contacts):
+            company = sandbox.seed_company({"name": f"Company {contact}"})
+            sandbox.portal.records["contacts"][contact].properties["associatedcompanyid"] = company
+            sandbox.seed_deal({"dealname": "Won", "dealstage": "closedwon"}, contacts=(contact,))
+            sandbox.seed_deal({"dealname": "Open", "dealstage": "qualifiedtobuy"}, contacts=(contact,))
+        return
+    for contact in sandbox.records("Contact"):
+        account = sandbox.seed("Account", {"Name": f"Account {contact['Id']}"})
+        sandbox.org.records["Contact"][contact["Id"]]["AccountId"] = account
+        for stage in ("Closed Won", "Qualification"):
+            sandbox.seed("Opportunity", {"Name": stage, "StageName": stage, "CloseDate": "2026-12-31",
+                                         "AccountId": account})
 
 
 def measure(crm: str, callers: str, calls: int) -> Result:
     sandbox = start_sandbox(crm, **({"rate_limit": None, "search_rate_limit": None} if crm == "hubspot" else {}))
+    folder = Path(tempfile.mkdtemp(prefix="bench-rpc-mappings-"))
     try:
         with local_redis() as (redis_url, redis, work):
-            env = crm_env(crm, sandbox, redis_url, **FAST_LIMITS)
-            call_ids = queue_calls(crm, sandbox, env, redis, calls, callers, f"bench-rpc-{crm}-{callers}")
+            env = crm_env(crm, sandbox, redis_url, **FAST_LIMITS, MAPPINGS_DIR=str(mappings_for(crm, callers, folder)))
+            kind = "unknown" if callers == "unknown" else "known"
+            call_ids = queue_calls(crm, sandbox, env, redis, calls, kind, f"bench-rpc-{crm}-{callers}")
+            if callers in LINKS:
+                link_people(crm, sandbox)
             before = len(sandbox.requests)
             seconds = run_burst_worker(env, work / f"worker-{crm}-{callers}.log", timeout=300)
             recorded = list(sandbox.requests)[before:]
             final = states(redis, call_ids)
     finally:
         sandbox.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
     per_call, one_off = api_requests(recorded)
     made = activities(crm, sandbox)
@@ -116,12 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.requests_per_call", description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50, help="calls per CRM and kind of caller (default 50)")
     parser.add_argument("--crm", choices=["hubspot", "salesforce", "both"], default="both")
+    parser.add_argument("--callers", nargs="+", default=["known", "unknown", *LINKS],
+                        choices=["known", "unknown", *LINKS], help="which rows (default: all)")
     args = parser.parse_args(argv)
     host = machine()
     crms = ["salesforce", "hubspot"] if args.crm == "both" else [args.crm]
     results: list[Result] = []
     for crm in crms:
-        for callers in ("known", "unknown"):
+        for callers in args.callers:
             started = time.monotonic()
             result = measure(crm, callers, args.calls)
             results.append(result)
@@ -177,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         "",
         *[f"- {r.crm}, {r.callers} callers: {r.detail}; one-offs: {r.one_off_detail}" for r in results],
     ]
-    report("requests_per_call", "CRM requests per synced call (issue #3)", args, host, body)
+    report("requests_per_call", "CRM requests per synced call (issues #3, #12)", args, host, body)
     ok = all(r.done == r.calls and r.single_activity == r.calls for r in results)
     return 0 if ok else 1
 
