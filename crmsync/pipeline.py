@@ -92,6 +92,9 @@ def _extras(context: CallContext, mapping: Mapping, region: str) -> Extras:
     extras = Extras()
     if mapping.follow_up is not None:
         extras.follow_up, extras.follow_up_reason, extras.problems = follow_up(mapping.follow_up, context, region)
+        if extras.follow_up is not None and mapping.redact:  # redact: applies to every text sent to the CRM
+            extras.follow_up.title = mapping.redact(extras.follow_up.title)
+            extras.follow_up.body = mapping.redact(extras.follow_up.body)
     return extras
 
 
