@@ -140,6 +140,7 @@ class Profile:
     disposition_limit: int | None  # characters of a free-text disposition, None: no limit
     wire: Callable[[Any], Any]  # typed value -> the CRM's wire form
     deal_object: str = "deal"  # the object fields[].object names to write onto the linked deal
+    follow_up_object: str = "task"  # the object a follow-up is created as (audit, rollback)
     # (settings, object, id) -> the record's address in the CRM's own web UI, or None (crmsync.crm.ui)
     record_url: Callable[[Any, str, str], str | None] = lambda settings, object, record_id: None
     # redis -> a plain-words alarm when the CRM's daily API allowance is nearly spent, or None

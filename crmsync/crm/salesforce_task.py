@@ -35,7 +35,7 @@ SALESFORCE = Profile(name="salesforce", match_objects=("Contact", "Lead"), creat
                      owner_field="OwnerId", activity_object="Task", body_format="text",
                      body_limit=DESCRIPTION_MAX, title_limit=SUBJECT_MAX, disposition_limit=TEXT_MAX, wire=wire,
                      record_url=salesforce_record_url, budget_alarm=salesforce_budget_alarm,
-                     deal_object="Opportunity")
+                     deal_object="Opportunity", follow_up_object="Task")
 
 
 def task_fields(person: Person, activity: Activity, *, create: bool = True) -> dict[str, Any]:

@@ -43,7 +43,8 @@ def remote_problems(mapping: Mapping, describe: Describe) -> list[str]:
         line = mapping.lines.get(path) or mapping.lines.get(path[:-1]) or mapping.lines.get(path[:2]) or 1
         found.append((line, f"{mapping.path}:{line}: {path_text(path)}: {message}"))
 
-    objects = list(dict.fromkeys([*mapping.match.objects, mapping.match.create_object]))
+    deal = mapping.profile.deal_object if mapping.deal_fields() else None  # the linked deal's fields
+    objects = list(dict.fromkeys([*mapping.match.objects, mapping.match.create_object, deal]))
     described: dict[str, dict[str, FieldInfo]] = {}
     for obj in [o for o in objects if o]:
         try:
@@ -52,7 +53,7 @@ def remote_problems(mapping: Mapping, describe: Describe) -> list[str]:
             err(("match", "objects"), f"{mapping.crm} could not describe {obj}: {exc}")
     for index, rule in enumerate(mapping.fields):
         for obj, fields in described.items():
-            if not rule.applies_to(obj):
+            if not rule.applies_to(obj) or (obj == deal and rule.object != deal):
                 continue
             path: KeyPath = ("fields", index)
             info = _field(fields, rule.to, obj, (*path, "to"), err)
