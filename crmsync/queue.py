@@ -70,7 +70,7 @@ _STORE_SCRIPT = """
 -- ARGV: ttl, event, receipt accepted, receipt duplicate, enqueue, job id, now, metric field,
 --       metric field duplicate, receipts max, status ttl, join mode ('', 'webhook', 'reconcile'),
 --       call id, conversation id, raw body ('' when the event holds it), raw body ttl,
---       then job hash field/value pairs
+--       conversation claim ttl, then job hash field/value pairs
 -- Returns 1 (stored), 0 (a duplicate), 2 (reconcile: the conversation is already received)
 -- or the call id that owns the conversation when that id is the conversation id itself
 -- (a reconciled call: record the webhook's event there instead).
@@ -102,12 +102,12 @@ redis.call('LTRIM', KEYS[3], -tonumber(ARGV[10]), -1)
 redis.call('EXPIRE', KEYS[3], ttl)
 redis.call('HINCRBY', KEYS[8], ARGV[8], 1)
 if mode == 'reconcile' or (mode ~= '' and ARGV[5] == '1') then
-  redis.call('SET', KEYS[10], ARGV[13], 'NX', 'EX', ttl)
-  redis.call('EXPIRE', KEYS[10], ttl)
+  redis.call('SET', KEYS[10], ARGV[13], 'NX', 'EX', tonumber(ARGV[17]))
+  redis.call('EXPIRE', KEYS[10], tonumber(ARGV[17]))
 end
 if ARGV[5] == '1' then
   if redis.call('EXISTS', KEYS[5]) == 0 then
-    redis.call('HSET', KEYS[5], unpack(ARGV, 17))
+    redis.call('HSET', KEYS[5], unpack(ARGV, 18))
     redis.call('RPUSH', KEYS[6], ARGV[6])
     redis.call('SADD', KEYS[7], KEYS[6])
   end
@@ -292,6 +292,7 @@ class Ingest:
             conversation,
             raw,
             self._raw_ttl,
+            store.CONVERSATION_TTL,
             *fields,
         ]
         return keys, args

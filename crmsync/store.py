@@ -33,6 +33,9 @@ LEDGER_TTLS = {  # seconds an in-flight ledger entry (crmsync.crm.ledger) is kep
     "person": 3600,  # longer than any search-index lag (the pipeline searches before creating)
     "follow_up": 90 * 24 * 3600,  # a call's follow-up task, by call id: as long as its activity
 }
+# seconds a conversation's claim (which call owns it) is kept: as long as the activity ledger,
+# so that whatever runs over a call crmsync received within it (a sweep, a backfill) finds it
+CONVERSATION_TTL = LEDGER_TTLS["activity"]
 CREATED_TTL = 3600  # seconds a created person is remembered by number: longer than any search-index lag
 NUMBER_LOCK_TIMEOUT = 60  # seconds
 CALL_LOCK_TTL = 60  # seconds: crmsync.jobs.CALL_LOCK_TIMEOUT (RQ stops a job after 50 s)
@@ -70,7 +73,9 @@ KEY_FAMILIES: tuple[KeyFamily, ...] = (
         DEDUPE_TTL,
         "queue; jobs keep it",
     ),
-    KeyFamily("crmsync:conversation:*", "the call id that owns a Hamsa conversation", DEDUPE_TTL, "queue"),
+    KeyFamily(
+        "crmsync:conversation:*", "the call id that owns a Hamsa conversation", CONVERSATION_TTL, "queue (the ledger's)"
+    ),
     KeyFamily("crmsync:status:*", "hash: the sync record (crmsync.record)", STATUS_TTL, "record"),
     KeyFamily("crmsync:calls:failed", "zset of call ids in state failed (replay --failed)", None, "record"),
     KeyFamily("crmsync:lock:call:*", "the lock of a call's running job", CALL_LOCK_TTL, "jobs"),

@@ -130,3 +130,32 @@ def test_agent_limits_the_backfill_to_that_agents_calls(hamsa, redis, redis_url)
     assert code == 0, out
     assert json.loads(out)["agents"] == ["agent-x"] and json.loads(out)["queued"] == 1
     assert store.load_events(redis, theirs)[0]["call"]["agent_id"] == "agent-x"
+
+
+def test_a_backfill_older_than_dedupe_ttl_adds_nothing_for_calls_a_webhook_brought(
+    hamsa, redis, redis_url, fixture_path
+) -> None:
+    from crmsync import events
+    from crmsync.queue import Ingest
+
+    conversation = hamsa.add_call(ended_ago=86400 * 3)
+    body = json.loads((fixture_path / "call_ended_documented.json").read_text())
+    body["callId"], body["data"]["data"]["conversationId"] = "call_by-webhook", conversation
+    event = events.normalise(body, "SA")
+    dedupe_ttl = 3600
+    assert Ingest(redis, dedupe_ttl).store(event, events.dedupe_key(event), enqueue=True)
+    for key in redis.keys("crmsync:*"):  # DEDUPE_TTL has passed: what it keeps is gone
+        if 0 < redis.ttl(key) <= dedupe_ttl:
+            redis.delete(key)
+    code, out = run(hamsa, redis_url, "--since", days_ago(7), "--json")
+    assert code == 0, out
+    assert (json.loads(out)["queued"], json.loads(out)["already_in_crmsync"]) == (0, 1)
+    assert redis.ttl(store.conversation_key(conversation)) > store.LEDGER_TTLS["activity"] - 60
+
+
+def test_a_since_older_than_crmsync_remembers_is_refused_with_a_clear_line(hamsa, redis, redis_url) -> None:
+    code, out = run(hamsa, redis_url, "--since", days_ago(91))
+    assert code == 1 and hamsa.count() == 0
+    [line] = [text for text in out.splitlines() if text.strip()]
+    assert line.startswith(f"Error: --since {days_ago(91)[:10]}")
+    assert "crmsync remembers which calls it received for 90 days" in line

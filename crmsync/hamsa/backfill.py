@@ -4,17 +4,20 @@ The same ``Reconciler`` as the sweep, with ``source: backfill``: it lists the pe
 takes only the calls crmsync never received, and queues them for the workers. It moves
 no watermark and takes no lock, so it can run beside the sweeps; the conversation claim
 keeps a call from being queued twice whichever runs first, which makes a second backfill
-over the same period queue nothing new. ``dry_run`` lists and joins only.
+over the same period queue nothing new. That claim, like the activity ledger, is kept
+``store.CONVERSATION_TTL`` (90 days): a ``--since`` further back is refused, since crmsync
+could no longer tell a call it received from one it never saw and might log it twice.
+``dry_run`` lists and joins only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from redis import Redis
 
-from crmsync import times
+from crmsync import store, times
 from crmsync.hamsa.client import HamsaClient
 from crmsync.hamsa.reconcile import Reconciler, Rules, Summary
 from crmsync.queue import Ingest
@@ -33,8 +36,8 @@ def parse_when(text: str, option: str) -> datetime:
 
 
 def period(since: str, until: str | None, now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The period ``[since, until]`` (``until`` defaults to now); refuses one that is empty
-    or in the future."""
+    """The period ``[since, until]`` (``until`` defaults to now); refuses one that is empty,
+    in the future, or starts before what crmsync remembers receiving (``CONVERSATION_TTL``)."""
     now = now or datetime.now(UTC)
     start = parse_when(since, "--since")
     end = parse_when(until, "--until") if until else now
@@ -42,6 +45,13 @@ def period(since: str, until: str | None, now: datetime | None = None) -> tuple[
         raise BadPeriod(f"--since {since} is not before --until {until or 'now'}")
     if start > now:
         raise BadPeriod(f"--since {since} is in the future")
+    horizon = now - timedelta(seconds=store.CONVERSATION_TTL)
+    if start < horizon:
+        days = store.CONVERSATION_TTL // 86400
+        raise BadPeriod(
+            f"--since {since} is more than {days} days ago: crmsync remembers which calls it received for "
+            f"{days} days, so an older call might be logged twice; use --since {times.iso(horizon)[:10]} or later"
+        )
     return start, min(end, now)
 
 
