@@ -22,7 +22,7 @@ from crmsync.hamsa import schedule
 from crmsync.hamsa import sweep as sweeps
 from crmsync.hamsa.client import HamsaClient, HamsaUnavailable
 from crmsync.hamsa.reconcile import Reconciler, Rules
-from crmsync.metrics import CREDENTIALS_KEY, snapshot
+from crmsync.metrics import CREDENTIALS_KEY, Metrics, snapshot
 from crmsync.queue import Ingest
 from crmsync.record import SyncRecord
 from crmsync.sandbox.hamsa import LIST_PATH, HamsaSandbox
@@ -375,3 +375,26 @@ def test_a_lost_call_ended_is_reconciled_although_an_earlier_event_came(
     assert accepted and late["call_id"] == cid
     assert queued_calls(redis) == [cid, cid]  # the same call again: its activity is updated, not doubled
     assert reconciler(redis, hamsa)[0].run(*window()).received == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [(400, "Hamsa refused: 400"), (422, "Hamsa refused: 422"), (404, "not found by Hamsa's conversation API")],
+)
+def test_a_conversation_hamsa_refuses_is_skipped_and_the_sweep_goes_on(hamsa, redis, status, reason) -> None:
+    poison = hamsa.add_call(ended_ago=1000)
+    good = [hamsa.add_call(ended_ago=900 + i) for i in range(2)]
+    hamsa.add_fault(match=CONVERSATION + poison, status=status, body={"message": "bad conversation"}, times=None)
+    client = HamsaClient(hamsa.api_key, hamsa.url, metrics=Metrics(redis), sleep=lambda s: None, attempts=2)
+    rules = Rules(grace=300, region="SA")
+    run = lambda **hooks: Reconciler(redis, client, Ingest(redis, 3600), rules, **hooks)  # noqa: E731
+    first = sweeps.sweep(redis, run, config(), 7 * 24 * 3600)
+    client.close()
+    assert first is not None and first.queued == 2 and first.skipped == {reason: 1}
+    assert set(queued_calls(redis)) == set(good)
+    assert redis.hget(sweeps.LAST_KEY, "result") == b"done"
+    mark = int(redis.hget(sweeps.WATERMARK_KEY, sweeps.PROJECT))
+    assert mark > int(hamsa.calls[poison].created_at.timestamp() * 1000)  # the watermark moved past it
+    figures = snapshot(redis)
+    assert figures["reconcile_calls_total"]["outcome=skipped,source=reconcile"] == 1
+    assert figures["hamsa_requests_total"][f"status={status}"] == 1

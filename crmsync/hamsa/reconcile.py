@@ -10,6 +10,9 @@ memory at a time) and decides each listed call:
   do, and nothing fetched. An event that is only recorded (``call.started``,
   ``transcription.update``) does not count: its ``call.ended`` may be the one lost;
 * a status the mapping does not log (``statuses:``, default ``[completed]``): skipped;
+* a conversation Hamsa answers 404 for, or refuses (another 4xx): skipped with the reason
+  (``Hamsa refused: <status>``), counted, and the run goes on — one bad call never holds
+  the watermark;
 * otherwise fetched (``GET /v1/voice-agents/conversation/{id}``), built into the canonical
   ``call.ended`` event (``crmsync.hamsa.conversation``) and queued like a webhook event,
   atomically with the claim (``Ingest.store_reconciled``): a webhook arriving meanwhile
@@ -31,6 +34,7 @@ from typing import Any
 from redis import Redis
 
 from crmsync import record, store
+from crmsync.errors import PermanentError
 from crmsync.hamsa.client import HamsaClient
 from crmsync.hamsa.conversation import (
     RUNNING,
@@ -187,7 +191,15 @@ class Reconciler:
 
     def _take(self, listed: dict[str, Any], summary: Summary) -> None:
         call_id = str(listed["id"])
-        conversation = self._client.conversation(call_id)
+        try:
+            conversation = self._client.conversation(call_id)
+        except PermanentError as exc:  # one call Hamsa refuses must not stop every later sweep
+            summary.fetched += 1
+            summary.skipped[f"Hamsa refused: {exc.status}"] += 1
+            log.warning(
+                "Hamsa refused a conversation; the call is skipped", extra={"call_id": call_id, "status": exc.status}
+            )
+            return
         summary.fetched += 1
         if conversation is None:
             summary.skipped["not found by Hamsa's conversation API"] += 1
