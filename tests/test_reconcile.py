@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -398,3 +400,27 @@ def test_a_conversation_hamsa_refuses_is_skipped_and_the_sweep_goes_on(hamsa, re
     figures = snapshot(redis)
     assert figures["reconcile_calls_total"]["outcome=skipped,source=reconcile"] == 1
     assert figures["hamsa_requests_total"][f"status={status}"] == 1
+
+
+def test_a_webhook_arriving_while_the_sweep_fetches_makes_the_sweep_queue_nothing(hamsa, redis, fixture_path) -> None:
+    # The page check finds the call unreceived; its webhook comes while Hamsa's conversation
+    # answer is on its way; store_reconciled must then store and queue nothing.
+    cid = hamsa.add_call(ended_ago=900)
+    hamsa.add_fault(match=CONVERSATION + cid, delay=1.5)
+    delivered: list[bool] = []
+
+    def webhook_meanwhile() -> None:
+        deadline = time.monotonic() + 10
+        while hamsa.count(CONVERSATION) == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        delivered.append(deliver(redis, webhook(fixture_path, cid, "call_meanwhile"))[0])
+
+    thread = threading.Thread(target=webhook_meanwhile)
+    thread.start()
+    summary = reconciler(redis, hamsa)[0].run(*window())
+    thread.join()
+    assert delivered == [True] and hamsa.count(CONVERSATION) == 1
+    assert (summary.fetched, summary.received, summary.queued) == (1, 1, 0)
+    assert queued_calls(redis) == ["call_meanwhile"]  # the webhook's job only
+    assert store.load_events(redis, cid) == [] and SyncRecord.load(redis, cid) is None
+    assert redis.get(store.conversation_key(cid)) == b"call_meanwhile"
