@@ -38,6 +38,7 @@ LEDGER_TTLS = {  # seconds an in-flight ledger entry (crmsync.crm.ledger) is kep
 CONVERSATION_TTL = LEDGER_TTLS["activity"]
 CREATED_TTL = 3600  # seconds a created person is remembered by number: longer than any search-index lag
 NUMBER_LOCK_TIMEOUT = 60  # seconds
+RECONCILE_LOCK_TTL = 180  # seconds: crmsync.hamsa.sweep.LOCK_TTL, renewed between calls and retries
 CALL_LOCK_TTL = 60  # seconds: crmsync.jobs.CALL_LOCK_TIMEOUT (RQ stops a job after 50 s)
 DAY = 24 * 3600
 
@@ -89,7 +90,9 @@ KEY_FAMILIES: tuple[KeyFamily, ...] = (
         "jobs (900 s), hamsa.sweep (3 x HAMSA_RECONCILE_INTERVAL)",
     ),
     KeyFamily("crmsync:index:*", "the call index the console lists from (crmsync.callindex)", STATUS_TTL, "callindex"),
-    KeyFamily("crmsync:lock:reconcile", "the lock of the running reconciliation sweep", 180, "hamsa.sweep"),
+    KeyFamily(
+        "crmsync:lock:reconcile", "the lock of the running reconciliation sweep", RECONCILE_LOCK_TTL, "hamsa.sweep"
+    ),
     KeyFamily(
         "crmsync:reconcile:slot:*",
         "one scheduled sweep per slot",

@@ -424,3 +424,37 @@ def test_a_webhook_arriving_while_the_sweep_fetches_makes_the_sweep_queue_nothin
     assert queued_calls(redis) == ["call_meanwhile"]  # the webhook's job only
     assert store.load_events(redis, cid) == [] and SyncRecord.load(redis, cid) is None
     assert redis.get(store.conversation_key(cid)) == b"call_meanwhile"
+
+
+def test_the_sweep_heartbeat_runs_around_every_wait_between_retries(hamsa, redis) -> None:
+    # One request may retry for minutes (5 tries, waits up to MAX_WAIT): the lock is renewed
+    # around each wait, not only between calls, so it cannot expire mid-request.
+    from crmsync.hamsa.client import MAX_WAIT, TIMEOUT
+
+    hamsa.add_call(ended_ago=900)
+    hamsa.add_fault(match=LIST, status=503, times=2)
+    seen: list[str] = []
+    client = HamsaClient(hamsa.api_key, hamsa.url, sleep=lambda s: seen.append("wait"), attempts=3)
+    run = Reconciler(redis, client, Ingest(redis, 3600), Rules(region="SA"), heartbeat=lambda: seen.append("beat"))
+    assert run.run(*window()).queued == 1
+    client.close()
+    assert seen[:6] == ["beat", "wait", "beat", "beat", "wait", "beat"]
+    assert sum(TIMEOUT) + MAX_WAIT < sweeps.LOCK_TTL  # the longest gap between two renewals
+
+
+def test_a_sweep_stopped_by_a_foreign_error_keeps_only_its_type(hamsa, redis, caplog) -> None:
+    def broken(**hooks: Any) -> Reconciler:
+        raise ValueError("redis://:hunter2@cache:6379 said +966501234567")
+
+    with pytest.raises(ValueError):
+        sweeps.sweep(redis, broken, config(), 7 * 24 * 3600)
+    assert redis.hget(sweeps.LAST_KEY, "problem") == b"ValueError"
+    assert "hunter2" not in caplog.text and "966501234567" not in caplog.text
+    assert all(b"hunter2" not in raw and b"966501234567" not in raw for raw in redis.lrange(sweeps.RUNS_KEY, 0, -1))
+    hamsa.add_call(ended_ago=900)
+    hamsa.add_fault(match=CONVERSATION, status=503, times=None)
+    with pytest.raises(HamsaUnavailable):
+        sweeps.sweep(redis, builder(redis, hamsa)[0], config(), 7 * 24 * 3600)
+    assert redis.hget(sweeps.LAST_KEY, "problem").decode() == (
+        "HamsaUnavailable: Hamsa's API stayed unavailable after 2 tries (conversation, last answer: 503)"
+    )

@@ -10,6 +10,9 @@ retries what is worth retrying:
 * 401 and 403 raise ``CredentialsError("hamsa", …)``: a configuration problem, not a bad call;
 * another 4xx raises ``PermanentError``; 404 on a conversation returns None.
 
+``on_wait`` (settable, e.g. the sweep's lock heartbeat) is called before and after every
+wait between two tries: one request may retry for minutes, longer than a lock lives.
+
 Every answer is counted in ``/metrics`` (``crmsync_hamsa_requests_total`` by status).
 Error messages never hold the key.
 """
@@ -72,6 +75,7 @@ class HamsaClient:
         self._attempts = max(1, attempts)
         self._sleep = sleep
         self.requests_made = 0
+        self.on_wait: Callable[[], None] | None = None  # called around each wait between tries
 
     def close(self) -> None:
         self._session.close()
@@ -126,12 +130,19 @@ class HamsaClient:
             if not isinstance(answer, Wait):
                 return answer
             if attempt < self._attempts:
-                self._sleep(answer.seconds)
+                self._wait(answer.seconds)
         raise HamsaUnavailable(
             SERVICE,
             f"Hamsa's API stayed unavailable after {self._attempts} tries ({_kind(path)}, last answer: {status})",
             status=status if isinstance(status, int) else 0,
         )
+
+    def _wait(self, seconds: float) -> None:
+        if self.on_wait is not None:
+            self.on_wait()
+        self._sleep(seconds)
+        if self.on_wait is not None:
+            self.on_wait()
 
     def _try(self, path: str, params: dict[str, Any], missing_ok: bool, attempt: int) -> tuple[Any, int | str]:
         """(the answer's JSON, or None for a 404 when ``missing_ok``, or a ``Wait``; the status)."""

@@ -115,7 +115,8 @@ class Summary:
 
 class Reconciler:
     """One run over one window. ``progress(done, total)`` is called after each page,
-    ``heartbeat()`` after each call (the sweep renews its lock there) and
+    ``heartbeat()`` after each call and around each of the client's waits between retries
+    (the sweep renews its lock there: one request may retry for longer than the lock lives) and
     ``on_queued(call_id)`` for each call queued."""
 
     def __init__(
@@ -136,6 +137,8 @@ class Reconciler:
         self.rules = rules
         self._progress = progress
         self._heartbeat = heartbeat
+        if heartbeat is not None:
+            client.on_wait = heartbeat
         self._on_queued = on_queued
         self._now = now
 

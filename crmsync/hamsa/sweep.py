@@ -23,15 +23,16 @@ from typing import Any
 from redis import Redis
 from redis.exceptions import LockError
 
-from crmsync import metrics
-from crmsync.errors import CredentialsError
+from crmsync import metrics, store
+from crmsync.errors import CredentialsError, CrmsyncError
 from crmsync.hamsa.reconcile import Reconciler, Summary
 from crmsync.settings import ReconcileSettings
 
 log = logging.getLogger(__name__)
 
 LOCK_KEY = "crmsync:lock:reconcile"
-LOCK_TTL = 180  # seconds: longer than one Hamsa request with all its retries
+LOCK_TTL = store.RECONCILE_LOCK_TTL  # seconds; renewed after each call and around each retry wait, so
+# the longest gap between renewals is one try (the client's timeout) plus one wait (at most MAX_WAIT)
 WATERMARK_KEY = "crmsync:reconcile:watermark"  # hash: scope -> epoch ms
 LAST_KEY = "crmsync:reconcile:last"  # hash: the last sweep's outcome, for /readyz and status
 RUNS_KEY = "crmsync:reconcile:runs"  # list: the latest sweeps (start, end, result, counts), newest first
@@ -82,7 +83,7 @@ def sweep(
         redis.expire(metrics.CREDENTIALS_KEY, max(3 * config.interval, 900))
         raise
     except Exception as exc:
-        _failed(redis, counters, "failed", f"{type(exc).__name__}: {exc}", started)
+        _failed(redis, counters, "failed", problem_of(exc), started)
         raise
     finally:
         try:
@@ -113,6 +114,17 @@ def _sweep_scope(
     summary = reconciler.run(start, end, agent_id=None if scope == PROJECT else scope)
     redis.hset(WATERMARK_KEY, scope, summary.hold_ms if summary.hold_ms is not None else end)
     return summary
+
+
+def problem_of(exc: BaseException) -> str:
+    """What a stopped sweep says in Redis and the logs: the error's type, and for crmsync's
+    own errors (whose messages name no key, number or secret) their first line. Any other
+    error's text may hold anything (a URL with a password, a number), so it is left out."""
+    name = type(exc).__name__
+    if not isinstance(exc, CrmsyncError):
+        return name
+    lines = str(getattr(exc, "message", None) or exc).splitlines()
+    return f"{name}: {lines[0]}" if lines and lines[0] else name
 
 
 def _done(redis: Redis, counters: metrics.Metrics, total: Summary, started: float) -> None:
