@@ -97,7 +97,7 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> SyncState:
                 reason="no events are recorded for this call (expired after DEDUPE_TTL?)",
             )
         context = call_context(events)
-        hamsa.enrich(context, runtime.settings)
+        hamsa.enrich(context, runtime.settings, runtime.redis)
         mapping, route = runtime.routes.choose(context["call"])
         used = mapping.path.name if mapping is not None else None
         record.update(redis, call_id, mapping=used, route=route if mapping is not None else None)

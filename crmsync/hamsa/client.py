@@ -67,6 +67,8 @@ class HamsaClient:
         metrics: Metrics | None = None,
         attempts: int = ATTEMPTS,
         sleep: Callable[[float], None] = time.sleep,
+        timeout: tuple[float, float] = TIMEOUT,
+        max_wait: float = MAX_WAIT,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._session = requests.Session()
@@ -74,6 +76,8 @@ class HamsaClient:
         self._metrics = metrics
         self._attempts = max(1, attempts)
         self._sleep = sleep
+        self._timeout = timeout
+        self._max_wait = max_wait
         self.requests_made = 0
         self.on_wait: Callable[[], None] | None = None  # called around each wait between tries
 
@@ -148,7 +152,7 @@ class HamsaClient:
         """(the answer's JSON, or None for a 404 when ``missing_ok``, or a ``Wait``; the status)."""
         self.requests_made += 1
         try:
-            response = self._session.get(self._base + path, params=params, timeout=TIMEOUT)
+            response = self._session.get(self._base + path, params=params, timeout=self._timeout)
         except requests.RequestException as exc:
             self._count("network")
             log.warning("Hamsa API did not answer", extra={"error": type(exc).__name__, "endpoint": _kind(path)})
@@ -168,10 +172,10 @@ class HamsaClient:
             )
         if status == 429:
             log.warning("Hamsa API rate limit; waiting", extra={"endpoint": _kind(path)})
-            return Wait(min(MAX_WAIT, _retry_after(response) or backoff(attempt))), status
+            return Wait(min(self._max_wait, _retry_after(response) or backoff(attempt))), status
         if status >= 500:
             log.warning("Hamsa API error; retrying", extra={"status": status, "endpoint": _kind(path)})
-            return Wait(backoff(attempt)), status
+            return Wait(min(self._max_wait, backoff(attempt))), status
         raise PermanentError(SERVICE, f"Hamsa refused the request ({status}): {_message(response)}", status=status)
 
     def _count(self, status: int | str) -> None:
