@@ -1,4 +1,5 @@
-"""Every enqueue of crmsync's one RQ job, ``crmsync.jobs.sync_call(call_id, trigger)``.
+"""Every enqueue of crmsync's RQ jobs: ``crmsync.jobs.sync_call(call_id, trigger)``, and the
+reconciliation sweep ``crmsync.jobs.reconcile`` (``SweepJob``, scheduled per slot).
 
 ``SyncJob`` is the one description of that job (function, timeouts, TTLs, crash retries,
 failure callback); every path that queues a call goes through it: ``Ingest.store`` (a
@@ -39,7 +40,7 @@ import hashlib
 import json
 import time
 import zlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -153,6 +154,37 @@ class SyncJob:
             retry=cls.retry,
             on_failure=cls.on_failure,
         )
+
+
+class SweepJob:
+    """The one description of the reconciliation sweep's RQ job (``crmsync.jobs.reconcile``),
+    one per ``HAMSA_RECONCILE_INTERVAL`` slot (``crmsync.hamsa.schedule`` decides the slot
+    and claims it once)."""
+
+    func = "crmsync.jobs.reconcile"
+    timeout = 1800  # seconds one sweep job may run
+    result_ttl = 24 * 3600  # seconds a finished sweep job stays visible in RQ
+    failure_ttl = 7 * 24 * 3600  # seconds a failed one stays in RQ's failed registry
+    description = "reconcile with Hamsa's call history"
+
+    @staticmethod
+    def job_id(slot: int) -> str:
+        return f"reconcile-{slot}"
+
+    @classmethod
+    def schedule(cls, redis: Redis, slot: int, at: datetime) -> str:
+        """Put the sweep of ``slot`` on RQ's schedule for ``at``; returns its job id."""
+        job_id = cls.job_id(slot)
+        queue_for(redis).enqueue_at(
+            at,
+            cls.func,
+            job_id=job_id,
+            job_timeout=cls.timeout,
+            result_ttl=cls.result_ttl,
+            failure_ttl=cls.failure_ttl,
+            description=cls.description,
+        )
+        return job_id
 
 
 def queue_for(redis: Redis) -> Queue:

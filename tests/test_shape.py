@@ -55,3 +55,17 @@ def test_no_module_imports_itself_through_others():
                 back = graph.find_shortest_chain(importer=imported, imported=module) or ()
                 cycles.append(" -> ".join([module, *back]))
     assert not cycles, "import cycles:\n" + "\n".join(cycles)
+
+
+def test_every_enqueue_is_crmsync_queues():
+    # Issue 10: crmsync.queue owns every enqueue (the job's description, timeouts, TTLs); the
+    # product's other modules ask it. The sandboxes and the demo are not the product.
+    calls = re.compile(r"\.(enqueue|enqueue_at|enqueue_in|enqueue_job|schedule_job|create_job)\(")
+    found = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for path in sorted((ROOT / "crmsync").rglob("*.py"))
+        if path.name != "queue.py" and not {"sandbox", "demo"} & set(path.parts)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if calls.search(line)
+    ]
+    assert found == []

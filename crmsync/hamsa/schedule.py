@@ -1,7 +1,8 @@
 """The sweep's periodic run, on RQ's own scheduling (SPEC §2: inside the existing processes).
 
 Every ``HAMSA_RECONCILE_INTERVAL`` seconds (wall-clock slots: with 300, at :00, :05, …)
-one sweep job (``crmsync.jobs.reconcile``) is due in RQ's ``ScheduledJobRegistry``; the RQ scheduler that
+one sweep job (``crmsync.queue.SweepJob``: ``crmsync.jobs.reconcile``) is due in RQ's
+``ScheduledJobRegistry``; the RQ scheduler that
 every ``crmsync worker`` runs (``--with-scheduler``, as for retries; RQ lets one of them
 hold its scheduler lock) moves it onto the queue, and some worker runs it. Each slot is
 claimed once in Redis (``SET NX``), so however many workers start, one job exists per
@@ -19,23 +20,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from redis import Redis
-from rq import Queue
-from rq.serializers import JSONSerializer
 
-from crmsync import store
 from crmsync.errors import CrmsyncError
 from crmsync.hamsa.client import HamsaClient
 from crmsync.hamsa.reconcile import Reconciler, Rules
 from crmsync.hamsa.sweep import sweep
 from crmsync.metrics import Metrics
-from crmsync.queue import Ingest
+from crmsync.queue import Ingest, SweepJob
 from crmsync.settings import Settings
 
 log = logging.getLogger(__name__)
-
-SWEEP_FUNC = "crmsync.jobs.reconcile"  # the RQ entry point; it calls run()
-SWEEP_TIMEOUT = 1800  # seconds one sweep job may run
-SWEEP_RESULT_TTL = 24 * 3600  # seconds a finished sweep job stays visible in RQ
 
 
 def slot_key(slot: int) -> str:
@@ -51,18 +45,7 @@ def schedule_next(redis: Redis, interval: int, now: float | None = None) -> str 
     slot = int(moment // interval) + 1
     if not redis.set(slot_key(slot), "1", nx=True, ex=interval * 2 + 60):
         return None
-    queue = Queue(store.QUEUE_NAME, connection=redis, serializer=JSONSerializer)
-    job_id = f"reconcile-{slot}"
-    queue.enqueue_at(
-        datetime.fromtimestamp(slot * interval, UTC),
-        SWEEP_FUNC,
-        job_id=job_id,
-        job_timeout=SWEEP_TIMEOUT,
-        result_ttl=SWEEP_RESULT_TTL,
-        failure_ttl=7 * 24 * 3600,
-        description="reconcile with Hamsa's call history",
-    )
-    return job_id
+    return SweepJob.schedule(redis, slot, datetime.fromtimestamp(slot * interval, UTC))
 
 
 def rules_for(
