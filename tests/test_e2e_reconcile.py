@@ -30,7 +30,7 @@ from crmsync.harness import start_sandbox
 from crmsync.metrics import snapshot
 from crmsync.record import SyncRecord
 from crmsync.sandbox.hamsa import HamsaSandbox
-from tests.conftest import FIXTURES, ROOT, free_port
+from tests.conftest import FIXTURES, ROOT, free_port, key_problems
 from tests.processes import Process, crmsync_env, wait_for, wait_http
 
 pytestmark = pytest.mark.e2e
@@ -121,6 +121,9 @@ def stack(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     running = Stack(redis_url, tmp_path_factory.mktemp("e2e-reconcile"))
     try:
         yield running
+        # What tests/conftest.py's redis fixture checks, for the keys these processes wrote.
+        problems = key_problems(running.redis)
+        assert not problems, "keys outside crmsync.store.KEY_FAMILIES:\n" + "\n".join(problems)
     finally:
         running.stop()
 
