@@ -405,3 +405,43 @@ def test_rollback_of_a_record_deleted_in_the_crm_reports_it_and_goes_on(runtime,
     out = cli(env, "rollback", "call-a", "call-b")
     assert f"contact {cid} budget: left: the record is gone" in out
     assert hubspot.contact(other)["budget"] == "1000"
+
+
+def test_a_follow_up_task_and_a_deal_field_are_audited_and_rolled_back(
+    hubspot, redis, redis_url, tmp_path, fixture_path
+):
+    import shutil
+
+    folder = tmp_path / "mappings"
+    folder.mkdir()
+    for name in ("hubspot.yaml", "hubspot-callbacks.yaml"):
+        shutil.copy(ROOT / "mappings" / name, folder / name)
+    env = {
+        "REDIS_URL": redis_url,
+        "CRM": "hubspot",
+        "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+        "HUBSPOT_BASE_URL": hubspot.url,
+        "MAPPINGS_DIR": str(folder),
+        "DEFAULT_REGION": "SA",
+    }
+    built = Runtime.build(Settings.from_env(env), redis)
+    Runtime.install(built)
+    try:
+        cid = hubspot.seed_contact({"phone": NUMBER, "lastname": "Alharbi"})
+        deal = hubspot.seed_deal({"dealname": "Two-bedroom flat", "dealstage": "appointmentscheduled"}, contacts=(cid,))
+        sync(redis, fixture_path, "call-cb", agent="agent-callbacks-1")
+    finally:
+        Runtime.install(None)
+        built.close()
+    [task_id] = list(hubspot.tasks)
+    assert hubspot.deal(deal)["amount"] == "80000"
+    rows = json.loads(cli(env, "history", "--call", "call-cb", "--json"))
+    assert {"object": "deal", "record_id": deal, "field": "amount", "old": None, "new": "80000"}.items() <= next(
+        r for r in rows if r["field"] == "amount"
+    ).items()
+    created = {(r["object"], r["new"]) for r in rows if r["kind"] == "activity created"}
+    assert ("task", task_id) in created and ("call", hubspot.calls_for("call-cb")[0]["hs_object_id"]) in created
+    assert any(r["record_id"] == deal for r in json.loads(cli(env, "history", "--record", deal, "--json")))
+    out = cli(env, "rollback", "call-cb", "--activities")
+    assert f"deal {deal} amount: restored (80000 -> (empty))" in out and f"task {task_id}: deleted" in out
+    assert not hubspot.tasks and not hubspot.calls_for("call-cb") and not hubspot.deal(deal).get("amount")
