@@ -445,3 +445,41 @@ def test_a_follow_up_task_and_a_deal_field_are_audited_and_rolled_back(
     out = cli(env, "rollback", "call-cb", "--activities")
     assert f"deal {deal} amount: restored (80000 -> (empty))" in out and f"task {task_id}: deleted" in out
     assert not hubspot.tasks and not hubspot.calls_for("call-cb") and not hubspot.deal(deal).get("amount")
+
+
+@pytest.mark.usefixtures("sf_runtime")
+def test_salesforce_follow_up_task_and_opportunity_field_roll_back(
+    org, redis, redis_url, tmp_path, fixture_path, monkeypatch
+):
+    import shutil
+
+    folder = tmp_path / "mappings"
+    folder.mkdir()
+    for name in ("salesforce.yaml", "salesforce-callbacks.yaml"):
+        shutil.copy(ROOT / "mappings" / name, folder / name)
+    env = {
+        "REDIS_URL": redis_url,
+        "CRM": "salesforce",
+        "SALESFORCE_INSTANCE_URL": org.url,
+        "SALESFORCE_ACCESS_TOKEN": org.token,
+        "MAPPINGS_DIR": str(folder),
+        "DEFAULT_REGION": "SA",
+        "REQUESTS_CA_BUNDLE": str(org.ca_path),
+    }
+    built = Runtime.build(Settings.from_env(env), redis)
+    Runtime.install(built)
+    try:
+        account = org.seed("Account", {"Name": "Acme"})
+        org.seed("Contact", {"LastName": "Alharbi", "Phone": NUMBER, "AccountId": account})
+        deal = org.seed(
+            "Opportunity", {"Name": "Flat", "StageName": "Prospecting", "CloseDate": "2026-12-31", "AccountId": account}
+        )
+        sync(redis, fixture_path, "call-sf-cb", agent="agent-callbacks-1")
+    finally:
+        Runtime.install(None)
+        built.close()
+    assert org.get("Opportunity", deal)["Amount"] == 80000
+    assert len(org.tasks()) == 2  # the call's Task and the follow-up
+    out = cli(env, "rollback", "call-sf-cb", "--activities")
+    assert f"Opportunity {deal} Amount: restored" in out and "2 activities deleted" in out
+    assert org.get("Opportunity", deal)["Amount"] is None and not org.tasks()
