@@ -16,6 +16,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from crmsync.crm.text import truncate
+from crmsync.errors import SyncError
 
 
 @dataclass
@@ -109,6 +110,21 @@ class WriteResult:
 
 
 @dataclass
+class CallWrite:
+    """One call's write inside a batch: what ``write_call`` takes."""
+
+    person: Person
+    activity: Activity
+    updates: Mapping[str, Any]
+
+
+# One answer per item of a batch: what the one-call method would have returned, or the
+# crmsync error it would have raised (``RetryableError``, ``RateLimited``, ``PermanentError``).
+Found = list[Person] | SyncError
+Written = WriteResult | SyncError
+
+
+@dataclass
 class FieldInfo:
     """A CRM field, as ``describe`` reports it (for ``mappings check --remote``)."""
 
@@ -175,6 +191,7 @@ class Connector(Protocol):
 
     name: str  # "salesforce" | "hubspot"
     profile: Profile  # objects, owner field, activity shape and wire form (crmsync.crm.profiles)
+    batch_size: int  # calls one batch request may carry (the CRM's per-request maximum; 1: no batch API)
 
     def find_people(self, e164: str, objects: Sequence[str], fields: Sequence[str]) -> list[Person]:
         """Every person in ``objects`` whose stored phone matches ``e164`` (SPEC §5 rule),
@@ -204,6 +221,25 @@ class Connector(Protocol):
         deal, write ``links.deal_updates`` onto the deal and create the follow-up (at most
         one per call, ever). Fields the CRM refuses are reported in ``WriteResult.rejected``
         (``deal_rejected``) while the activity and the other fields are still written."""
+        ...
+
+    def find_people_many(self, numbers: Sequence[str], objects: Sequence[str],
+                         fields: Sequence[str]) -> dict[str, Found]:
+        """``find_people`` for each of ``numbers`` (E.164) in as few requests as the CRM
+        allows: number -> what ``find_people`` would have returned for it, or the error it
+        would have raised. The same matching rule as ``find_people`` (SPEC §5). A
+        ``CredentialsError`` is raised for the whole batch. ``crmsync.crm.batching.find_each``
+        is the default: one ``find_people`` per number."""
+        ...
+
+    def write_calls(self, writes: Sequence[CallWrite]) -> list[Written]:
+        """``write_call`` for each item, in batch requests where the CRM has them: one answer
+        per item, in order, each what ``write_call`` would have returned or raised for it.
+        Every guarantee of ``write_call`` holds per item (at most one activity per call id,
+        refused fields reported per item); an item a batch request did not settle (refused,
+        partly failed, an earlier answer lost) goes through ``write_call`` on its own. A
+        ``CredentialsError`` is raised for the whole batch. ``crmsync.crm.batching.write_each``
+        is the default: one ``write_call`` per item."""
         ...
 
     def describe(self, object: str) -> dict[str, FieldInfo]:

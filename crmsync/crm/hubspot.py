@@ -28,9 +28,10 @@ from redis import Redis
 from urllib3.util.retry import Retry
 
 from crmsync import phones
+from crmsync.crm import hubspot_batch
 from crmsync.crm import hubspot_links as links_
-from crmsync.crm.base import Activity, Deal, FieldInfo, FollowUp, Links, Person, WriteResult
-from crmsync.crm.hubspot_calls import HUBSPOT, call_properties, wire
+from crmsync.crm.base import Activity, CallWrite, Deal, FieldInfo, FollowUp, Found, Links, Person, WriteResult, Written
+from crmsync.crm.hubspot_calls import HUBSPOT, OBJECTS, call_properties, person_from, wire
 from crmsync.crm.hubspot_errors import (
     CRM,
     error_body,
@@ -50,8 +51,6 @@ log = logging.getLogger(__name__)
 
 INDEX_LAG = 60.0  # seconds HubSpot's search may lag a write (third-party reports: 10 s create, 60 s update)
 MAX_PAGES = 5  # contact search pages of 100 followed for one number
-OBJECTS = {"contact": "contacts", "contacts": "contacts", "call": "calls", "calls": "calls", "deal": "deals",
-           "deals": "deals"}
 PHONE_FIELDS = ("phone", "mobilephone")
 
 
@@ -60,6 +59,7 @@ class HubSpotConnector:
 
     name = CRM
     profile = HUBSPOT
+    batch_size = hubspot_batch.MAX_INPUTS
 
     def __init__(
         self,
@@ -91,8 +91,11 @@ class HubSpotConnector:
         self._deals_search = client.crm.deals.search_api
         self._tasks = client.crm.objects.tasks.basic_api
         self._tasks_search = client.crm.objects.tasks.search_api
+        self._calls_batch = client.crm.objects.calls.batch_api
+        self._contacts_batch = client.crm.contacts.batch_api
         self._apis = [self._contacts, self._contacts_search, self._calls, self._calls_search, self._properties,
-                      self._objects, self._deals, self._deals_search, self._tasks, self._tasks_search]
+                      self._objects, self._deals, self._deals_search, self._tasks, self._tasks_search,
+                      self._calls_batch, self._contacts_batch]
         self._general = SharedLimiter(redis, "hubspot:general", settings.rate_limit, max_wait=max_wait,
                                       on_wait=self._metrics.rate_limit_wait)
         self._search = SharedLimiter(redis, "hubspot:search", settings.search_rate_limit, max_wait=max_wait,
@@ -324,6 +327,16 @@ class HubSpotConnector:
             self._send(api.update_with_http_info, record_id, {"properties": rest})
         return rest, refused
 
+    # -- batches (crmsync.crm.hubspot_batch) ---------------------------------------------
+    def find_people_many(self, numbers: Sequence[str], objects: Sequence[str] = ("contact",),
+                         fields: Sequence[str] = ()) -> dict[str, Found]:
+        """``find_people`` for many numbers: one ``IN`` search per 50 (``hubspot_batch``)."""
+        return hubspot_batch.find_many(self, numbers, objects, fields)
+
+    def write_calls(self, writes: Sequence[CallWrite]) -> list[Written]:
+        """``write_call`` for many calls in batch requests of 100 (``hubspot_batch``)."""
+        return hubspot_batch.write_many(self, writes)
+
     # -- metadata ------------------------------------------------------------------------
     def describe(self, object: str) -> dict[str, FieldInfo]:
         kind = OBJECTS.get(object.lower())
@@ -378,16 +391,4 @@ def _plural(object: str) -> str:
 
 
 def _person(pid: str, props: Mapping[str, Any], fields: Sequence[str], *, created: bool = False) -> Person:
-    return Person(
-        object="contact",
-        id=str(pid),
-        phones={"phone": props.get("phone"), "mobilephone": props.get("mobilephone")},
-        modified_at=props.get("lastmodifieddate"),
-        owner_id=props.get("hubspot_owner_id") or None,
-        values={name: props.get(name) for name in fields},
-        created=created,
-        company_id=props.get(links_.COMPANY_PROPERTY) or None,
-    )
-
-
-
+    return person_from(pid, props, fields, created=created)

@@ -8,6 +8,7 @@ with an HTML body, property values as strings (``wire``). ``call_properties`` tu
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from datetime import time as clock
 from typing import Any
@@ -17,6 +18,9 @@ from crmsync.crm.ui import hubspot_record_url
 from crmsync.times import epoch_ms
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+OBJECTS = {"contact": "contacts", "contacts": "contacts", "call": "calls", "calls": "calls", "deal": "deals",
+           "deals": "deals"}
+COMPANY_PROPERTY = "associatedcompanyid"  # the contact's primary company (hubspot_links.COMPANY_PROPERTY)
 CALL_TO_CONTACT = 194  # HUBSPOT_DEFINED association type id, call -> contact
 STATUSES = {"completed": "COMPLETED", "no_answer": "NO_ANSWER", "busy": "BUSY", "failed": "FAILED",
             "canceled": "CANCELED", "cancelled": "CANCELED", "terminated": "CANCELED", "missed": "MISSED",
@@ -82,3 +86,17 @@ def call_properties(activity: Activity, person: Person) -> dict[str, str]:
         props["hubspot_owner_id"] = str(owner)
     props.update({k: wire(v) for k, v in activity.properties.items()})
     return props
+
+
+def person_from(pid: str, props: Mapping[str, Any], fields: Sequence[str], *, created: bool = False) -> Person:
+    """A contact as the search or read answered it (``props``: its properties)."""
+    return Person(
+        object="contact",
+        id=str(pid),
+        phones={"phone": props.get("phone"), "mobilephone": props.get("mobilephone")},
+        modified_at=props.get("lastmodifieddate"),
+        owner_id=props.get("hubspot_owner_id") or None,
+        values={name: props.get(name) for name in fields},
+        created=created,
+        company_id=props.get(COMPANY_PROPERTY) or None,
+    )

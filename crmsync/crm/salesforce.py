@@ -24,7 +24,8 @@ from redis import Redis
 from simple_salesforce import format_soql
 
 from crmsync import phones
-from crmsync.crm.base import Activity, Deal, FieldInfo, FollowUp, Links, Person, WriteResult
+from crmsync.crm import salesforce_batch
+from crmsync.crm.base import Activity, CallWrite, Deal, FieldInfo, FollowUp, Found, Links, Person, WriteResult, Written
 from crmsync.crm.ledger import Ledger, person_name
 from crmsync.crm.salesforce_client import CRM, SalesforceClient, error_details, error_from
 from crmsync.crm.salesforce_task import SALESFORCE, TEXT_MAX, follow_up_fields, follow_up_mark, task_fields
@@ -64,6 +65,7 @@ class SalesforceConnector:
 
     name = CRM
     profile = SALESFORCE
+    batch_size = salesforce_batch.MAX_RECORDS
 
     def __init__(self, settings: SalesforceSettings, redis: Redis, *, session: requests.Session | None = None,
                  timeout: float | tuple[float, float] = (3.05, 20), metrics: Metrics | None = None) -> None:
@@ -101,9 +103,7 @@ class SalesforceConnector:
         asked for. One SOSL search gets digits only: the national number OR the full E.164
         digits (``FIND {501234567 OR 966501234567}``). Every hit is re-checked with ``phones.matches``.
         """
-        for obj in objects:
-            if not _NAME.match(obj):
-                raise PermanentError(CRM, f"{obj!r} is not a Salesforce object name", code="INVALID_TYPE")
+        self.check_objects(objects)
         try:
             national = phones.national_digits(e164)
         except NumberParseException:
@@ -113,6 +113,27 @@ class SalesforceConnector:
         order = [o.lower() for o in objects]
         people.sort(key=lambda p: order.index(p.object.lower()) if p.object.lower() in order else len(order))
         return people
+
+    def check_objects(self, objects: Sequence[str]) -> None:
+        """``PermanentError`` unless every name is a Salesforce object name."""
+        for obj in objects:
+            if not _NAME.match(obj):
+                raise PermanentError(CRM, f"{obj!r} is not a Salesforce object name", code="INVALID_TYPE")
+
+    @staticmethod
+    def is_record(person: Person) -> bool:
+        """Whether ``person`` names a Salesforce record (object and id well formed)."""
+        return bool(_NAME.match(person.object) and _RECORD_ID.match(person.id))
+
+    # -- batches (crmsync.crm.salesforce_batch) ---------------------------------------------
+    def find_people_many(self, numbers: Sequence[str], objects: Sequence[str],
+                         fields: FieldSpec) -> dict[str, Found]:
+        """``find_people`` for many numbers: one SOSL search per 50 (``salesforce_batch``)."""
+        return salesforce_batch.find_many(self, numbers, objects, fields)
+
+    def write_calls(self, writes: Sequence[CallWrite]) -> list[Written]:
+        """``write_call`` for many calls in sObject Collections of 200 (``salesforce_batch``)."""
+        return salesforce_batch.write_many(self, writes)
 
     def _fields_per_object(self, objects: Sequence[str], fields: FieldSpec) -> dict[str, dict[str, str]]:
         """object -> {name asked for: the object's own name for it}."""
@@ -131,7 +152,7 @@ class SalesforceConnector:
             out[obj] = names
         return out
 
-    def _search(self, term: str, e164: str, objects: Sequence[str],
+    def _search(self, term: str, e164: str | None, objects: Sequence[str],
                 wanted: dict[str, dict[str, str]]) -> list[Person]:
         returning = []
         for obj in objects:
@@ -149,8 +170,8 @@ class SalesforceConnector:
                 continue
             obj = found[0]
             stored = {f: _get(record, f) for f in _phone_fields(obj)}
-            if not any(phones.matches(v, e164) for v in stored.values()):
-                continue
+            if e164 is not None and not any(phones.matches(v, e164) for v in stored.values()):
+                continue  # (None: every hit, for salesforce_batch to sort out by number)
             seen.add(record["Id"])
             people.append(Person(object=obj, id=record["Id"], phones=stored,
                                  modified_at=record.get("LastModifiedDate"), owner_id=record.get("OwnerId"),

@@ -1,0 +1,186 @@
+"""Salesforce's batch requests behind ``Connector.find_people_many`` and ``write_calls``.
+
+Lookup: one SOSL search per 50 numbers, ``FIND {n1 OR e1 OR n2 OR e2 …} IN PHONE
+FIELDS`` (each number's national digits and full E.164 digits: the terms ``find_people``
+sends for one number), every hit re-checked against each number with ``phones.matches``
+and grouped in ``objects`` order, as ``find_people`` does.
+
+Writes, each an sObject Collections request of at most 200 records with ``allOrNone``
+false (one API call each, so one unit of ``SALESFORCE_DAILY_BUDGET``): the new Tasks in
+one ``POST composite/sobjects``, the Tasks the ledger knows by id in one ``PATCH``, then
+the people's fields in one ``PATCH``. A batch of 100 calls whose callers are known costs
+3 requests besides the search.
+
+One call, one Task, per call: every new Task is marked ``pending`` in the ledger before
+the create is sent and gets its id from its own result. A record Salesforce refused
+clears its mark (nothing was created). When the answer is lost, the marks stay and each
+call gets the retryable error; its retry takes the one-call path, which finds the Task
+by ``CallObject`` (SOQL is immediately consistent) before creating. A call whose mark is
+already ``pending`` never joins a batch create.
+
+What a collection does not settle goes through ``write_call`` on its own and gets that
+path's answer: a refused Task record, a Task deleted in Salesforce, a person record whose
+update failed (``write_call`` retries it without the fields Salesforce named and reports
+them), and people named twice in one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from phonenumbers import NumberParseException
+
+from crmsync import phones
+from crmsync.crm.base import CallWrite, Found, WriteResult, Written
+from crmsync.crm.batching import chunks, unique_by, write_one
+from crmsync.crm.salesforce_client import CRM, error_from
+from crmsync.crm.salesforce_task import SALESFORCE, task_fields
+from crmsync.errors import CredentialsError, PermanentError, RateLimited, SyncError
+
+if TYPE_CHECKING:
+    from crmsync.crm.salesforce import SalesforceConnector
+
+MAX_RECORDS = 200  # records of one sObject Collections request
+NUMBERS_PER_SEARCH = 50  # numbers of one SOSL search (two terms each)
+
+
+def find_many(conn: SalesforceConnector, numbers: Sequence[str], objects: Sequence[str],
+              fields: Any) -> dict[str, Found]:
+    """See the module: number -> people, or the error ``find_people`` would raise."""
+    found: dict[str, Found] = {}
+    valid: list[tuple[str, str]] = []
+    for number in dict.fromkeys(numbers):
+        try:
+            valid.append((number, phones.national_digits(number)))
+        except NumberParseException:
+            found[number] = PermanentError(CRM, f"{phones.mask(number)} is not an E.164 number", code="INVALID_PHONE")
+    if not valid:
+        return found
+    try:
+        conn.check_objects(objects)
+        wanted = conn._fields_per_object(objects, fields)
+    except SyncError as err:
+        return found | {number: err for number, _ in valid}
+    order = [o.lower() for o in objects]
+    for chunk in chunks(valid, NUMBERS_PER_SEARCH):
+        term = " OR ".join(dict.fromkeys(t for number, national in chunk for t in (national, phones.digits(number))))
+        try:
+            hits = conn._search(term, None, objects, wanted)
+        except SyncError as err:
+            found.update({number: err for number, _ in chunk})
+            continue
+        for number, _ in chunk:
+            people = [p for p in hits if any(phones.matches(v, number) for v in p.phones.values())]
+            people.sort(key=lambda p: order.index(p.object.lower()) if p.object.lower() in order else len(order))
+            found[number] = people
+    return found
+
+
+def write_many(conn: SalesforceConnector, writes: Sequence[CallWrite]) -> list[Written]:
+    """See the module: one answer per write, in order."""
+    answers: dict[int, Written] = {}
+    alone: list[int] = []
+    logged: dict[int, tuple[str, bool]] = {}  # index -> (Task id, created now)
+    fresh: list[int] = []
+    known: list[tuple[int, str]] = []
+    once, twice = unique_by(list(range(len(writes))), lambda i: writes[i].activity.call_id)
+    alone += twice
+    for i in once:
+        if not conn.is_record(writes[i].person):
+            alone.append(i)  # write_call gives its own refusal
+            continue
+        entry = conn.ledger.get(writes[i].activity.call_id)
+        if entry is None:
+            fresh.append(i)
+        elif entry.id:
+            known.append((i, entry.id))
+        else:
+            alone.append(i)  # an earlier create's answer was lost: write_call looks first
+    for chunk in chunks(fresh, MAX_RECORDS):
+        _create_tasks(conn, writes, chunk, logged, answers, alone)
+    for part in chunks(known, MAX_RECORDS):
+        records = [{"attributes": {"type": "Task"}, "id": rid,
+                    **task_fields(writes[i].person, writes[i].activity, create=False)} for i, rid in part]
+        results = _collection(conn, "PATCH", records, "update the calls' Tasks", [i for i, _ in part], answers, alone)
+        for (i, rid), result in zip(part, results or [], strict=False):
+            if result.get("success"):
+                logged[i] = (rid, False)
+            else:
+                alone.append(i)  # deleted in Salesforce, or refused: write_call settles it
+    _update_people(conn, writes, logged, answers, alone)
+    for i in alone:
+        answers[i] = write_one(conn, writes[i])
+    return [answers[i] for i in range(len(writes))]
+
+
+def _create_tasks(conn: SalesforceConnector, writes: Sequence[CallWrite], chunk: list[int],
+                  logged: dict[int, tuple[str, bool]], answers: dict[int, Written], alone: list[int]) -> None:
+    for i in chunk:
+        conn.ledger.begin(writes[i].activity.call_id)
+    records = [{"attributes": {"type": "Task"}, **task_fields(writes[i].person, writes[i].activity, create=True)}
+               for i in chunk]
+    try:
+        results = conn.client.call("log the calls", lambda sf: sf.restful(
+            "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}))
+    except (SyncError, CredentialsError) as err:
+        if isinstance(err, CredentialsError | RateLimited) or 400 <= err.status < 500:
+            for i in chunk:  # refused (or never sent): nothing was created
+                conn.ledger.clear(writes[i].activity.call_id)
+        if isinstance(err, CredentialsError):
+            raise
+        _unsettled(err, chunk, answers, alone)  # else pending stays: each retry looks before creating
+        return
+    if not isinstance(results, list) or len(results) != len(chunk):
+        answers.update(dict.fromkeys(chunk, error_from(502, None, "log the calls: the answer was incomplete")))
+        return
+    for i, result in zip(chunk, results, strict=True):
+        call_id = writes[i].activity.call_id
+        if result.get("success") and result.get("id"):
+            conn.ledger.record(call_id, str(result["id"]))
+            logged[i] = (str(result["id"]), True)
+        else:
+            conn.ledger.clear(call_id)  # Salesforce created nothing for this record
+            alone.append(i)
+
+
+def _update_people(conn: SalesforceConnector, writes: Sequence[CallWrite], logged: dict[int, tuple[str, bool]],
+                   answers: dict[int, Written], alone: list[int]) -> None:
+    values = {i: SALESFORCE.wire_values(dict(writes[i].updates)) for i in logged}
+    for i in [i for i in logged if not values[i]]:
+        answers[i] = WriteResult(logged[i][0], logged[i][1])
+    once, twice = unique_by([i for i in logged if values[i]], lambda i: writes[i].person.id)
+    alone += twice  # the Task is known now: write_call updates it and the person together
+    for part in chunks(once, MAX_RECORDS):
+        records = [{"attributes": {"type": writes[i].person.object}, "id": writes[i].person.id, **values[i]}
+                   for i in part]
+        results = _collection(conn, "PATCH", records, "update the callers", part, answers, alone)
+        for i, result in zip(part, results or [], strict=False):
+            if result.get("success"):
+                answers[i] = WriteResult(logged[i][0], logged[i][1], dict(values[i]), {})
+            else:
+                alone.append(i)  # write_call drops the fields Salesforce named and reports them
+
+
+def _collection(conn: SalesforceConnector, method: str, records: list[dict[str, Any]], what: str,
+                items: list[int], answers: dict[int, Written], alone: list[int]) -> list[dict[str, Any]] | None:
+    """One sObject Collections request; None (and every item settled) when it failed whole."""
+    try:
+        results = conn.client.call(what, lambda sf: sf.restful(
+            "composite/sobjects", method=method, json={"allOrNone": False, "records": records}))
+    except SyncError as err:
+        _unsettled(err, items, answers, alone)
+        return None
+    if not isinstance(results, list) or len(results) != len(records):
+        answers.update(dict.fromkeys(items, error_from(502, None, f"{what}: the answer was incomplete")))
+        return None
+    return results
+
+
+def _unsettled(err: SyncError, items: list[int], answers: dict[int, Written], alone: list[int]) -> None:
+    """A refusal of the whole request (4xx, not a limit) sends each item on its own."""
+    if not isinstance(err, RateLimited) and 400 <= err.status < 500:
+        alone.extend(items)
+    else:
+        answers.update(dict.fromkeys(items, err))
+
