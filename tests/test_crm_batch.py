@@ -13,7 +13,7 @@ from crmsync import phones
 from crmsync.crm.base import CallWrite, Person, WriteResult
 from crmsync.crm.hubspot import HubSpotConnector
 from crmsync.crm.salesforce import SalesforceConnector
-from crmsync.errors import PermanentError, RetryableError
+from crmsync.errors import PermanentError, RateLimited, RetryableError
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.sandbox.salesforce import SalesforceSandbox
 from crmsync.settings import SalesforceSettings
@@ -246,3 +246,19 @@ def test_salesforce_failed_record_touches_only_its_call(sf: SalesforceSandbox, s
     assert isinstance(answers[0], WriteResult) and isinstance(answers[2], WriteResult)
     assert isinstance(answers[1], PermanentError) and answers[1].code == "INVALID_CROSS_REFERENCE_KEY"
     assert sorted(t["CallObject"] for t in sf.tasks()) == ["call-0", "call-2"]
+
+
+def test_salesforce_daily_budget_counts_each_batch_request(sf: SalesforceSandbox, redis: Redis) -> None:
+    settings = SalesforceSettings(instance_url=sf.url, access_token=sf.token, daily_budget=3)
+    with SalesforceConnector(settings, redis, timeout=(1, 2)) as conn:
+        writes = sf_writes(sf, 30, Interest_Level__c="High")
+        found = conn.find_people_many([f"+1415555{1000 + n}" for n in range(30)], ["Contact"], [])  # 1 unit
+        assert all(len(people) == 1 for people in found.values())  # type: ignore[arg-type]
+        assert all(isinstance(a, WriteResult) for a in conn.write_calls(writes))  # 2 units: the budget is spent
+        more = sf_writes(sf, 2)
+        more = [CallWrite(w.person, sf_activity(f"more-{n}"), {}) for n, w in enumerate(more)]
+        before = sf.api_requests()
+        answers = conn.write_calls(more)
+        assert all(isinstance(a, RateLimited) and "salesforce:daily" in a.message for a in answers), answers
+        assert sf.api_requests() == before  # nothing was sent
+        assert all(conn.ledger.get(w.activity.call_id) is None for w in more)  # nothing pending: created later

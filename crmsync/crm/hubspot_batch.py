@@ -30,7 +30,7 @@ contact fields HubSpot refuses (``write_call`` drops and reports them per call).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import phonenumbers
 
@@ -42,16 +42,14 @@ from crmsync.crm.hubspot_calls import OBJECTS, call_properties, person_from, wir
 from crmsync.crm.hubspot_errors import CRM
 from crmsync.errors import CredentialsError, PermanentError, RateLimited, RetryableError, SyncError
 
-if TYPE_CHECKING:
-    from crmsync.crm.hubspot import HubSpotConnector
-
+# ``conn`` (Any) is the HubSpotConnector: its module imports this one, so this one cannot import it
 MAX_INPUTS = 100  # inputs of one batch create / update
 MAX_IN_VALUES = 100  # values of one IN filter
 NUMBERS_PER_SEARCH = MAX_IN_VALUES // 2  # the searchable fields take two values per number
 MAX_SEARCH_PAGES = 10  # pages of 200 followed for one batch search
 
 
-def find_many(conn: HubSpotConnector, numbers: Sequence[str], objects: Sequence[str],
+def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str],
               fields: Sequence[str]) -> dict[str, Found]:
     """See the module: number -> contacts, or the error ``find_people`` would raise."""
     found: dict[str, Found] = {}
@@ -86,7 +84,7 @@ def find_many(conn: HubSpotConnector, numbers: Sequence[str], objects: Sequence[
     return found
 
 
-def _search(conn: HubSpotConnector, chunk: list[tuple[str, str]], wanted: list[str]) -> list[Any]:
+def _search(conn: Any, chunk: list[tuple[str, str]], wanted: list[str]) -> list[Any]:
     e164s = [number for number, _ in chunk]
     digits = list(dict.fromkeys(d for number, national in chunk for d in (national, phones.digits(number))))
     groups = [{"filters": [{"propertyName": name, "operator": "IN", "values": values}]} for name, values in (
@@ -107,7 +105,7 @@ def _search(conn: HubSpotConnector, chunk: list[tuple[str, str]], wanted: list[s
     return hits
 
 
-def write_many(conn: HubSpotConnector, writes: Sequence[CallWrite]) -> list[Written]:
+def write_many(conn: Any, writes: Sequence[CallWrite]) -> list[Written]:
     """See the module: one answer per write, in order."""
     answers: dict[int, Written] = {}
     alone: list[int] = []  # settled by write_call on its own
@@ -133,7 +131,7 @@ def write_many(conn: HubSpotConnector, writes: Sequence[CallWrite]) -> list[Writ
     return [answers[i] for i in range(len(writes))]
 
 
-def _create_calls(conn: HubSpotConnector, writes: Sequence[CallWrite], chunk: list[int],
+def _create_calls(conn: Any, writes: Sequence[CallWrite], chunk: list[int],
                   logged: dict[int, tuple[str, bool]], answers: dict[int, Written], alone: list[int]) -> None:
     for i in chunk:
         conn._ledger.begin(writes[i].activity.call_id)
@@ -162,7 +160,7 @@ def _create_calls(conn: HubSpotConnector, writes: Sequence[CallWrite], chunk: li
             logged[i] = (created, True)
 
 
-def _update_calls(conn: HubSpotConnector, writes: Sequence[CallWrite], part: list[tuple[int, str]],
+def _update_calls(conn: Any, writes: Sequence[CallWrite], part: list[tuple[int, str]],
                   logged: dict[int, tuple[str, bool]], answers: dict[int, Written], alone: list[int]) -> None:
     inputs = [{"id": rid, "properties": call_properties(writes[i].activity, writes[i].person)} for i, rid in part]
     try:
@@ -178,7 +176,7 @@ def _update_calls(conn: HubSpotConnector, writes: Sequence[CallWrite], part: lis
             logged[i] = (rid, False)
 
 
-def _update_contacts(conn: HubSpotConnector, writes: Sequence[CallWrite], logged: dict[int, tuple[str, bool]],
+def _update_contacts(conn: Any, writes: Sequence[CallWrite], logged: dict[int, tuple[str, bool]],
                      answers: dict[int, Written], alone: list[int]) -> None:
     """The contacts' fields of every call whose activity is logged; the call's answer."""
     values = {i: {k: wire(v) for k, v in writes[i].updates.items()} for i in logged}
@@ -214,7 +212,7 @@ def _unsettled(err: SyncError, items: list[int], answers: dict[int, Written], al
         answers.update(dict.fromkeys(items, err))
 
 
-def _contact_alone(conn: HubSpotConnector, write: CallWrite, logged: tuple[str, bool],
+def _contact_alone(conn: Any, write: CallWrite, logged: tuple[str, bool],
                    values: dict[str, str]) -> Written:
     """The contact update of ``write_call``: refused fields dropped and reported."""
     try:

@@ -27,7 +27,7 @@ them), and people named twice in one batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from phonenumbers import NumberParseException
 
@@ -38,14 +38,12 @@ from crmsync.crm.salesforce_client import CRM, error_from
 from crmsync.crm.salesforce_task import SALESFORCE, task_fields
 from crmsync.errors import CredentialsError, PermanentError, RateLimited, SyncError
 
-if TYPE_CHECKING:
-    from crmsync.crm.salesforce import SalesforceConnector
-
+# ``conn`` (Any) is the SalesforceConnector: its module imports this one, so this one cannot import it
 MAX_RECORDS = 200  # records of one sObject Collections request
 NUMBERS_PER_SEARCH = 50  # numbers of one SOSL search (two terms each)
 
 
-def find_many(conn: SalesforceConnector, numbers: Sequence[str], objects: Sequence[str],
+def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str],
               fields: Any) -> dict[str, Found]:
     """See the module: number -> people, or the error ``find_people`` would raise."""
     found: dict[str, Found] = {}
@@ -77,7 +75,7 @@ def find_many(conn: SalesforceConnector, numbers: Sequence[str], objects: Sequen
     return found
 
 
-def write_many(conn: SalesforceConnector, writes: Sequence[CallWrite]) -> list[Written]:
+def write_many(conn: Any, writes: Sequence[CallWrite]) -> list[Written]:
     """See the module: one answer per write, in order."""
     answers: dict[int, Written] = {}
     alone: list[int] = []
@@ -114,7 +112,7 @@ def write_many(conn: SalesforceConnector, writes: Sequence[CallWrite]) -> list[W
     return [answers[i] for i in range(len(writes))]
 
 
-def _create_tasks(conn: SalesforceConnector, writes: Sequence[CallWrite], chunk: list[int],
+def _create_tasks(conn: Any, writes: Sequence[CallWrite], chunk: list[int],
                   logged: dict[int, tuple[str, bool]], answers: dict[int, Written], alone: list[int]) -> None:
     for i in chunk:
         conn.ledger.begin(writes[i].activity.call_id)
@@ -144,7 +142,7 @@ def _create_tasks(conn: SalesforceConnector, writes: Sequence[CallWrite], chunk:
             alone.append(i)
 
 
-def _update_people(conn: SalesforceConnector, writes: Sequence[CallWrite], logged: dict[int, tuple[str, bool]],
+def _update_people(conn: Any, writes: Sequence[CallWrite], logged: dict[int, tuple[str, bool]],
                    answers: dict[int, Written], alone: list[int]) -> None:
     values = {i: SALESFORCE.wire_values(dict(writes[i].updates)) for i in logged}
     for i in [i for i in logged if not values[i]]:
@@ -162,7 +160,7 @@ def _update_people(conn: SalesforceConnector, writes: Sequence[CallWrite], logge
                 alone.append(i)  # write_call drops the fields Salesforce named and reports them
 
 
-def _collection(conn: SalesforceConnector, method: str, records: list[dict[str, Any]], what: str,
+def _collection(conn: Any, method: str, records: list[dict[str, Any]], what: str,
                 items: list[int], answers: dict[int, Written], alone: list[int]) -> list[dict[str, Any]] | None:
     """One sObject Collections request; None (and every item settled) when it failed whole."""
     try:
