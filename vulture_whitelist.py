@@ -38,3 +38,5 @@ _.agent_name, _.started_at, _.person_type
 _.projects
 # The HubSpot sandbox's routes name their handler methods (crmsync/sandbox/hubspot.py ROUTES).
 _.archive
+# Connector.batch_size: the per-request maximum the burst worker reads (issue 15; the worker side is not merged yet).
+_.batch_size

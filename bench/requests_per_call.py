@@ -67,9 +67,10 @@ LINKS = {
     "company+deal": "link: {company: true, deal: most_recent_open}\n",
     "follow-up": 'follow_up: {when: "{{ outcome.callback_requested }}", title: "Call back", priority: high}\n',
 }
-DEAL_FIELD = {"hubspot": "  - {from: outcome.budget, to: amount, type: number, object: deal, write: if_empty}\n",
-              "salesforce": "  - {from: outcome.budget, to: Amount, type: number, object: Opportunity, "
-                            "write: if_empty}\n"}
+DEAL_FIELD = {
+    "hubspot": "  - {from: outcome.budget, to: amount, type: number, object: deal, write: if_empty}\n",
+    "salesforce": "  - {from: outcome.budget, to: Amount, type: number, object: Opportunity, write: if_empty}\n",
+}
 LINK_TARGETS = {("salesforce", "company+deal"): 3, ("hubspot", "company+deal"): 5, ("hubspot", "follow-up"): 4}
 FAST_LIMITS = {"HUBSPOT_RATE_LIMIT": "10000/10s", "HUBSPOT_SEARCH_RATE_LIMIT": "1000/s", "LOG_LEVEL": "WARNING"}
 
@@ -120,8 +121,9 @@ def link_people(crm: str, sandbox: Any) -> None:
         account = sandbox.seed("Account", {"Name": f"Account {contact['Id']}"})
         sandbox.org.records["Contact"][contact["Id"]]["AccountId"] = account
         for stage in ("Closed Won", "Qualification"):
-            sandbox.seed("Opportunity", {"Name": stage, "StageName": stage, "CloseDate": "2026-12-31",
-                                         "AccountId": account})
+            sandbox.seed(
+                "Opportunity", {"Name": stage, "StageName": stage, "CloseDate": "2026-12-31", "AccountId": account}
+            )
 
 
 def measure(crm: str, callers: str, calls: int) -> Result:
@@ -169,8 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.requests_per_call", description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=50, help="calls per CRM and kind of caller (default 50)")
     parser.add_argument("--crm", choices=["hubspot", "salesforce", "both"], default="both")
-    parser.add_argument("--callers", nargs="+", default=["known", "unknown", *LINKS],
-                        choices=["known", "unknown", *LINKS], help="which rows (default: all)")
+    parser.add_argument(
+        "--callers",
+        nargs="+",
+        default=["known", "unknown", *LINKS],
+        choices=["known", "unknown", *LINKS],
+        help="which rows (default: all)",
+    )
     args = parser.parse_args(argv)
     host = machine()
     crms = ["salesforce", "hubspot"] if args.crm == "both" else [args.crm]

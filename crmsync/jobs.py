@@ -102,7 +102,10 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> SyncState:
         used = mapping.path.name if mapping is not None else None
         record.update(redis, call_id, mapping=used, route=route if mapping is not None else None)
         CallIndex(redis).write(
-            call_id, SyncState.QUEUED, call=callindex.summary(context, used), crm=runtime.connector.name,
+            call_id,
+            SyncState.QUEUED,
+            call=callindex.summary(context, used),
+            crm=runtime.connector.name,
             updated_at=now_iso(),
         )
         if mapping is None:
@@ -137,7 +140,12 @@ def _sync_locked(runtime: Runtime, call_id: str, trigger: str) -> SyncState:
 
 
 def _synced(
-    runtime: Runtime, call_id: str, outcome: pipeline.Outcome, events: int, extra: dict[str, Any], started: float,
+    runtime: Runtime,
+    call_id: str,
+    outcome: pipeline.Outcome,
+    events: int,
+    extra: dict[str, Any],
+    started: float,
     mapping: Mapping,
 ) -> SyncState:
     """The pipeline ran: the CRM accepts crmsync again; record what the sync did."""

@@ -27,8 +27,7 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "credential_errors_total": ("CRM requests refused for bad credentials", "counter"),
     "hamsa_requests_total": ("Hamsa API requests by HTTP status (network: no answer)", "counter"),
     "reconcile_sweeps_total": ("Reconciliation sweeps by result (done, locked, failed, refused)", "counter"),
-    "reconcile_calls_total": ("Calls of Hamsa's history by source and outcome (queued, received, skipped)",
-                              "counter"),
+    "reconcile_calls_total": ("Calls of Hamsa's history by source and outcome (queued, received, skipped)", "counter"),
     "webhooks_missed_total": ("Calls a sweep found that no webhook delivered (rising: deliveries fail)", "counter"),
 }
 

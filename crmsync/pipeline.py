@@ -26,7 +26,6 @@ from crmsync.times import now_iso
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class Outcome:
     """What one sync did, for the sync record."""
@@ -61,8 +60,10 @@ def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Re
         return Outcome(state="skipped", reason=unserved)
     status = context["call"].get("status")
     if status and status not in mapping.statuses:
-        return Outcome(state="skipped", reason=f"the call's status is {status}: the mapping logs "
-                                               f"{', '.join(mapping.statuses)} (statuses:)")
+        return Outcome(
+            state="skipped",
+            reason=f"the call's status is {status}: the mapping logs {', '.join(mapping.statuses)} (statuses:)",
+        )
     number = mapping.lookup_number(context, region)
     if not number or not number.startswith("+"):
         return Outcome(state="skipped", reason="no usable customer phone number in the call")
@@ -83,8 +84,9 @@ def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Re
         person, at_create, logged = create_once(context, mapping, connector, redis, number, read, region, extras)
     plan = mapping.plan(context, person.object, person.values, region)
     activity = build_activity(context, plan, person)
-    result = logged or connector.write_call(person, activity, plan.updates,
-                                            _links(context, mapping, connector, person, region, extras))
+    result = logged or connector.write_call(
+        person, activity, plan.updates, _links(context, mapping, connector, person, region, extras)
+    )
     return _outcome(connector, person, plan, at_create, result, extras)
 
 
@@ -98,8 +100,9 @@ def _extras(context: CallContext, mapping: Mapping, region: str) -> Extras:
     return extras
 
 
-def _links(context: CallContext, mapping: Mapping, connector: Connector, person: Person, region: str,
-           extras: Extras) -> Links | None:
+def _links(
+    context: CallContext, mapping: Mapping, connector: Connector, person: Person, region: str, extras: Extras
+) -> Links | None:
     """What ``write_call`` attaches; None (no request more) when the mapping links nothing."""
     if not mapping.link.any and extras.follow_up is None:
         return None
@@ -110,17 +113,30 @@ def _links(context: CallContext, mapping: Mapping, connector: Connector, person:
         extras.deal_fields = mapping.plan_deal(context, links.deal.values, region)
         links.deal_updates = {f.to: f.value for f in extras.deal_fields if f.action == "write"}
     else:
-        extras.deal_fields = [FieldPlan(rule.to, None, None, "skip", "no open deal to link", source=rule.origin,
-                                        object=rule.object, type=rule.type) for rule in mapping.deal_fields()]
+        extras.deal_fields = [
+            FieldPlan(
+                rule.to,
+                None,
+                None,
+                "skip",
+                "no open deal to link",
+                source=rule.origin,
+                object=rule.object,
+                type=rule.type,
+            )
+            for rule in mapping.deal_fields()
+        ]
     return links
 
 
-def _outcome(connector: Connector, person: Person, plan: Plan, at_create: dict[str, Any], result: WriteResult,
-             extras: Extras) -> Outcome:
+def _outcome(
+    connector: Connector, person: Person, plan: Plan, at_create: dict[str, Any], result: WriteResult, extras: Extras
+) -> Outcome:
     deal = connector.profile.deal_object
     written = {**connector.profile.wire_values(at_create), **result.written}
     values = {k: readable(v) for k, v in at_create.items()} | {
-        f.to: readable(f.value) for f in plan.fields if f.action == "write" and f.to in result.written}
+        f.to: readable(f.value) for f in plan.fields if f.action == "write" and f.to in result.written
+    }
     skipped = {f.to: f.reason for f in plan.fields if f.action == "skip" and f.to not in at_create}
     previous = {f.to: f.old for f in plan.fields if f.action == "write" and f.to in result.written}
     problems: list[Any] = [f for f in plan.fields + extras.deal_fields if f.action == "skip" and f.problem]
@@ -175,13 +191,25 @@ def remembered(redis: Redis, crm: str, number: str) -> Person | None:
     if not raw:
         return None
     data = json.loads(raw)
-    return Person(object=data["object"], id=data["id"], phones={}, owner_id=data.get("owner_id"),
-                  values=data.get("values") or {}, created=False)
+    return Person(
+        object=data["object"],
+        id=data["id"],
+        phones={},
+        owner_id=data.get("owner_id"),
+        values=data.get("values") or {},
+        created=False,
+    )
 
 
 def create_once(
-    context: CallContext, mapping: Mapping, connector: Connector, redis: Redis, number: str, read: list[str],
-    region: str, extras: Extras | None = None,
+    context: CallContext,
+    mapping: Mapping,
+    connector: Connector,
+    redis: Redis,
+    number: str,
+    read: list[str],
+    region: str,
+    extras: Extras | None = None,
 ) -> tuple[Person, dict[str, Any], WriteResult | None]:
     """Create the caller once, even when two calls from one new number sync at once.
 
@@ -193,8 +221,11 @@ def create_once(
     does both (and the follow-up task with them). Returns the person, the fields the create
     wrote (typed values), and the call's write when it is already done.
     """
-    lock = redis.lock(store.number_key("lock:number", connector.name, number), timeout=store.NUMBER_LOCK_TIMEOUT,
-                      blocking_timeout=store.NUMBER_LOCK_TIMEOUT)
+    lock = redis.lock(
+        store.number_key("lock:number", connector.name, number),
+        timeout=store.NUMBER_LOCK_TIMEOUT,
+        blocking_timeout=store.NUMBER_LOCK_TIMEOUT,
+    )
     with lock:
         existing = remembered(redis, connector.name, number)
         if existing is not None:
@@ -218,8 +249,9 @@ def create_once(
             person, fields, logged = connector.create_person(obj, base, read), {}, None
         memory = {"object": person.object, "id": person.id, "owner_id": person.owner_id, "values": person.values}
         redis.set(_memory_key(connector.name, number), json.dumps(memory), ex=store.CREATED_TTL)
-        log.info("person created", extra={"call_id": context["call"]["id"], "object": person.object,
-                                           "person_id": person.id})
+        log.info(
+            "person created", extra={"call_id": context["call"]["id"], "object": person.object, "person_id": person.id}
+        )
         return person, fields, logged
 
 

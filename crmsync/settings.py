@@ -142,8 +142,11 @@ class Settings:
         dedupe_ttl = _int(get, "DEDUPE_TTL", DEDUPE_TTL, minimum=60) or DEDUPE_TTL
         raw_body_ttl = _int(get, "RAW_BODY_TTL", dedupe_ttl, minimum=60) or dedupe_ttl
         if raw_body_ttl > dedupe_ttl:
-            raise SettingsError("RAW_BODY_TTL", f"({raw_body_ttl} s) must not exceed DEDUPE_TTL ({dedupe_ttl} s): "
-                                "a raw body is kept at most as long as its event")
+            raise SettingsError(
+                "RAW_BODY_TTL",
+                f"({raw_body_ttl} s) must not exceed DEDUPE_TTL ({dedupe_ttl} s): "
+                "a raw body is kept at most as long as its event",
+            )
         return cls(
             redis_url=redis_url,
             redis_ssl_cert_reqs=cert_reqs.lower() if cert_reqs else None,
@@ -173,8 +176,11 @@ class Settings:
         if not self.console_password:
             return False
         if not self.secret_key:
-            raise SettingsError("SECRET_KEY", "is not set: the console (CONSOLE_PASSWORD) signs its sessions with "
-                                "it; set the same long random value on every web process")
+            raise SettingsError(
+                "SECRET_KEY",
+                "is not set: the console (CONSOLE_PASSWORD) signs its sessions with "
+                "it; set the same long random value on every web process",
+            )
         return True
 
     def require_webhook_auth(self) -> None:
@@ -282,15 +288,22 @@ def _reconcile(get: Getter, dedupe_ttl: int) -> ReconcileSettings:
     grace = _int(get, "HAMSA_RECONCILE_GRACE", defaults.grace, minimum=0)
     grace = defaults.grace if grace is None else grace
     if grace >= lookback:
-        raise SettingsError("HAMSA_RECONCILE_GRACE", f"({grace} s) must be shorter than HAMSA_RECONCILE_LOOKBACK "
-                                                     f"({lookback} s): no call would ever be old enough to take")
+        raise SettingsError(
+            "HAMSA_RECONCILE_GRACE",
+            f"({grace} s) must be shorter than HAMSA_RECONCILE_LOOKBACK "
+            f"({lookback} s): no call would ever be old enough to take",
+        )
     if lookback > dedupe_ttl:
-        raise SettingsError("HAMSA_RECONCILE_LOOKBACK", f"({lookback} s) must not exceed DEDUPE_TTL ({dedupe_ttl} s): "
-                                                        "crmsync forgets older webhooks and would log them twice")
+        raise SettingsError(
+            "HAMSA_RECONCILE_LOOKBACK",
+            f"({lookback} s) must not exceed DEDUPE_TTL ({dedupe_ttl} s): "
+            "crmsync forgets older webhooks and would log them twice",
+        )
     interval = _int(get, "HAMSA_RECONCILE_INTERVAL", defaults.interval, minimum=0)
     agents = tuple(a.strip() for a in (get("HAMSA_AGENT_IDS") or "").split(",") if a.strip())
-    return ReconcileSettings(interval=defaults.interval if interval is None else interval, lookback=lookback,
-                             grace=grace, agent_ids=agents)
+    return ReconcileSettings(
+        interval=defaults.interval if interval is None else interval, lookback=lookback, grace=grace, agent_ids=agents
+    )
 
 
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d|day)\s*$")

@@ -40,8 +40,9 @@ def make_activity(call_id: str = "call-1", **overrides: Any) -> Activity:
 
 def worker(base_url: str, redis_url: str, rounds: int, general: str, search: str) -> None:
     redis = Redis.from_url(redis_url)
-    settings = HubSpotSettings(access_token=DEFAULT_TOKEN, base_url=base_url, rate_limit=general,
-                               search_rate_limit=search)
+    settings = HubSpotSettings(
+        access_token=DEFAULT_TOKEN, base_url=base_url, rate_limit=general, search_rate_limit=search
+    )
     connector = HubSpotConnector(settings, redis, timeout=(2, 5))
     try:
         for _ in range(rounds):

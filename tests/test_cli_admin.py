@@ -34,8 +34,9 @@ def run(*args):
 
 def test_quarantine_list_show_replay_and_drop(env, redis):
     # Hamsa sends the call id under a key the receiver does not know: refused, kept
-    body = json.dumps({"eventType": "call.ended", "call": {"id": "q-1"}, "data": {"callParams": {"userNumber":
-                       "+966501234567"}}}).encode()
+    body = json.dumps(
+        {"eventType": "call.ended", "call": {"id": "q-1"}, "data": {"callParams": {"userNumber": "+966501234567"}}}
+    ).encode()
     answer = post(env, redis, body)
     assert answer.status_code == 422
     qid = answer.json["quarantine_id"]

@@ -73,8 +73,10 @@ def received(case) -> str:
 
 # -- the phone table, all cases in one burst ----------------------------------------------------
 def test_hubspot_phone_cases_in_one_batch(hs: HubSpotSandbox, hconn: HubSpotConnector) -> None:
-    ids = [hs.seed_contact({"firstname": f"Case {n}", ("phone", "mobilephone")[n % 2]: case.stored})
-           for n, case in enumerate(PHONE_CASES)]
+    ids = [
+        hs.seed_contact({"firstname": f"Case {n}", ("phone", "mobilephone")[n % 2]: case.stored})
+        for n, case in enumerate(PHONE_CASES)
+    ]
     numbers = list(dict.fromkeys(received(c) for c in PHONE_CASES))
     found = hconn.find_people_many(numbers, ["contact"], ["firstname"])
     batch_searches = hs.count("/search")
@@ -104,8 +106,9 @@ def test_hubspot_number_needing_contains_token_is_found(hs: HubSpotSandbox, hcon
 
 def test_salesforce_phone_cases_in_one_batch(sf: SalesforceSandbox, sconn: SalesforceConnector) -> None:
     fields = ("Phone", "MobilePhone", "HomePhone", "OtherPhone")
-    ids = [sf.seed("Contact", {"LastName": f"Case {n}", fields[n % 4]: case.stored})
-           for n, case in enumerate(PHONE_CASES)]
+    ids = [
+        sf.seed("Contact", {"LastName": f"Case {n}", fields[n % 4]: case.stored}) for n, case in enumerate(PHONE_CASES)
+    ]
     numbers = list(dict.fromkeys(received(c) for c in PHONE_CASES))
     before = sf.count("/search")
     found = sconn.find_people_many(numbers, ["Contact", "Lead"], [])
@@ -129,12 +132,10 @@ def hs_writes(hs: HubSpotSandbox, count: int, **updates: str) -> list[CallWrite]
     return out
 
 
-def test_hubspot_batch_costs_two_requests_and_logs_each_call_once(hs: HubSpotSandbox,
-                                                                   hconn: HubSpotConnector) -> None:
+def test_hubspot_batch_costs_two_requests_and_logs_each_call_once(hs: HubSpotSandbox, hconn: HubSpotConnector) -> None:
     writes = hs_writes(hs, 30, budget="100")
     answers = hconn.write_calls(writes)
-    assert all(isinstance(a, WriteResult) and a.activity_created and a.written == {"budget": "100"}
-               for a in answers)
+    assert all(isinstance(a, WriteResult) and a.activity_created and a.written == {"budget": "100"} for a in answers)
     assert hs.count() == 2  # one batch create of the calls, one batch update of the contacts
     for write, answer in zip(writes, answers, strict=True):
         assert [c["_associations"] for c in hs.calls_for(write.activity.call_id)] == [[write.person.id]]
@@ -168,8 +169,9 @@ def test_hubspot_refused_input_fails_only_its_call(hs: HubSpotSandbox, hconn: Hu
     assert sorted(c["hs_call_external_id"] for c in hs.calls.values()) == ["call-0", "call-1"]
 
 
-def test_hubspot_lost_batch_answer_is_recovered_without_a_duplicate(hs: HubSpotSandbox,
-                                                                     hconn: HubSpotConnector) -> None:
+def test_hubspot_lost_batch_answer_is_recovered_without_a_duplicate(
+    hs: HubSpotSandbox, hconn: HubSpotConnector
+) -> None:
     writes = hs_writes(hs, 4)
     hs.add_fault(match=HS_BATCH_CREATE, status=502, commit=True, body={"status": "error", "message": "Bad Gateway"})
     answers = hconn.write_calls(writes)
@@ -227,10 +229,15 @@ def test_salesforce_refused_field_touches_only_its_call(sf: SalesforceSandbox, s
 
 
 def test_salesforce_lost_collection_answer_is_recovered_without_a_duplicate(
-        sf: SalesforceSandbox, sconn: SalesforceConnector) -> None:
+    sf: SalesforceSandbox, sconn: SalesforceConnector
+) -> None:
     writes = sf_writes(sf, 3)
-    sf.add_fault(match="POST .*" + SF_COLLECTION, status=502, commit=True, body=[{"errorCode": "BAD_GATEWAY",
-                                                                                 "message": "Bad Gateway"}])
+    sf.add_fault(
+        match="POST .*" + SF_COLLECTION,
+        status=502,
+        commit=True,
+        body=[{"errorCode": "BAD_GATEWAY", "message": "Bad Gateway"}],
+    )
     answers = sconn.write_calls(writes)
     assert all(isinstance(a, RetryableError) for a in answers), answers
     assert len(sf.tasks()) == 3

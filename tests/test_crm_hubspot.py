@@ -82,8 +82,9 @@ def test_unsupported_object_is_permanent(connector: HubSpotConnector) -> None:
 
 
 def test_create_person(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
-    created = connector.create_person("contact", {"lastname": "Unknown caller", "phone": "+966501234567",
-                                                  "budget": 80000}, ["lastname", "budget"])
+    created = connector.create_person(
+        "contact", {"lastname": "Unknown caller", "phone": "+966501234567", "budget": 80000}, ["lastname", "budget"]
+    )
     assert created.created and created.object == "contact"
     assert created.values == {"lastname": "Unknown caller", "budget": "80000"}
     assert sandbox.contact(created.id)["phone"] == "+966501234567"
@@ -111,8 +112,9 @@ def test_create_person_answer_lost_is_not_duplicated(sandbox: HubSpotSandbox, re
 def test_synced_call_takes_three_requests(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
     cid = sandbox.seed_contact({"firstname": "Noura", "phone": "0501234567", "hubspot_owner_id": "1002"})
     [found] = connector.find_people("+966501234567", ["contact"], ["budget"])
-    result = connector.write_call(found, make_activity(), {"budget": "80000", "interest_level": "high",
-                                                           "callback_requested": True})
+    result = connector.write_call(
+        found, make_activity(), {"budget": "80000", "interest_level": "high", "callback_requested": True}
+    )
     assert sandbox.count() == 3
     assert result.activity_created and not result.rejected
     assert result.written == {"budget": "80000", "interest_level": "high", "callback_requested": "true"}
@@ -126,11 +128,17 @@ def test_synced_call_takes_three_requests(sandbox: HubSpotSandbox, connector: Hu
     assert int(Redis.hget(connector._metrics._redis, "crmsync:metrics:crm_requests_total", "crm=hubspot,status=201"))
 
 
-def test_call_properties_hubspot_would_refuse_are_left_out(sandbox: HubSpotSandbox,
-                                                           connector: HubSpotConnector) -> None:
+def test_call_properties_hubspot_would_refuse_are_left_out(
+    sandbox: HubSpotSandbox, connector: HubSpotConnector
+) -> None:
     cid = sandbox.seed_contact({"phone": "+14155551212"})
-    activity = make_activity(recording_url="http://insecure.example.com/a.mp3", disposition="interested",
-                             direction="outbound", status="no_answer", owner_id="1003")
+    activity = make_activity(
+        recording_url="http://insecure.example.com/a.mp3",
+        disposition="interested",
+        direction="outbound",
+        status="no_answer",
+        owner_id="1003",
+    )
     result = connector.write_call(person(sandbox, cid), activity, {})
     call = sandbox.calls[result.activity_id]
     assert "hs_call_recording_url" not in call and "hs_call_disposition" not in call
@@ -148,8 +156,7 @@ def test_upserted_three_times_exists_once(sandbox: HubSpotSandbox, connector: Hu
     assert sandbox.count(CALLS) == 1 and sandbox.count(r"PATCH /crm/v3/objects/calls/") == 2
 
 
-def test_dropped_create_answer_is_found_not_duplicated(sandbox: HubSpotSandbox,
-                                                       connector: HubSpotConnector) -> None:
+def test_dropped_create_answer_is_found_not_duplicated(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
     sandbox.lag = 0.4  # connector index_lag is 1.0
     cid = sandbox.seed_contact({"phone": "+14155551212"})
     sandbox.add_fault(match=CALLS, drop=True)
@@ -168,8 +175,9 @@ def test_lost_create_that_never_landed_is_created_after_the_lag(sandbox: HubSpot
     cid = sandbox.seed_contact({"phone": "+14155551212"})
     conn = HubSpotConnector(sandbox.settings(), redis, timeout=(1, 3), index_lag=0.3)
     try:
-        sandbox.add_fault(match=CALLS, status=503, body={"status": "error", "message": "down",
-                                                         "category": "INTERNAL_ERROR"})
+        sandbox.add_fault(
+            match=CALLS, status=503, body={"status": "error", "message": "down", "category": "INTERNAL_ERROR"}
+        )
         with pytest.raises(RetryableError):
             conn.write_call(person(sandbox, cid), make_activity(), {})
         with pytest.raises(RetryableError, match="search index"):
@@ -183,19 +191,20 @@ def test_lost_create_that_never_landed_is_created_after_the_lag(sandbox: HubSpot
 
 def test_refused_create_is_retried_without_a_search(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
     cid = sandbox.seed_contact({"phone": "+14155551212"})
-    sandbox.add_fault(match=CALLS, status=400, body={"status": "error", "message": "bad", "category":
-                                                     "VALIDATION_ERROR"})
+    sandbox.add_fault(
+        match=CALLS, status=400, body={"status": "error", "message": "bad", "category": "VALIDATION_ERROR"}
+    )
     with pytest.raises(PermanentError):
         connector.write_call(person(sandbox, cid), make_activity(), {})
     assert connector.write_call(person(sandbox, cid), make_activity(), {}).activity_created
     assert sandbox.count("/calls/search") == 0 and len(sandbox.calls) == 1
 
 
-def test_refused_property_is_reported_and_call_written(sandbox: HubSpotSandbox,
-                                                       connector: HubSpotConnector) -> None:
+def test_refused_property_is_reported_and_call_written(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
     cid = sandbox.seed_contact({"phone": "+14155551212"})
-    result = connector.write_call(person(sandbox, cid), make_activity(),
-                                  {"budget": "80000", "interest_level": "huge", "no_such_field": "x"})
+    result = connector.write_call(
+        person(sandbox, cid), make_activity(), {"budget": "80000", "interest_level": "huge", "no_such_field": "x"}
+    )
     assert set(result.rejected) == {"interest_level", "no_such_field"}
     assert "allowed options" in result.rejected["interest_level"]
     assert "does not exist" in result.rejected["no_such_field"]
@@ -214,22 +223,38 @@ def test_validation_error_names_property(connector: HubSpotConnector) -> None:
 # -- errors --------------------------------------------------------------------------------
 ERRORS = [
     (400, {"status": "error", "message": "Invalid input", "category": "VALIDATION_ERROR"}, {}, PermanentError),
-    (401, {"status": "error", "message": "Authentication credentials not found",
-           "category": "INVALID_AUTHENTICATION"}, {}, CredentialsError),
+    (
+        401,
+        {"status": "error", "message": "Authentication credentials not found", "category": "INVALID_AUTHENTICATION"},
+        {},
+        CredentialsError,
+    ),
     (403, {"status": "error", "message": "missing scopes", "category": "MISSING_SCOPES"}, {}, CredentialsError),
     (404, {"status": "error", "message": "Object not found", "category": "OBJECT_NOT_FOUND"}, {}, PermanentError),
-    (429, {"status": "error", "message": "You have reached your ten_secondly_rolling limit.",
-           "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING"}, {"Retry-After": "7"}, RateLimited),
-    (500, {"status": "error", "message": "internal error +966501234567", "category": "INTERNAL_ERROR"}, {},
-     RetryableError),
+    (
+        429,
+        {
+            "status": "error",
+            "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT",
+            "policyName": "TEN_SECONDLY_ROLLING",
+        },
+        {"Retry-After": "7"},
+        RateLimited,
+    ),
+    (
+        500,
+        {"status": "error", "message": "internal error +966501234567", "category": "INTERNAL_ERROR"},
+        {},
+        RetryableError,
+    ),
     (502, "<html>bad gateway</html>", {}, RetryableError),
     (503, {"status": "error", "message": "unavailable"}, {}, RetryableError),
 ]
 
 
 @pytest.mark.parametrize(("status", "body", "headers", "expected"), ERRORS, ids=[str(e[0]) for e in ERRORS])
-def test_error_statuses(sandbox: HubSpotSandbox, connector: HubSpotConnector, status, body, headers,
-                        expected) -> None:
+def test_error_statuses(sandbox: HubSpotSandbox, connector: HubSpotConnector, status, body, headers, expected) -> None:
     sandbox.add_fault(match="/search", status=status, body=body, headers=headers)
     with pytest.raises(expected) as info:
         connector.find_people("+966501234567", ["contact"], [])
@@ -242,9 +267,17 @@ def test_error_statuses(sandbox: HubSpotSandbox, connector: HubSpotConnector, st
 
 
 def test_429_on_a_get_is_not_slept_in_the_client(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
-    sandbox.add_fault(match="GET /crm/v3/properties", status=429, headers={"Retry-After": "30"},
-                      body={"status": "error", "errorType": "RATE_LIMIT", "policyName": "TEN_SECONDLY_ROLLING",
-                            "message": "You have reached your ten_secondly_rolling limit."})
+    sandbox.add_fault(
+        match="GET /crm/v3/properties",
+        status=429,
+        headers={"Retry-After": "30"},
+        body={
+            "status": "error",
+            "errorType": "RATE_LIMIT",
+            "policyName": "TEN_SECONDLY_ROLLING",
+            "message": "You have reached your ten_secondly_rolling limit.",
+        },
+    )
     started = time.monotonic()
     with pytest.raises(RateLimited) as info:
         connector.check_credentials()

@@ -49,6 +49,7 @@ def connector(sandbox, redis) -> Iterator[SalesforceConnector]:
 
 # -- lookup ------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("case", PHONE_CASES, ids=lambda c: f"{c.stored}~{c.received}")
 def test_phone_cases(case, sandbox, connector):
     field = ("Phone", "MobilePhone", "HomePhone", "OtherPhone")[PHONE_CASES.index(case) % 4]
@@ -63,10 +64,17 @@ def test_phone_cases(case, sandbox, connector):
 
 @pytest.mark.parametrize("objects", [["Contact", "Lead"], ["Lead", "Contact"]])
 def test_every_candidate_is_returned_in_objects_order(objects, sandbox, connector):
-    contact_id = sandbox.seed("Contact", {"Phone": "(415) 555-1212", "OwnerId": "005000000000042AAA",
-                                          "LastModifiedDate": "2026-01-01T00:00:00.000+0000"})
-    lead_id = sandbox.seed("Lead", {"MobilePhone": "+1 415 555 1212",
-                                    "LastModifiedDate": "2026-03-01T00:00:00.000+0000"})
+    contact_id = sandbox.seed(
+        "Contact",
+        {
+            "Phone": "(415) 555-1212",
+            "OwnerId": "005000000000042AAA",
+            "LastModifiedDate": "2026-01-01T00:00:00.000+0000",
+        },
+    )
+    lead_id = sandbox.seed(
+        "Lead", {"MobilePhone": "+1 415 555 1212", "LastModifiedDate": "2026-03-01T00:00:00.000+0000"}
+    )
     sandbox.seed("Contact", {"Phone": "+44 415 555 1212"})  # same digits, another country
     people = connector.find_people(CALLER, objects, FIELDS)
     ids = {"Contact": contact_id, "Lead": lead_id}
@@ -98,6 +106,7 @@ def test_one_sosl_search_with_digits_only_national_or_international(sandbox, con
 
 # -- writing the call ----------------------------------------------------------------------
 
+
 def test_synced_call_costs_two_requests_and_writes_the_task(sandbox, connector):
     contact_id = sandbox.seed("Contact", {"Phone": "(415) 555-1212", "OwnerId": "005000000000042AAA"})
     person = connector.find_people(CALLER, ["Contact", "Lead"], FIELDS)[0]
@@ -106,11 +115,32 @@ def test_synced_call_costs_two_requests_and_writes_the_task(sandbox, connector):
     assert result.activity_created and result.written == {"Interest_Level__c": "High", "NPS__c": 8}
     (task,) = sandbox.tasks()
     assert task["Id"] == result.activity_id
-    assert {k: task[k] for k in ("TaskSubtype", "Status", "Priority", "CallType", "CallDurationInSeconds",
-                                 "CallDisposition", "CallObject", "WhoId", "ActivityDate", "OwnerId")} == {
-        "TaskSubtype": "Call", "Status": "Completed", "Priority": "Normal", "CallType": "Inbound",
-        "CallDurationInSeconds": 95, "CallDisposition": "interested", "CallObject": "call-1",
-        "WhoId": contact_id, "ActivityDate": "2026-05-01", "OwnerId": "005000000000042AAA"}
+    assert {
+        k: task[k]
+        for k in (
+            "TaskSubtype",
+            "Status",
+            "Priority",
+            "CallType",
+            "CallDurationInSeconds",
+            "CallDisposition",
+            "CallObject",
+            "WhoId",
+            "ActivityDate",
+            "OwnerId",
+        )
+    } == {
+        "TaskSubtype": "Call",
+        "Status": "Completed",
+        "Priority": "Normal",
+        "CallType": "Inbound",
+        "CallDurationInSeconds": 95,
+        "CallDisposition": "interested",
+        "CallObject": "call-1",
+        "WhoId": contact_id,
+        "ActivityDate": "2026-05-01",
+        "OwnerId": "005000000000042AAA",
+    }
     assert sandbox.get("Contact", contact_id)["Interest_Level__c"] == "High"
 
 
@@ -142,8 +172,9 @@ def test_dropped_answer_to_a_created_task_is_not_duplicated(sandbox, connector):
 def test_refused_fields_are_reported_and_the_task_is_written(sandbox, connector):
     contact_id = sandbox.seed("Contact", {"Phone": CALLER})
     person = connector.find_people(CALLER, ["Contact"], FIELDS)[0]
-    result = connector.write_call(person, activity(), {"Interest_Level__c": "Extreme", "Preferred_Time__c": "9am",
-                                                       "No_Such__c": 1})
+    result = connector.write_call(
+        person, activity(), {"Interest_Level__c": "Extreme", "Preferred_Time__c": "9am", "No_Such__c": 1}
+    )
     assert set(result.rejected) == {"Interest_Level__c", "No_Such__c"}
     assert "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST" in result.rejected["Interest_Level__c"]
     assert "bad value for restricted picklist" in result.rejected["Interest_Level__c"]
@@ -173,8 +204,9 @@ def test_missing_person_is_permanent_and_nothing_is_written(sandbox, connector):
 
 
 def test_create_person(sandbox, connector):
-    person = connector.create_person("Lead", {"LastName": "Unknown caller", "Company": "-", "Phone": CALLER},
-                                     ["Company"])
+    person = connector.create_person(
+        "Lead", {"LastName": "Unknown caller", "Company": "-", "Phone": CALLER}, ["Company"]
+    )
     assert person.created and person.object == "Lead" and person.values == {"Company": "-"}
     assert sandbox.get("Lead", person.id)["Phone"] == CALLER
     with pytest.raises(PermanentError) as info:
@@ -184,18 +216,47 @@ def test_create_person(sandbox, connector):
 
 # -- errors --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     "status, body, expected, code",
     [
-        (400, [{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Phone +14155551212 is blocked",
-                "fields": ["Phone"]}], PermanentError, "FIELD_CUSTOM_VALIDATION_EXCEPTION"),
-        (400, [{"errorCode": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [LastName]",
-                "fields": ["LastName"]}], PermanentError, "REQUIRED_FIELD_MISSING"),
-        (403, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}], RateLimited,
-         "REQUEST_LIMIT_EXCEEDED"),
+        (
+            400,
+            [
+                {
+                    "errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+                    "message": "Phone +14155551212 is blocked",
+                    "fields": ["Phone"],
+                }
+            ],
+            PermanentError,
+            "FIELD_CUSTOM_VALIDATION_EXCEPTION",
+        ),
+        (
+            400,
+            [
+                {
+                    "errorCode": "REQUIRED_FIELD_MISSING",
+                    "message": "Required fields are missing: [LastName]",
+                    "fields": ["LastName"],
+                }
+            ],
+            PermanentError,
+            "REQUIRED_FIELD_MISSING",
+        ),
+        (
+            403,
+            [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}],
+            RateLimited,
+            "REQUEST_LIMIT_EXCEEDED",
+        ),
         (403, [{"errorCode": "INSUFFICIENT_ACCESS", "message": "no"}], PermanentError, "INSUFFICIENT_ACCESS"),
-        (404, [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}], PermanentError,
-         "NOT_FOUND"),
+        (
+            404,
+            [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}],
+            PermanentError,
+            "NOT_FOUND",
+        ),
         (429, [{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}], RateLimited, None),
         (500, [{"errorCode": "UNKNOWN_EXCEPTION", "message": "boom"}], RetryableError, "UNKNOWN_EXCEPTION"),
         (503, "<html>Service Unavailable</html>", RetryableError, None),
@@ -242,12 +303,17 @@ def test_refused_access_token_is_a_credentials_error(sandbox, connector):
 
 # -- refreshable logins --------------------------------------------------------------------
 
+
 def _rsa_pair() -> tuple[str, str]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption()).decode()
-    public = key.public_key().public_bytes(serialization.Encoding.PEM,
-                                           serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -256,14 +322,20 @@ def login_settings(sandbox: SalesforceSandbox, mode: str) -> SalesforceSettings:
     if mode == "soap":
         return SalesforceSettings(username=c.username, password=c.password, security_token=c.security_token)
     if mode == "oauth-password":
-        return SalesforceSettings(username=c.username, password=c.password, security_token=c.security_token,
-                                  consumer_key=c.consumer_key, consumer_secret=c.consumer_secret)
+        return SalesforceSettings(
+            username=c.username,
+            password=c.password,
+            security_token=c.security_token,
+            consumer_key=c.consumer_key,
+            consumer_secret=c.consumer_secret,
+        )
     if mode == "client-credentials":
         return SalesforceSettings(consumer_key=c.consumer_key, consumer_secret=c.consumer_secret, domain="acme.my")
     private, public = _rsa_pair()
     c.jwt_public_key = public
-    return SalesforceSettings(username=c.username, consumer_key=c.consumer_key,
-                              private_key=private.replace("\n", "\\n"))  # as a one-line config var
+    return SalesforceSettings(
+        username=c.username, consumer_key=c.consumer_key, private_key=private.replace("\n", "\\n")
+    )  # as a one-line config var
 
 
 @pytest.fixture
@@ -315,6 +387,7 @@ def test_refused_login_is_a_credentials_error(mode, sandbox, redis, restore_cred
 
 
 # -- budget, metrics, describe -------------------------------------------------------------
+
 
 def test_daily_budget_is_shared_and_enforced(sandbox, redis):
     settings = token_settings(sandbox, daily_budget=3)
@@ -375,11 +448,28 @@ def test_a_number_that_is_not_e164_is_permanent(connector):
 def test_a_refusal_without_field_names_still_writes_the_task(sandbox, connector):
     sandbox.seed("Contact", {"Phone": CALLER})
     person = connector.find_people(CALLER, ["Contact"], FIELDS)[0]
-    sandbox.add_fault(match="POST .*/composite", status=200, body={"compositeResponse": [
-        {"body": [{"errorCode": "PROCESSING_HALTED", "message": "rolled back"}], "httpHeaders": {},
-         "httpStatusCode": 400, "referenceId": "task"},
-        {"body": [{"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Closed accounts are locked"}],
-         "httpHeaders": {}, "httpStatusCode": 400, "referenceId": "person"}]})
+    sandbox.add_fault(
+        match="POST .*/composite",
+        status=200,
+        body={
+            "compositeResponse": [
+                {
+                    "body": [{"errorCode": "PROCESSING_HALTED", "message": "rolled back"}],
+                    "httpHeaders": {},
+                    "httpStatusCode": 400,
+                    "referenceId": "task",
+                },
+                {
+                    "body": [
+                        {"errorCode": "FIELD_CUSTOM_VALIDATION_EXCEPTION", "message": "Closed accounts are locked"}
+                    ],
+                    "httpHeaders": {},
+                    "httpStatusCode": 400,
+                    "referenceId": "person",
+                },
+            ]
+        },
+    )
     result = connector.write_call(person, activity(), {"NPS__c": 3, "Preferred_Time__c": "9am"})
     assert set(result.rejected) == {"NPS__c", "Preferred_Time__c"} and result.written == {}
     assert "Closed accounts are locked" in result.rejected["NPS__c"]
@@ -399,8 +489,12 @@ def test_an_instance_whose_certificate_does_not_verify_is_a_configuration_proble
 
 # -- a new caller and their call in one request ---------------------------------------------
 
-NEW_LEAD = {"LastName": "Unknown caller", "Company": "Unknown", "MobilePhone": "+14155551212",
-            "Interest_Level__c": "High"}
+NEW_LEAD = {
+    "LastName": "Unknown caller",
+    "Company": "Unknown",
+    "MobilePhone": "+14155551212",
+    "Interest_Level__c": "High",
+}
 
 
 def test_a_new_caller_and_the_call_cost_one_request(sandbox, connector):

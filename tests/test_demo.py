@@ -15,8 +15,11 @@ pytestmark = pytest.mark.e2e
 def test_demo_syncs_every_sample_call(redis, redis_url, crm, created):
     result = subprocess.run(
         [str(Path(sys.executable).parent / "crmsync"), "demo", "--crm", crm],
-        cwd=ROOT, env={"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin", "COLUMNS": "120"},
-        capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        env={"REDIS_URL": redis_url, "PATH": "/usr/bin:/bin", "COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

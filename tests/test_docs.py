@@ -106,15 +106,21 @@ def test_every_command_in_readme(path):
 
 @pytest.mark.parametrize("path,command", COMMANDS)
 def test_every_option_in_readme(path, command):
-    missing = [opt for param in command.params if isinstance(param, click.Option)
-               for opt in param.opts if opt.startswith("--") and opt not in README]
+    missing = [
+        opt
+        for param in command.params
+        if isinstance(param, click.Option)
+        for opt in param.opts
+        if opt.startswith("--") and opt not in README
+    ]
     assert not missing, f"options of {path!r} missing from the README: {missing}"
 
 
 def procfile() -> dict[str, str]:
     lines = (ROOT / "Procfile").read_text(encoding="utf-8").splitlines()
-    return dict((part.strip() for part in line.split(":", 1)) for line in lines
-                if line.strip() and not line.startswith("#"))
+    return dict(
+        (part.strip() for part in line.split(":", 1)) for line in lines if line.strip() and not line.startswith("#")
+    )
 
 
 @pytest.mark.parametrize("kind,command", sorted(procfile().items()))

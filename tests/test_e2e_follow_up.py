@@ -39,8 +39,9 @@ def callback_body(fixture_path) -> bytes:
 def test_worker_killed_between_activity_and_task_gives_one_task(hubspot_stack, fixture_path):
     stack, sandbox = hubspot_stack, hubspot_stack.sandbox
     company = sandbox.seed_company({"name": "Acme Realty"})
-    contact = sandbox.seed_contact({"phone": "+966501234567", "lastname": "Alharbi", "associatedcompanyid": company,
-                                    "hubspot_owner_id": "1002"})
+    contact = sandbox.seed_contact(
+        {"phone": "+966501234567", "lastname": "Alharbi", "associatedcompanyid": company, "hubspot_owner_id": "1002"}
+    )
     deal = sandbox.seed_deal({"dealname": "Lease", "dealstage": "qualifiedtobuy"}, contacts=(contact,))
     # the task create is slow: the worker is killed while it waits (HubSpot creates the task)
     sandbox.add_fault(match=TASKS, delay=3, times=1)

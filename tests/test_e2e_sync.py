@@ -31,27 +31,42 @@ class Stack:
     def __init__(self, crm: str, sandbox, redis_url: str, tmp: Path, mappings: Path, **extra: str) -> None:
         self.crm, self.sandbox, self.tmp = crm, sandbox, tmp
         self.port = free_port()
-        self.env = crmsync_env(crm, sandbox, redis_url, TOKEN, mappings, PORT=str(self.port), WEB_CONCURRENCY="1",
-                               **extra)
+        self.env = crmsync_env(
+            crm, sandbox, redis_url, TOKEN, mappings, PORT=str(self.port), WEB_CONCURRENCY="1", **extra
+        )
         self.web = Process("web", self.env, tmp)
         self.workers = [Process("worker", self.env, tmp)]
         wait_http(f"http://127.0.0.1:{self.port}/healthz")
 
     def post(self, body: bytes) -> requests.Response:
-        return requests.post(f"http://127.0.0.1:{self.port}/webhooks/hamsa", data=body, timeout=5,
-                             headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+        return requests.post(
+            f"http://127.0.0.1:{self.port}/webhooks/hamsa",
+            data=body,
+            timeout=5,
+            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+        )
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(Path(sys.executable).parent / "crmsync"), *args], env={**self.env, "PATH": ""},
-                              capture_output=True, text=True, timeout=60, cwd=ROOT)
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "crmsync"), *args],
+            env={**self.env, "PATH": ""},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=ROOT,
+        )
 
     def status(self, call_id: str) -> dict:
         done = self.cli("status", call_id, "--json")
         return json.loads(done.stdout) if done.returncode == 0 else {}
 
     def wait_state(self, call_id: str, states: tuple[str, ...], timeout: float = 60) -> dict:
-        return wait_for(lambda: (s := self.status(call_id)) and s.get("state") in states and s, timeout,
-                        interval=0.5, what=f"{call_id} in {states}")
+        return wait_for(
+            lambda: (s := self.status(call_id)) and s.get("state") in states and s,
+            timeout,
+            interval=0.5,
+            what=f"{call_id} in {states}",
+        )
 
     def restart_worker(self) -> None:
         self.workers.append(Process("worker", self.env, self.tmp))
@@ -129,8 +144,15 @@ def test_both_fixtures_land_once_with_mapped_fields(stack, fixture_path):
     assert documented["activity_id"]
     logs = stack.web.output() + stack.workers[0].output()
     assert '"call_id": "' + DOCUMENTED_CALL in logs  # structured, with the call id
-    for secret in ("966501234567", "501234567", "966551234567", "Around 80,000 riyals", "Not now, maybe next month",
-                   stack.sandbox.token, TOKEN):
+    for secret in (
+        "966501234567",
+        "501234567",
+        "966551234567",
+        "Around 80,000 riyals",
+        "Not now, maybe next month",
+        stack.sandbox.token,
+        TOKEN,
+    ):
         assert secret not in logs, secret
 
 
@@ -166,8 +188,11 @@ def test_worker_killed_mid_call_gives_one_activity(stack, fixture_path):
 def test_crm_outage_of_30_seconds_delays_and_loses_nothing(stack, fixture_path):
     sandbox = stack.sandbox
     seed(sandbox, "+966501234567")
-    down = {"status": "error", "message": "down", "category": "INTERNAL"} if stack.crm == "hubspot" else [
-        {"message": "Server busy", "errorCode": "SERVER_UNAVAILABLE"}]
+    down = (
+        {"status": "error", "message": "down", "category": "INTERNAL"}
+        if stack.crm == "hubspot"
+        else [{"message": "Server busy", "errorCode": "SERVER_UNAVAILABLE"}]
+    )
     sandbox.add_fault(match=".*", status=503, body=down, seconds=30)
     stack.post((fixture_path / "call_ended_documented.json").read_bytes())
     stack.post((fixture_path / "call_ended_flat.json").read_bytes())
@@ -183,8 +208,7 @@ def test_permanent_refusal_fails_and_replay_after_mapping_fix_syncs(hubspot_stac
     mapping = mappings_dir / "hubspot.yaml"
     good = mapping.read_text()
     # a property HubSpot does not have: creating the unknown caller is refused (400)
-    mapping.write_text(good.replace("lead_source: \"{{ outcome.lead_source }}\"",
-                                    "no_such_property: \"{{ call.id }}\""))
+    mapping.write_text(good.replace('lead_source: "{{ outcome.lead_source }}"', 'no_such_property: "{{ call.id }}"'))
     hubspot_stack.workers[0].stop()
     hubspot_stack.restart_worker()
     hubspot_stack.post((fixture_path / "call_ended_flat.json").read_bytes())
@@ -224,8 +248,9 @@ def test_status_json_has_the_documented_keys(hubspot_stack, fixture_path):
     seed(hubspot_stack.sandbox, "+966501234567")
     hubspot_stack.post((fixture_path / "call_ended_documented.json").read_bytes())
     record = hubspot_stack.wait_state(DOCUMENTED_CALL, ("synced", "partial"))
-    assert {"call_id", "state", "crm", "person", "activity_id", "fields", "errors", "attempts",
-            "updated_at"} <= set(record)
+    assert {"call_id", "state", "crm", "person", "activity_id", "fields", "errors", "attempts", "updated_at"} <= set(
+        record
+    )
     assert set(record["person"]) >= {"type", "id", "created"}
     assert record["crm"] == "hubspot"
 

@@ -15,8 +15,17 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture
 def web(redis, redis_url, tmp_path):
     port = free_port()
-    process = Process("web", {"PORT": str(port), "REDIS_URL": redis_url, "WEBHOOK_TOKENS": TOKEN,
-                              "WEB_CONCURRENCY": "2", "DEFAULT_REGION": "SA"}, tmp_path)
+    process = Process(
+        "web",
+        {
+            "PORT": str(port),
+            "REDIS_URL": redis_url,
+            "WEBHOOK_TOKENS": TOKEN,
+            "WEB_CONCURRENCY": "2",
+            "DEFAULT_REGION": "SA",
+        },
+        tmp_path,
+    )
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
         yield f"http://127.0.0.1:{port}", process
@@ -35,15 +44,22 @@ def test_gunicorn_serves_the_webhook_and_logs_nothing_secret(web, redis, fixture
         assert (first.status_code, first.json()["status"]) == (200, "accepted")
         assert again.json()["status"] == "duplicate"
         assert http.post(f"{url}/webhooks/hamsa", data=flat, headers=auth, timeout=5).status_code == 200
-        wrong = http.post(f"{url}/webhooks/hamsa", data=ended, headers={"Authorization": "Bearer " + TOKEN[:-1] + "X"},
-                          timeout=5)
-        doubled = http.post(f"{url}/webhooks/hamsa", data=ended, headers={"Authorization": f"Bearer Bearer {TOKEN}"},
-                            timeout=5)
+        wrong = http.post(
+            f"{url}/webhooks/hamsa", data=ended, headers={"Authorization": "Bearer " + TOKEN[:-1] + "X"}, timeout=5
+        )
+        doubled = http.post(
+            f"{url}/webhooks/hamsa", data=ended, headers={"Authorization": f"Bearer Bearer {TOKEN}"}, timeout=5
+        )
         invalid = http.post(f"{url}/webhooks/hamsa", data=b'{"nothing": "+966501234567"}', headers=auth, timeout=5)
         broken = http.post(f"{url}/webhooks/hamsa", data=b"{", headers=auth, timeout=5)
         plain = http.post(f"{url}/webhooks/hamsa", data=ended, headers={**auth, "X-Forwarded-Proto": "http"}, timeout=5)
-    assert [wrong.status_code, doubled.status_code, invalid.status_code, broken.status_code, plain.status_code] == \
-        [401, 401, 422, 400, 403]
+    assert [wrong.status_code, doubled.status_code, invalid.status_code, broken.status_code, plain.status_code] == [
+        401,
+        401,
+        422,
+        400,
+        403,
+    ]
     for answer in (wrong, doubled, invalid, broken, plain):
         assert answer.headers["Content-Type"] == "application/json"
         assert set(answer.json()) >= {"error", "message"}
@@ -54,8 +70,16 @@ def test_gunicorn_serves_the_webhook_and_logs_nothing_secret(web, redis, fixture
     lines = [json.loads(line) for line in logs.splitlines() if line.startswith("{")]
     assert any(line.get("reason") == "unauthorized" and line.get("source") == "127.0.0.1" for line in lines)
     assert any(line.get("call_id") == "call_7f3a9c2e-5b1d-4e8a-9c6f-2d4b8e1a0f37" for line in lines)
-    for secret in (TOKEN, TOKEN[:-1], "966501234567", "0551234567", "966551234567", "Around 80,000 riyals",
-                   "Not now, maybe next month", "Is this a good time"):
+    for secret in (
+        TOKEN,
+        TOKEN[:-1],
+        "966501234567",
+        "0551234567",
+        "966551234567",
+        "Around 80,000 riyals",
+        "Not now, maybe next month",
+        "Is this a good time",
+    ):
         assert secret not in logs, secret
 
 

@@ -22,8 +22,18 @@ from crmsync.sandbox.salesforce import SalesforceSandbox
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "mappings"
 # Variables a developer's shell may have set that these commands must not depend on.
-CLEAN = {name: None for name in ("REDIS_URL", "HUBSPOT_ACCESS_TOKEN", "HUBSPOT_BASE_URL", "SALESFORCE_INSTANCE_URL",
-                                 "SALESFORCE_ACCESS_TOKEN", "WEBHOOK_TOKENS", "WEBHOOK_AUTH")}
+CLEAN = {
+    name: None
+    for name in (
+        "REDIS_URL",
+        "HUBSPOT_ACCESS_TOKEN",
+        "HUBSPOT_BASE_URL",
+        "SALESFORCE_INSTANCE_URL",
+        "SALESFORCE_ACCESS_TOKEN",
+        "WEBHOOK_TOKENS",
+        "WEBHOOK_AUTH",
+    )
+}
 
 
 def run(args: list[str], **env: Any) -> Result:
@@ -38,6 +48,7 @@ def mdir(tmp_path: Path) -> Path:
 
 
 # -- check, locally ------------------------------------------------------------------------
+
 
 def test_check_the_shipped_mappings_needs_no_redis_and_no_crm() -> None:
     result = run(["check"], MAPPINGS_DIR=str(SHIPPED), CRM=None, REDIS_URL="redis://127.0.0.1:1/0")
@@ -55,8 +66,9 @@ def test_check_reports_every_problem_and_exits_1(mdir: Path) -> None:
     lines = result.output.splitlines()
     assert f"✗ {mdir}/hubspot.yaml  2 problems" in lines
     assert any(line.strip().startswith(f"{mdir}/hubspot.yaml:20: match.on_multple: unknown key") for line in lines)
-    assert any(line.strip().startswith(f'{mdir}/hubspot.yaml:47: fields[0].type: "nummber" is not one of')
-               for line in lines)
+    assert any(
+        line.strip().startswith(f'{mdir}/hubspot.yaml:47: fields[0].type: "nummber" is not one of') for line in lines
+    )
     assert f"✓ {mdir}/salesforce.yaml  salesforce · events call.ended · 11 fields" in lines
     assert "Fix the problems above, then check again." in lines
 
@@ -68,10 +80,18 @@ def test_check_json(mdir: Path) -> None:
     report = json.loads(result.output)
     assert report["ok"] is False and report["remote"] is None
     hubspot, salesforce = report["files"]
-    assert hubspot == {"path": f"{mdir}/hubspot.yaml", "ok": True, "problems": [], "crm": "hubspot",
-                       "events": ["call.ended"], "fields": 13}
-    assert salesforce["problems"] == [f'{mdir}/salesforce.yaml:2: crm: "hubspot" does not match the file name '
-                                      "salesforce.yaml: write crm: salesforce, or rename the file"]
+    assert hubspot == {
+        "path": f"{mdir}/hubspot.yaml",
+        "ok": True,
+        "problems": [],
+        "crm": "hubspot",
+        "events": ["call.ended"],
+        "fields": 13,
+    }
+    assert salesforce["problems"] == [
+        f'{mdir}/salesforce.yaml:2: crm: "hubspot" does not match the file name '
+        "salesforce.yaml: write crm: salesforce, or rename the file"
+    ]
 
 
 def test_check_an_empty_folder(tmp_path: Path) -> None:
@@ -81,6 +101,7 @@ def test_check_an_empty_folder(tmp_path: Path) -> None:
 
 
 # -- preview, locally -----------------------------------------------------------------------
+
 
 def fields_by_name(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {f["to"]: f for f in report["plan"]["fields"]}
@@ -95,14 +116,18 @@ def test_preview_documented_call_in_hubspot(fixture_path: Path) -> None:
     assert "not looked up: assuming a contact with empty fields (--remote looks)" in out
     assert "AI call with Noura (Sales)" in out
     assert "f240bbac-87c9-4f6e-bf70-924b57d47db7" in out
-    for row in ["budget", "outcome.budget", "∅ → 80000", "write"], ["hs_lead_status", "∅ → OPEN_DEAL"], \
-               ["last_ai_call_at", "∅ → 2026-03-02T09:14:52.318Z"], \
-               ["renewal_decision", "outcome.renewal_decision", "skip", "source is empty"]:
+    for row in (
+        ["budget", "outcome.budget", "∅ → 80000", "write"],
+        ["hs_lead_status", "∅ → OPEN_DEAL"],
+        ["last_ai_call_at", "∅ → 2026-03-02T09:14:52.318Z"],
+        ["renewal_decision", "outcome.renewal_decision", "skip", "source is empty"],
+    ):
         assert any(all(cell in line for cell in row) for line in out.splitlines()), row
     assert "9 fields would be written" in out
 
-    report = json.loads(run(["preview", str(event), "--json"], MAPPINGS_DIR=str(SHIPPED), CRM="hubspot",
-                            DEFAULT_REGION="SA").output)
+    report = json.loads(
+        run(["preview", str(event), "--json"], MAPPINGS_DIR=str(SHIPPED), CRM="hubspot", DEFAULT_REGION="SA").output
+    )
     assert report["number"] == "+9665*****567" and report["syncs"] is True
     fields = fields_by_name(report)
     assert fields["budget"]["new"] == "80000"
@@ -119,16 +144,25 @@ def test_preview_flat_call_in_salesforce(fixture_path: Path) -> None:
     assert result.exit_code == 0, result.output
     out = result.output
     assert "AI call with the AI agent" in out
-    for row in ["Follow_Up_Date__c", "∅ → 2026-04-01"], ["Objections__c", "∅ → price, timing"], \
-               ["Renewal_Decision__c (Contact)", "∅ → Undecided"], ["NPS__c (Contact)", "source is empty"]:
+    for row in (
+        ["Follow_Up_Date__c", "∅ → 2026-04-01"],
+        ["Objections__c", "∅ → price, timing"],
+        ["Renewal_Decision__c (Contact)", "∅ → Undecided"],
+        ["NPS__c (Contact)", "source is empty"],
+    ):
         assert any(all(cell in line for cell in row) for line in out.splitlines()), row
 
-    report = json.loads(run(["preview", str(event), "--json"], MAPPINGS_DIR=str(SHIPPED), CRM="salesforce",
-                            DEFAULT_REGION="SA").output)
+    report = json.loads(
+        run(["preview", str(event), "--json"], MAPPINGS_DIR=str(SHIPPED), CRM="salesforce", DEFAULT_REGION="SA").output
+    )
     assert report["match"]["object"] == "Contact"
     assert report["plan"]["updates"] == {
-        "Follow_Up_Date__c": "2026-04-01", "Objections__c": "price, timing", "Renewal_Decision__c": "Undecided",
-        "Last_AI_Call__c": "2026-03-02T09:13:21.000Z", "Phone": "+966551234567"}
+        "Follow_Up_Date__c": "2026-04-01",
+        "Objections__c": "price, timing",
+        "Renewal_Decision__c": "Undecided",
+        "Last_AI_Call__c": "2026-03-02T09:13:21.000Z",
+        "Phone": "+966551234567",
+    }
     body = report["plan"]["activity"]["body"]
     assert "- Objections: price, timing" in body and "Agent: Good afternoon, am I speaking with Omar?" in body
     assert report["plan"]["activity"]["properties"] == {"Priority": "Normal"}
@@ -140,16 +174,23 @@ NARROW = [("hubspot", "call_ended_documented.json"), ("salesforce", "call_ended_
 def preview_piped(event: Path, **env: str) -> str:
     """The installed command, its output through a real pipe, with no COLUMNS set."""
     environ = {k: v for k, v in os.environ.items() if k not in CLEAN and k != "COLUMNS"}
-    done = subprocess.run([str(Path(sys.executable).parent / "crmsync"), "mappings", "preview", str(event)],
-                          env={**environ, **env}, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "crmsync"), "mappings", "preview", str(event)],
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
 @pytest.mark.parametrize("how", ["80 columns", "piped"])
 @pytest.mark.parametrize("crm, name", NARROW)
-def test_preview_keeps_every_field_name_whole_at_80_columns_and_piped(fixture_path: Path, crm: str, name: str,
-                                                                      how: str) -> None:
+def test_preview_keeps_every_field_name_whole_at_80_columns_and_piped(
+    fixture_path: Path, crm: str, name: str, how: str
+) -> None:
     event = fixture_path / name
     env = {"MAPPINGS_DIR": str(SHIPPED), "CRM": crm, "DEFAULT_REGION": "SA"}
     report = json.loads(run(["preview", str(event), "--json"], **env).output)
@@ -161,7 +202,7 @@ def test_preview_keeps_every_field_name_whole_at_80_columns_and_piped(fixture_pa
         out = result.output
     lines = out.splitlines()
     assert max(len(line) for line in lines) <= 80
-    fields = "\n".join(lines[lines.index("fields"):])
+    fields = "\n".join(lines[lines.index("fields") :])
     assert "…" not in fields  # nothing cut, values included
     for entry in report["plan"]["fields"]:
         for whole in entry["to"] + (f" ({entry['object']})" if entry["object"] else ""), entry["source"]:
@@ -206,6 +247,7 @@ def test_preview_needs_crm_and_a_valid_event(tmp_path: Path, fixture_path: Path)
 
 # -- against the sandboxes ------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def hubspot() -> Iterator[HubSpotSandbox]:
     with HubSpotSandbox(rate_limit=None, search_rate_limit=None) as hs:
@@ -219,14 +261,26 @@ def salesforce() -> Iterator[SalesforceSandbox]:
 
 
 def hubspot_env(hs: HubSpotSandbox, redis_url: str, mdir: Path) -> dict[str, str]:
-    return {"CRM": "hubspot", "HUBSPOT_ACCESS_TOKEN": hs.token, "HUBSPOT_BASE_URL": hs.url, "REDIS_URL": redis_url,
-            "MAPPINGS_DIR": str(mdir), "DEFAULT_REGION": "SA"}
+    return {
+        "CRM": "hubspot",
+        "HUBSPOT_ACCESS_TOKEN": hs.token,
+        "HUBSPOT_BASE_URL": hs.url,
+        "REDIS_URL": redis_url,
+        "MAPPINGS_DIR": str(mdir),
+        "DEFAULT_REGION": "SA",
+    }
 
 
 def salesforce_env(sf: SalesforceSandbox, redis_url: str, mdir: Path) -> dict[str, str]:
-    return {"CRM": "salesforce", "SALESFORCE_INSTANCE_URL": sf.url, "SALESFORCE_ACCESS_TOKEN": sf.token,
-            "REQUESTS_CA_BUNDLE": str(sf.ca_path), "REDIS_URL": redis_url, "MAPPINGS_DIR": str(mdir),
-            "DEFAULT_REGION": "SA"}
+    return {
+        "CRM": "salesforce",
+        "SALESFORCE_INSTANCE_URL": sf.url,
+        "SALESFORCE_ACCESS_TOKEN": sf.token,
+        "REQUESTS_CA_BUNDLE": str(sf.ca_path),
+        "REDIS_URL": redis_url,
+        "MAPPINGS_DIR": str(mdir),
+        "DEFAULT_REGION": "SA",
+    }
 
 
 def test_check_remote_hubspot(hubspot: HubSpotSandbox, redis: Any, redis_url: str, mdir: Path) -> None:
@@ -266,19 +320,31 @@ def test_check_remote_salesforce(salesforce: SalesforceSandbox, redis: Any, redi
     result = run(["check", "--remote"], **env)
     assert result.exit_code == 1
     out = " ".join(result.output.split())
-    assert f'{mdir}/salesforce.yaml:44: fields[0].to: "Budjet__c" does not exist on Contact (did you mean ' \
-           '"Budget__c"?)' in out
+    assert (
+        f'{mdir}/salesforce.yaml:44: fields[0].to: "Budjet__c" does not exist on Contact (did you mean '
+        '"Budget__c"?)' in out
+    )
     assert f'{mdir}/salesforce.yaml:44: fields[0].to: "Budjet__c" does not exist on Lead' in out
-    assert f'{mdir}/salesforce.yaml:49: fields[1].values.high: "Hot" is not an allowed value of Interest_Level__c on ' \
-           "Contact: High, Medium, Low" in out
+    assert (
+        f'{mdir}/salesforce.yaml:49: fields[1].values.high: "Hot" is not an allowed value of Interest_Level__c on '
+        "Contact: High, Medium, Low" in out
+    )
     assert f'{mdir}/salesforce.yaml:40: activity.properties.Mood__c: "Mood__c" does not exist on Task' in out
 
 
-def test_preview_remote_hubspot_shows_current_values(hubspot: HubSpotSandbox, redis: Any, redis_url: str,
-                                                     mdir: Path, fixture_path: Path) -> None:
+def test_preview_remote_hubspot_shows_current_values(
+    hubspot: HubSpotSandbox, redis: Any, redis_url: str, mdir: Path, fixture_path: Path
+) -> None:
     hubspot.reset()
-    cid = hubspot.seed_contact({"firstname": "Sara", "phone": "050 123 4567", "budget": "80000",
-                                "hs_lead_status": "NEW", "hubspot_owner_id": "1002"})
+    cid = hubspot.seed_contact(
+        {
+            "firstname": "Sara",
+            "phone": "050 123 4567",
+            "budget": "80000",
+            "hs_lead_status": "NEW",
+            "hubspot_owner_id": "1002",
+        }
+    )
     env = hubspot_env(hubspot, redis_url, mdir)
     result = run(["preview", str(fixture_path / "call_ended_documented.json"), "--remote", "--json"], **env)
     assert result.exit_code == 0, result.output
@@ -287,15 +353,17 @@ def test_preview_remote_hubspot_shows_current_values(hubspot: HubSpotSandbox, re
     fields = fields_by_name(report)
     assert (fields["budget"]["action"], fields["budget"]["reason"]) == ("skip", "unchanged")
     assert (fields["hs_lead_status"]["old"], fields["hs_lead_status"]["reason"]) == (
-        "NEW", "if_empty: the field has a value")
+        "NEW",
+        "if_empty: the field has a value",
+    )
     assert fields["interest_level"]["action"] == "write"
     assert [r.method for r in hubspot.requests if r.method in ("PATCH", "PUT")] == []  # nothing written
     assert not any(r.method == "POST" and "/search" not in r.path for r in hubspot.requests)
 
 
-def test_preview_remote_nobody_matches_shows_the_record_to_create(salesforce: SalesforceSandbox, redis: Any,
-                                                                  redis_url: str, mdir: Path,
-                                                                  fixture_path: Path) -> None:
+def test_preview_remote_nobody_matches_shows_the_record_to_create(
+    salesforce: SalesforceSandbox, redis: Any, redis_url: str, mdir: Path, fixture_path: Path
+) -> None:
     env = salesforce_env(salesforce, redis_url, mdir)
     result = run(["preview", str(fixture_path / "call_ended_flat.json"), "--remote"], **env)
     assert result.exit_code == 0, result.output

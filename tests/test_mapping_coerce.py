@@ -87,7 +87,7 @@ FAILURES = [
     ("80.000,00", "number", '"80.000,00" is not a number'),
     ("nan", "number", '"nan" is not a finite number'),
     ("inf", "number", '"inf" is not a finite number'),
-    (True, "number", "\"true\" is a yes/no value, not a number"),
+    (True, "number", '"true" is a yes/no value, not a number'),
     ("[1, 2]", "number", '"[1, 2]" is not a number'),
     ([1, 2], "number", '"[1, 2]" is a list or object, not one number'),
     ("3.5", "integer", '"3.5" is not a whole number'),

@@ -57,10 +57,14 @@ def test_every_key_of_the_spec_format_is_documented() -> None:
 
 
 def test_every_key_the_loader_accepts_is_documented() -> None:
-    keys = [*loader.TOP_KEYS, *(f"match.{k}" for k in loader.MATCH_KEYS),
-            *(f"match.create.{k}" for k in loader.CREATE_KEYS), *(f"activity.{k}" for k in loader.ACTIVITY_KEYS),
-            *(f"activity.disposition.{k}" for k in loader.DISPOSITION_KEYS),
-            *(f"fields[].{k}" for k in loader.FIELD_KEYS)]
+    keys = [
+        *loader.TOP_KEYS,
+        *(f"match.{k}" for k in loader.MATCH_KEYS),
+        *(f"match.create.{k}" for k in loader.CREATE_KEYS),
+        *(f"activity.{k}" for k in loader.ACTIVITY_KEYS),
+        *(f"activity.disposition.{k}" for k in loader.DISPOSITION_KEYS),
+        *(f"fields[].{k}" for k in loader.FIELD_KEYS),
+    ]
     missing = [key for key in keys if not documented(key)]
     assert missing == [], f"document these keys in docs/mappings.md: {missing}"
 

@@ -16,22 +16,47 @@ from crmsync.mapping.body import default_body, label
 
 CONTEXT: dict[str, Any] = {
     "call": {
-        "id": "call-1", "conversation_id": "conv-1", "event": "call.ended", "agent_id": "a1",
-        "agent_name": "Noura", "project_id": "p1", "direction": "inbound",
-        "customer_number": "+966501234567", "agent_number": "+966112345678",
-        "started_at": "2026-03-02T09:11:45.000Z", "answered_at": "2026-03-02T09:11:50.000Z",
-        "ended_at": "2026-03-02T09:14:52.318Z", "duration_seconds": 187, "status": "completed",
-        "recording_url": "https://rec.example.com/1.mp3", "channel": "TELEPHONE",
+        "id": "call-1",
+        "conversation_id": "conv-1",
+        "event": "call.ended",
+        "agent_id": "a1",
+        "agent_name": "Noura",
+        "project_id": "p1",
+        "direction": "inbound",
+        "customer_number": "+966501234567",
+        "agent_number": "+966112345678",
+        "started_at": "2026-03-02T09:11:45.000Z",
+        "answered_at": "2026-03-02T09:11:50.000Z",
+        "ended_at": "2026-03-02T09:14:52.318Z",
+        "duration_seconds": 187,
+        "status": "completed",
+        "recording_url": "https://rec.example.com/1.mp3",
+        "channel": "TELEPHONE",
     },
     "transcript": [{"speaker": "Agent", "text": "Hello <there>"}, {"speaker": "User", "text": "Hi & bye"}],
     "transcript_text": "Agent: Hello <there>\nUser: Hi & bye",
     "outcome": {
-        "budget": "80000", "interest": "High", "callback": "yes", "date": "2026-04-01", "blank": "",
-        "nothing": None, "nullish": "null", "objections": '["price", "timing"]', "bad_number": "lots",
-        "phone": "0551234567", "expectedSalary": "9000",
+        "budget": "80000",
+        "interest": "High",
+        "callback": "yes",
+        "date": "2026-04-01",
+        "blank": "",
+        "nothing": None,
+        "nullish": "null",
+        "objections": '["price", "timing"]',
+        "bad_number": "lots",
+        "phone": "0551234567",
+        "expectedSalary": "9000",
     },
-    "tools": [{"name": "check_availability", "input": {"city": "Riyadh"}, "output": {"available": 14},
-               "duration_ms": 412, "at": "2026-03-02T09:13:10.112Z"}],
+    "tools": [
+        {
+            "name": "check_availability",
+            "input": {"city": "Riyadh"},
+            "output": {"available": 14},
+            "duration_ms": 412,
+            "at": "2026-03-02T09:13:10.112Z",
+        }
+    ],
 }
 
 
@@ -41,28 +66,50 @@ def mapping(tmp_path: Path, body: str, crm: str = "hubspot") -> Mapping:
     return load_mapping(path)
 
 
-def one(tmp_path: Path, entry: str, current: dict[str, Any] | None = None, crm: str = "hubspot",
-        context: dict[str, Any] | None = None) -> Any:
+def one(
+    tmp_path: Path,
+    entry: str,
+    current: dict[str, Any] | None = None,
+    crm: str = "hubspot",
+    context: dict[str, Any] | None = None,
+) -> Any:
     m = mapping(tmp_path, "fields:\n" + textwrap.indent(textwrap.dedent(entry), "  "), crm)
     plan = m.plan(context or CONTEXT, None, current or {})
     (field,) = plan.fields
     return field
 
 
-@pytest.mark.parametrize("source", ["outcome.missing", "outcome.blank", "outcome.nothing", "outcome.nullish",
-                                    "outcome.budget.deeper", "tools.5.output"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "outcome.missing",
+        "outcome.blank",
+        "outcome.nothing",
+        "outcome.nullish",
+        "outcome.budget.deeper",
+        "tools.5.output",
+    ],
+)
 def test_an_empty_source_leaves_the_field_alone(tmp_path: Path, source: str) -> None:
     field = one(tmp_path, f"- {{from: {source}, to: x}}", {"x": "kept"})
     assert (field.action, field.reason, field.problem, field.old, field.new) == (
-        "skip", "source is empty", False, "kept", None)
+        "skip",
+        "source is empty",
+        False,
+        "kept",
+        None,
+    )
 
 
 def test_a_value_that_does_not_coerce_skips_that_field_only(tmp_path: Path) -> None:
-    m = mapping(tmp_path, """\
+    m = mapping(
+        tmp_path,
+        """\
         fields:
           - {from: outcome.bad_number, to: budget, type: number}
           - {from: outcome.budget, to: budget2, type: number}
-        """)
+        """,
+    )
     plan = m.plan(CONTEXT, "contact", {})
     bad, good = plan.fields
     assert (bad.action, bad.reason, bad.problem) == ("skip", '"lots" is not a number', True)
@@ -90,11 +137,18 @@ def test_a_value_map_with_another_type_is_coerced_after_mapping(tmp_path: Path) 
 
 
 def test_multi_select_enum_maps_each_item(tmp_path: Path) -> None:
-    field = one(tmp_path, "- {from: outcome.objections, to: o, type: enum, values: {price: Price, timing: Time}}",
-                crm="salesforce")
+    field = one(
+        tmp_path,
+        "- {from: outcome.objections, to: o, type: enum, values: {price: Price, timing: Time}}",
+        crm="salesforce",
+    )
     assert field.new == "Price;Time"
-    field = one(tmp_path, "- {from: outcome.objections, to: o, type: enum, values: {price: Price, timing: Time}}",
-                {"o": "Time;Price"}, crm="salesforce")
+    field = one(
+        tmp_path,
+        "- {from: outcome.objections, to: o, type: enum, values: {price: Price, timing: Time}}",
+        {"o": "Time;Price"},
+        crm="salesforce",
+    )
     assert (field.action, field.reason) == ("skip", "unchanged")
 
 
@@ -104,7 +158,12 @@ def test_if_empty(tmp_path: Path) -> None:
     assert one(tmp_path, entry, {"budget": None}).action == "write"
     field = one(tmp_path, entry, {"budget": "5"})
     assert (field.action, field.reason, field.problem, field.old, field.new) == (
-        "skip", "if_empty: the field has a value", False, "5", "80000")
+        "skip",
+        "if_empty: the field has a value",
+        False,
+        "5",
+        "80000",
+    )
 
 
 def test_append(tmp_path: Path) -> None:
@@ -124,30 +183,37 @@ def test_when(tmp_path: Path) -> None:
         assert (field.action, field.reason, field.problem) == ("skip", "when is false", False), condition
 
 
-@pytest.mark.parametrize(("entry", "old"), [
-    ("{from: outcome.budget, to: f, type: number}", "80000.0"),
-    ("{from: outcome.budget, to: f, type: number}", 80000),
-    ("{from: outcome.callback, to: f, type: boolean}", "true"),
-    ("{from: outcome.date, to: f, type: date}", "2026-04-01"),
-    ("{from: outcome.date, to: f, type: date}", "1775001600000"),
-    ("{value: '{{ call.ended_at }}', to: f, type: datetime}", "2026-03-02T09:14:52.318Z"),
-    ("{from: call.customer_number, to: f, type: phone}", "+966 50 123 4567"),
-    ("{from: outcome.interest, to: f}", "High"),
-])
+@pytest.mark.parametrize(
+    ("entry", "old"),
+    [
+        ("{from: outcome.budget, to: f, type: number}", "80000.0"),
+        ("{from: outcome.budget, to: f, type: number}", 80000),
+        ("{from: outcome.callback, to: f, type: boolean}", "true"),
+        ("{from: outcome.date, to: f, type: date}", "2026-04-01"),
+        ("{from: outcome.date, to: f, type: date}", "1775001600000"),
+        ("{value: '{{ call.ended_at }}', to: f, type: datetime}", "2026-03-02T09:14:52.318Z"),
+        ("{from: call.customer_number, to: f, type: phone}", "+966 50 123 4567"),
+        ("{from: outcome.interest, to: f}", "High"),
+    ],
+)
 def test_a_value_equal_to_the_current_one_is_not_written(tmp_path: Path, entry: str, old: Any) -> None:
     field = one(tmp_path, f"- {entry}", {"f": old})
     assert (field.action, field.reason, field.problem) == ("skip", "unchanged", False)
 
 
 def test_salesforce_object_filter_and_order(tmp_path: Path) -> None:
-    m = mapping(tmp_path, """\
+    m = mapping(
+        tmp_path,
+        """\
         match: {objects: [Contact, Lead]}
         fields:
           - {from: outcome.budget, to: Budget__c, type: number}
           - {from: outcome.interest, to: Renewal__c, object: Contact}
           - {from: outcome.interest, to: Status, object: Lead}
           - {from: outcome.expectedSalary, to: Budget__c, type: number, write: if_empty}
-        """, crm="salesforce")
+        """,
+        crm="salesforce",
+    )
     contact = m.plan(CONTEXT, "Contact", {})
     assert [f.to for f in contact.fields] == ["Budget__c", "Renewal__c", "Budget__c"]
     assert contact.fields[2].reason == "if_empty: the field has a value"  # sees the earlier entry's write
@@ -163,7 +229,9 @@ def test_a_failing_template_is_a_problem_for_that_field(tmp_path: Path) -> None:
 
 
 def test_activity(tmp_path: Path) -> None:
-    m = mapping(tmp_path, """\
+    m = mapping(
+        tmp_path,
+        """\
         activity:
           title: "Call {{ call.id }} with {{ call.agent_name }}"
           disposition:
@@ -173,14 +241,18 @@ def test_activity(tmp_path: Path) -> None:
             hubspot_owner_id: "1002"
             hs_call_source: "{{ call.channel }}"
             empty_one: "{{ outcome.nothing }}"
-        """)
+        """,
+    )
     activity = m.plan(CONTEXT, "contact", {}).activity
     assert activity.title == "Call call-1 with Noura"
     assert activity.disposition == "f240bbac-87c9-4f6e-bf70-924b57d47db7"
     assert activity.owner_id == "1002"  # activity.properties may set another owner
     assert activity.properties == {"hs_call_source": "TELEPHONE"}
     assert (activity.call_id, activity.timestamp, activity.duration_seconds) == (
-        "call-1", "2026-03-02T09:14:52.318Z", 187)
+        "call-1",
+        "2026-03-02T09:14:52.318Z",
+        187,
+    )
     assert (activity.from_number, activity.to_number) == ("+966501234567", "+966112345678")
     ctx = copy.deepcopy(CONTEXT)
     ctx["call"]["direction"] = "outbound"
@@ -199,7 +271,9 @@ def test_activity_defaults(tmp_path: Path) -> None:
 
 
 def test_lookup_number_create_properties_and_to_dict(tmp_path: Path) -> None:
-    m = mapping(tmp_path, """\
+    m = mapping(
+        tmp_path,
+        """\
         match:
           phone: [outcome.nothing, outcome.phone, call.customer_number]
           on_missing: create
@@ -211,20 +285,31 @@ def test_lookup_number_create_properties_and_to_dict(tmp_path: Path) -> None:
               broken: "{{ 1 / 0 }}"
         fields:
           - {from: outcome.budget, to: budget, type: number}
-        """)
+        """,
+    )
     assert m.lookup_number(CONTEXT, "SA") == "+966551234567"
     assert m.lookup_number({"call": {}, "outcome": {}}, "SA") is None
     assert m.create_properties(CONTEXT) == {"lastname": "Unknown caller"}
     data = m.plan(CONTEXT, "contact", {"budget": "1"}).to_dict()
     assert data["updates"] == {"budget": "80000"}
     assert data["values"] == {"budget": 80000}
-    assert data["fields"][0] == {"to": "budget", "old": "1", "new": "80000", "action": "write", "reason": "",
-                                 "problem": False, "source": "outcome.budget", "object": None, "type": "number",
-                                 "value": 80000}
+    assert data["fields"][0] == {
+        "to": "budget",
+        "old": "1",
+        "new": "80000",
+        "action": "write",
+        "reason": "",
+        "problem": False,
+        "source": "outcome.budget",
+        "object": None,
+        "type": "number",
+        "value": 80000,
+    }
     assert data["activity"]["call_id"] == "call-1"
 
 
 # -- the default activity body ---------------------------------------------------------------
+
 
 def test_default_body_salesforce_is_plain_text() -> None:
     body = default_body(CONTEXT, "text")
@@ -255,8 +340,9 @@ def test_default_body_without_anything() -> None:
 @pytest.mark.parametrize("crm", ["salesforce", "hubspot"])
 def test_a_long_transcript_is_cut_at_a_line_with_a_marker_below_the_limit(tmp_path: Path, crm: str) -> None:
     ctx = copy.deepcopy(CONTEXT)
-    ctx["transcript"] = [{"speaker": "Agent" if i % 2 else "User", "text": f"turn {i} " + "x" * 200}
-                         for i in range(1000)]
+    ctx["transcript"] = [
+        {"speaker": "Agent" if i % 2 else "User", "text": f"turn {i} " + "x" * 200} for i in range(1000)
+    ]
     body = mapping(tmp_path, "", crm).plan(ctx, None, {}).activity.body
     limit = profile(crm).body_limit
     assert limit - 400 < len(body) <= limit
@@ -269,8 +355,7 @@ def test_a_long_transcript_is_cut_at_a_line_with_a_marker_below_the_limit(tmp_pa
 
 
 def test_a_templated_body_is_cut_too(tmp_path: Path) -> None:
-    m = mapping(tmp_path, "activity:\n  body: \"{% for i in range(5000) %}line {{ i }}\\n{% endfor %}\"\n",
-                "salesforce")
+    m = mapping(tmp_path, 'activity:\n  body: "{% for i in range(5000) %}line {{ i }}\\n{% endfor %}"\n', "salesforce")
     body = m.plan(CONTEXT, None, {}).activity.body
     assert len(body) <= 32_000 and body.splitlines()[-1].startswith("[… ")
 
@@ -281,7 +366,14 @@ def test_truncate_one_huge_line() -> None:
     assert truncate("short", 60, html=False) == "short"
 
 
-@pytest.mark.parametrize(("key", "text"), [("interest_level", "Interest level"), ("expectedSalary", "Expected salary"),
-                                           ("NPS", "NPS"), ("follow-up", "Follow up")])
+@pytest.mark.parametrize(
+    ("key", "text"),
+    [
+        ("interest_level", "Interest level"),
+        ("expectedSalary", "Expected salary"),
+        ("NPS", "NPS"),
+        ("follow-up", "Follow up"),
+    ],
+)
 def test_labels(key: str, text: str) -> None:
     assert label(key) == text

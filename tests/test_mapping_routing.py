@@ -57,10 +57,16 @@ def hubspot():
 
 @pytest.fixture
 def runtime(hubspot, redis, redis_url, folder):
-    settings = Settings.from_env({
-        "REDIS_URL": redis_url, "CRM": "hubspot", "HUBSPOT_ACCESS_TOKEN": hubspot.token,
-        "HUBSPOT_BASE_URL": hubspot.url, "MAPPINGS_DIR": str(folder), "DEFAULT_REGION": "SA",
-    })
+    settings = Settings.from_env(
+        {
+            "REDIS_URL": redis_url,
+            "CRM": "hubspot",
+            "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+            "HUBSPOT_BASE_URL": hubspot.url,
+            "MAPPINGS_DIR": str(folder),
+            "DEFAULT_REGION": "SA",
+        }
+    )
     built = Runtime.build(settings, redis)
     Runtime.install(built)
     yield built
@@ -69,8 +75,7 @@ def runtime(hubspot, redis, redis_url, folder):
 
 
 def receive(redis, fixture_path: Path, call_id: str, agent: str) -> str:
-    body = json.loads((fixture_path / "call_ended_documented.json").read_text()) | {"callId": call_id,
-                                                                                     "agentId": agent}
+    body = json.loads((fixture_path / "call_ended_documented.json").read_text()) | {"callId": call_id, "agentId": agent}
     event = normalise(body, "SA")
     Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=False)
     return event["call_id"]
@@ -147,18 +152,23 @@ def check(folder: Path, *args: str):
 
 
 def test_check_refuses_two_files_claiming_one_agent_with_file_and_line(folder):
-    write(folder, "upsell.yaml", f"""
+    write(
+        folder,
+        "upsell.yaml",
+        f"""
         version: 1
         crm: hubspot
         agents:
           - agent-upsell-4
           - {SALES}
-        """)
+        """,
+    )
     result = check(folder)
     assert result.exit_code == 1
     text = " ".join(result.output.split())
-    assert (f"{folder / 'upsell.yaml'}:5: agents[1]: agent '{SALES}' is already claimed by "
-            f"{folder / 'sales.yaml'}:3") in text
+    assert (
+        f"{folder / 'upsell.yaml'}:5: agents[1]: agent '{SALES}' is already claimed by {folder / 'sales.yaml'}:3"
+    ) in text
     report = json.loads(check(folder, "--json").output)
     assert not report["ok"]
     assert [f["ok"] for f in report["files"]] == [True, True, False]
@@ -179,8 +189,10 @@ def test_check_shows_the_routing_table(folder):
     lines = [" ".join(line.split()) for line in result.output.splitlines()]
     start = lines.index("Routing for hubspot: the first file that serves a call")
     assert lines[start + 2 : start + 5] == [
-        f"sales.yaml agents {SALES}", "support.yaml agents agent-support-1",
-        "hubspot.yaml every other call (default)"]
+        f"sales.yaml agents {SALES}",
+        "support.yaml agents agent-support-1",
+        "hubspot.yaml every other call (default)",
+    ]
     routes = json.loads(check(folder, "--json").output)["routes"]["hubspot"]
     assert [r["file"] for r in routes] == ["sales.yaml", "support.yaml", "hubspot.yaml"]
 
@@ -212,8 +224,11 @@ def test_preview_says_which_file_and_why(folder, fixture_path, tmp_path):
 def test_readyz_shows_the_routing_table(folder, redis_url):
     from crmsync.web import create_app
 
-    settings = Settings.from_env({"REDIS_URL": redis_url, "CRM": "hubspot", "MAPPINGS_DIR": str(folder),
-                                  "WEBHOOK_AUTH": "none"})
+    settings = Settings.from_env(
+        {"REDIS_URL": redis_url, "CRM": "hubspot", "MAPPINGS_DIR": str(folder), "WEBHOOK_AUTH": "none"}
+    )
     body = create_app(settings).test_client().get("/readyz").get_json()
-    assert body["mappings"] == [{"file": "sales.yaml", "serves": f"agents {SALES}"},
-                                {"file": "support.yaml", "serves": "agents agent-support-1"}]
+    assert body["mappings"] == [
+        {"file": "sales.yaml", "serves": f"agents {SALES}"},
+        {"file": "support.yaml", "serves": "agents agent-support-1"},
+    ]

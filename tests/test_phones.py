@@ -36,6 +36,8 @@ def test_mask_hides_the_middle(number, masked):
 
 def test_country_count():
     assert len(PHONE_CASES) >= 30
-    countries = {phones.national_digits(phones.to_e164(c.received, c.region)) and
-                 phones.parse(c.received, c.region).country_code for c in PHONE_CASES}
+    countries = {
+        phones.national_digits(phones.to_e164(c.received, c.region)) and phones.parse(c.received, c.region).country_code
+        for c in PHONE_CASES
+    }
     assert len(countries) >= 8

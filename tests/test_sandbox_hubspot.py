@@ -33,10 +33,15 @@ def sandbox(running: HubSpotSandbox) -> HubSpotSandbox:
 def client(sandbox: HubSpotSandbox) -> Iterator[Any]:
     """The API objects of one real client, closed afterwards."""
     hs = HubSpot(access_token=sandbox.token, host=sandbox.url)
-    apis = {"search": hs.crm.contacts.search_api, "contacts": hs.crm.contacts.basic_api,
-            "batch": hs.crm.contacts.batch_api, "calls": hs.crm.objects.calls.basic_api,
-            "calls_search": hs.crm.objects.calls.search_api, "properties": hs.crm.properties.core_api,
-            "calls_batch": hs.crm.objects.calls.batch_api}
+    apis = {
+        "search": hs.crm.contacts.search_api,
+        "contacts": hs.crm.contacts.basic_api,
+        "batch": hs.crm.contacts.batch_api,
+        "calls": hs.crm.objects.calls.basic_api,
+        "calls_search": hs.crm.objects.calls.search_api,
+        "properties": hs.crm.properties.core_api,
+        "calls_batch": hs.crm.objects.calls.batch_api,
+    }
     yield apis
     for api in apis.values():
         api.api_client.rest_client.pool_manager.clear()
@@ -55,15 +60,18 @@ def error(exc: pytest.ExceptionInfo[Any]) -> dict[str, Any]:
     return json.loads(exc.value.body)
 
 
-@pytest.mark.parametrize(("stored", "expected"), [
-    ("+966 50 123 4567", "501234567"),
-    ("0501234567", "501234567"),
-    ("00966501234567", "501234567"),
-    ("(415) 555-1212", "4155551212"),
-    ("+44 (0)20 7946 0018", "2079460018"),
-    ("00004", "4"),
-    ("", None),
-])
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        ("+966 50 123 4567", "501234567"),
+        ("0501234567", "501234567"),
+        ("00966501234567", "501234567"),
+        ("(415) 555-1212", "4155551212"),
+        ("+44 (0)20 7946 0018", "2079460018"),
+        ("00004", "4"),
+        ("", None),
+    ],
+)
 def test_searchable_number_is_national_digits(stored: str, expected: str | None) -> None:
     assert searchable_digits(stored) == expected
 
@@ -73,8 +81,9 @@ def test_eq_is_exact_and_contains_token_uses_wildcards(sandbox: HubSpotSandbox, 
     assert search(client, [f("phone", "EQ", "+14155551212")]).total == 0
     assert search(client, [f("phone", "EQ", "(415) 555-1212")]).total == 1
     assert search(client, [f("firstname", "EQ", "ADA")]).total == 1  # case-insensitive
-    hits = search(client, [f("hs_searchable_calculated_phone_number", "CONTAINS_TOKEN", "*5551212")],
-                  properties=["phone"])
+    hits = search(
+        client, [f("hs_searchable_calculated_phone_number", "CONTAINS_TOKEN", "*5551212")], properties=["phone"]
+    )
     assert [r.id for r in hits.results] == [cid] and hits.results[0].properties == {"phone": "(415) 555-1212"}
     assert search(client, [f("phone", "CONTAINS_TOKEN", "415")]).total == 1  # a token of "(415) 555-1212"
     assert search(client, [f("phone", "CONTAINS_TOKEN", "41")]).total == 0
@@ -101,13 +110,17 @@ def test_paging(sandbox: HubSpotSandbox, client: Any) -> None:
     assert len(last.results) == 1 and last.paging is None
 
 
-@pytest.mark.parametrize(("groups", "extra"), [
-    ([[f("firstname", "EQ", "x")]] * 6, {}),
-    ([[f("firstname", "EQ", "x")] * 11], {}),
-    ([[f("firstname", "EQ", "x")] * 6] * 4 + [[f("firstname", "EQ", "x")] * 2], {}),
-    ([], {"limit": 201}),
-    ([[f("no_such_property", "EQ", "x")]], {}),
-], ids=["6 groups", "11 filters", "26 filters", "limit 201", "unknown property"])
+@pytest.mark.parametrize(
+    ("groups", "extra"),
+    [
+        ([[f("firstname", "EQ", "x")]] * 6, {}),
+        ([[f("firstname", "EQ", "x")] * 11], {}),
+        ([[f("firstname", "EQ", "x")] * 6] * 4 + [[f("firstname", "EQ", "x")] * 2], {}),
+        ([], {"limit": 201}),
+        ([[f("no_such_property", "EQ", "x")]], {}),
+    ],
+    ids=["6 groups", "11 filters", "26 filters", "limit 201", "unknown property"],
+)
 def test_search_limits(client: Any, groups: list[Any], extra: dict[str, Any]) -> None:
     with pytest.raises(ContactsApiException) as info:
         search(client, *groups, **extra)
@@ -122,15 +135,18 @@ def test_index_lag_hides_fresh_writes(sandbox: HubSpotSandbox, client: Any) -> N
     assert search(client, [f("firstname", "EQ", "New")]).total == 1
 
 
-@pytest.mark.parametrize(("properties", "code"), [
-    ({"no_such": "x"}, "PROPERTY_DOESNT_EXIST"),
-    ({"lastmodifieddate": "2024-01-01T00:00:00Z"}, "READ_ONLY_VALUE"),
-    ({"interest_level": "huge"}, "INVALID_OPTION"),
-    ({"hs_lead_status": "open"}, "INVALID_OPTION"),
-    ({"budget": "lots"}, "INVALID_INTEGER"),
-    ({"callback_requested": "maybe"}, "INVALID_BOOLEAN"),
-    ({"follow_up_date": "tomorrow"}, "INVALID_DATE"),
-])
+@pytest.mark.parametrize(
+    ("properties", "code"),
+    [
+        ({"no_such": "x"}, "PROPERTY_DOESNT_EXIST"),
+        ({"lastmodifieddate": "2024-01-01T00:00:00Z"}, "READ_ONLY_VALUE"),
+        ({"interest_level": "huge"}, "INVALID_OPTION"),
+        ({"hs_lead_status": "open"}, "INVALID_OPTION"),
+        ({"budget": "lots"}, "INVALID_INTEGER"),
+        ({"callback_requested": "maybe"}, "INVALID_BOOLEAN"),
+        ({"follow_up_date": "tomorrow"}, "INVALID_DATE"),
+    ],
+)
 def test_patch_validation(sandbox: HubSpotSandbox, client: Any, properties: dict[str, str], code: str) -> None:
     cid = sandbox.seed_contact({"firstname": "A"})
     with pytest.raises(ContactsApiException) as info:
@@ -144,9 +160,18 @@ def test_patch_validation(sandbox: HubSpotSandbox, client: Any, properties: dict
 
 def test_patch_writes_strings_and_empty_clears(sandbox: HubSpotSandbox, client: Any) -> None:
     cid = sandbox.seed_contact({"firstname": "A", "budget": "5"})
-    updated = client["contacts"].update(cid, simple_public_object_input={"properties": {
-        "budget": "80000", "firstname": "", "callback_requested": "TRUE", "last_ai_call_at": "1772442801000",
-        "follow_up_date": "2026-04-01"}})
+    updated = client["contacts"].update(
+        cid,
+        simple_public_object_input={
+            "properties": {
+                "budget": "80000",
+                "firstname": "",
+                "callback_requested": "TRUE",
+                "last_ai_call_at": "1772442801000",
+                "follow_up_date": "2026-04-01",
+            }
+        },
+    )
     assert updated.properties["budget"] == "80000" and updated.properties["firstname"] is None
     assert updated.properties["callback_requested"] == "true"
     assert updated.properties["last_ai_call_at"] == "2026-03-02T09:13:21.000Z"
@@ -174,15 +199,25 @@ def call_body(cid: str, **props: str) -> dict[str, Any]:
     return {"properties": properties, "associations": [{"to": {"id": cid}, "types": types}]}
 
 
-@pytest.mark.parametrize("change", [
-    {"hs_timestamp": ""},
-    {"hs_call_recording_url": "http://example.com/a.mp3"},
-    {"hs_call_disposition": "Connected"},
-    {"hs_call_direction": "SIDEWAYS"},
-    {"to": "999999"},
-    {"type": 193},
-], ids=["no timestamp", "http recording", "disposition not a guid", "bad direction", "unknown contact",
-        "contact-to-call type"])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"hs_timestamp": ""},
+        {"hs_call_recording_url": "http://example.com/a.mp3"},
+        {"hs_call_disposition": "Connected"},
+        {"hs_call_direction": "SIDEWAYS"},
+        {"to": "999999"},
+        {"type": 193},
+    ],
+    ids=[
+        "no timestamp",
+        "http recording",
+        "disposition not a guid",
+        "bad direction",
+        "unknown contact",
+        "contact-to-call type",
+    ],
+)
 def test_call_create_validation(sandbox: HubSpotSandbox, client: Any, change: dict[str, Any]) -> None:
     cid = sandbox.seed_contact({"firstname": "A"})
     body = call_body(change.get("to", cid), **{k: v for k, v in change.items() if k.startswith("hs_")})
@@ -196,13 +231,19 @@ def test_call_create_validation(sandbox: HubSpotSandbox, client: Any, change: di
 
 def test_call_create_search_and_update(sandbox: HubSpotSandbox, client: Any) -> None:
     cid = sandbox.seed_contact({"firstname": "A"})
-    created = client["calls"].create(simple_public_object_input_for_create=call_body(
-        cid, hs_call_external_id="ext-1", hs_call_duration="187000",
-        hs_call_disposition="f240bbac-87c9-4f6e-bf70-924b57d47db7"))
+    created = client["calls"].create(
+        simple_public_object_input_for_create=call_body(
+            cid,
+            hs_call_external_id="ext-1",
+            hs_call_duration="187000",
+            hs_call_disposition="f240bbac-87c9-4f6e-bf70-924b57d47db7",
+        )
+    )
     assert created.properties["hs_timestamp"] == "2026-03-02T09:14:52.318Z"
     assert sandbox.last_status() == 201 and sandbox.calls[created.id]["_associations"] == [cid]
-    found = client["calls_search"].do_search(public_object_search_request={"filterGroups": [
-        {"filters": [f("hs_call_external_id", "EQ", "ext-1")]}]})
+    found = client["calls_search"].do_search(
+        public_object_search_request={"filterGroups": [{"filters": [f("hs_call_external_id", "EQ", "ext-1")]}]}
+    )
     assert [r.id for r in found.results] == [created.id]
     client["calls"].update(created.id, simple_public_object_input={"properties": {"hs_call_title": "v2"}})
     assert sandbox.calls[created.id]["hs_call_title"] == "v2"
@@ -210,16 +251,27 @@ def test_call_create_search_and_update(sandbox: HubSpotSandbox, client: Any) -> 
 
 def test_batch_read_and_update(sandbox: HubSpotSandbox, client: Any) -> None:
     a = sandbox.seed_contact({"firstname": "A"})
-    read = client["batch"].read(batch_read_input_simple_public_object_id={
-        "inputs": [{"id": a}, {"id": "999999"}], "properties": ["firstname"], "propertiesWithHistory": []})
+    read = client["batch"].read(
+        batch_read_input_simple_public_object_id={
+            "inputs": [{"id": a}, {"id": "999999"}],
+            "properties": ["firstname"],
+            "propertiesWithHistory": [],
+        }
+    )
     assert sandbox.last_status() == 207 and [r.id for r in read.results] == [a]
     assert read.errors[0].category == "OBJECT_NOT_FOUND"
-    client["batch"].update(batch_input_simple_public_object_batch_input={
-        "inputs": [{"id": a, "properties": {"budget": "7"}}]})
+    client["batch"].update(
+        batch_input_simple_public_object_batch_input={"inputs": [{"id": a, "properties": {"budget": "7"}}]}
+    )
     assert sandbox.contact(a)["budget"] == "7"
     with pytest.raises(ContactsApiException) as info:
-        client["batch"].read(batch_read_input_simple_public_object_id={
-            "inputs": [{"id": str(i)} for i in range(101)], "properties": [], "propertiesWithHistory": []})
+        client["batch"].read(
+            batch_read_input_simple_public_object_id={
+                "inputs": [{"id": str(i)} for i in range(101)],
+                "properties": [],
+                "propertiesWithHistory": [],
+            }
+        )
     assert info.value.status == 400
 
 
@@ -236,24 +288,41 @@ def test_batch_create_and_update_calls(sandbox: HubSpotSandbox, client: Any) -> 
     cid = sandbox.seed_contact({"firstname": "A"})
     batch = client["calls_batch"]
     assoc = [{"to": {"id": cid}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 194}]}]
-    call = {"properties": {"hs_timestamp": "2026-03-02T09:14:52.318Z", "hs_call_external_id": "e1"},
-            "associations": assoc}
+    call = {
+        "properties": {"hs_timestamp": "2026-03-02T09:14:52.318Z", "hs_call_external_id": "e1"},
+        "associations": assoc,
+    }
     with pytest.raises(CallsApiException) as info:  # one invalid input: nothing is created
-        batch.create(batch_input_simple_public_object_batch_input_for_create={"inputs": [
-            call, {"properties": {"hs_call_external_id": "e2"}, "associations": assoc}]})
+        batch.create(
+            batch_input_simple_public_object_batch_input_for_create={
+                "inputs": [call, {"properties": {"hs_call_external_id": "e2"}, "associations": assoc}]
+            }
+        )
     assert info.value.status == 400 and sandbox.calls == {}
-    created = batch.create(batch_input_simple_public_object_batch_input_for_create={"inputs": [
-        call, {**call, "properties": {**call["properties"], "hs_call_external_id": "e2"}}]})
+    created = batch.create(
+        batch_input_simple_public_object_batch_input_for_create={
+            "inputs": [call, {**call, "properties": {**call["properties"], "hs_call_external_id": "e2"}}]
+        }
+    )
     assert sandbox.last_status() == 201 and len(created.results) == 2
     assert sorted(c["hs_call_external_id"] for c in sandbox.calls.values()) == ["e1", "e2"]
     first = created.results[0].id
-    updated = batch.update(batch_input_simple_public_object_batch_input={"inputs": [
-        {"id": first, "properties": {"hs_call_title": "v2"}}, {"id": "999999", "properties": {"hs_call_title": "x"}}]})
+    updated = batch.update(
+        batch_input_simple_public_object_batch_input={
+            "inputs": [
+                {"id": first, "properties": {"hs_call_title": "v2"}},
+                {"id": "999999", "properties": {"hs_call_title": "x"}},
+            ]
+        }
+    )
     assert sandbox.last_status() == 207 and updated.errors[0].context == {"ids": ["999999"]}
     assert sandbox.calls[first]["hs_call_title"] == "v2"
     with pytest.raises(CallsApiException) as info:
-        batch.update(batch_input_simple_public_object_batch_input={"inputs": [
-            {"id": first, "properties": {}}, {"id": first, "properties": {}}]})
+        batch.update(
+            batch_input_simple_public_object_batch_input={
+                "inputs": [{"id": first, "properties": {}}, {"id": first, "properties": {}}]
+            }
+        )
     assert info.value.status == 400 and "Duplicate IDs" in info.value.body
 
 

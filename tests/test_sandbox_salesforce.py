@@ -41,8 +41,9 @@ def sandbox(org: SalesforceSandbox, monkeypatch: pytest.MonkeyPatch) -> Iterator
 @pytest.fixture
 def sf(sandbox) -> Iterator[Salesforce]:
     session = requests.Session()
-    yield Salesforce(instance_url=sandbox.url, session_id=sandbox.token, session=session, version="59.0",
-                     object_pairs_hook=dict)
+    yield Salesforce(
+        instance_url=sandbox.url, session_id=sandbox.token, session=session, version="59.0", object_pairs_hook=dict
+    )
     session.close()
 
 
@@ -51,6 +52,7 @@ def error_of(info: pytest.ExceptionInfo) -> dict:
 
 
 # -- SOSL ----------------------------------------------------------------------------------
+
 
 def test_sosl_finds_formatted_numbers_across_types(sandbox, sf):
     contact = sandbox.seed("Contact", {"Phone": "(415) 555-1212"})
@@ -105,10 +107,13 @@ def test_search_index_lag(sandbox, sf):
 
 # -- SOQL ----------------------------------------------------------------------------------
 
+
 def test_soql_subset(sandbox, sf):
     who = sandbox.seed("Contact", {"Phone": "1"})
-    ids = [sf.restful("sobjects/Task/", method="POST", json={**TASK, "CallObject": f"c'{n}", "WhoId": who})["id"]
-           for n in range(3)]
+    ids = [
+        sf.restful("sobjects/Task/", method="POST", json={**TASK, "CallObject": f"c'{n}", "WhoId": who})["id"]
+        for n in range(3)
+    ]
     found = sf.query(format_soql("SELECT Id, CallObject FROM Task WHERE CallObject = {} LIMIT 1", "c'1"))
     assert found["totalSize"] == 1 and found["done"] is True
     assert found["records"][0]["Id"] == ids[1] and found["records"][0]["CallObject"] == "c'1"
@@ -125,6 +130,7 @@ def test_soql_subset(sandbox, sf):
 
 
 # -- sObject writes ------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     "obj, body, missing",
@@ -145,8 +151,14 @@ def test_required_fields(obj, body, missing, sf):
 
 @pytest.mark.parametrize(
     "obj, field, limit",
-    [("Task", "Subject", 255), ("Task", "Description", 32000), ("Task", "CallDisposition", 255),
-     ("Task", "CallObject", 255), ("Contact", "Phone", 40), ("Lead", "MobilePhone", 40)],
+    [
+        ("Task", "Subject", 255),
+        ("Task", "Description", 32000),
+        ("Task", "CallDisposition", 255),
+        ("Task", "CallObject", 255),
+        ("Contact", "Phone", 40),
+        ("Lead", "MobilePhone", 40),
+    ],
 )
 def test_length_limits(obj, field, limit, sf):
     base = {"Task": TASK, "Contact": {"LastName": "L"}, "Lead": {"LastName": "L", "Company": "C"}}[obj]
@@ -180,8 +192,18 @@ def test_read_update_and_owner(sandbox, sf):
     contact = sandbox.seed("Contact", {"Phone": "1"})
     before = sandbox.get("Contact", contact)["LastModifiedDate"]
     time.sleep(0.002)
-    assert sf.Contact.update(contact, {"Interest_Level__c": "High", "Budget__c": 80000,
-                                       "Callback_Requested__c": True, "Follow_Up_Date__c": "2026-05-02"}) == 204
+    assert (
+        sf.Contact.update(
+            contact,
+            {
+                "Interest_Level__c": "High",
+                "Budget__c": 80000,
+                "Callback_Requested__c": True,
+                "Follow_Up_Date__c": "2026-05-02",
+            },
+        )
+        == 204
+    )
     record = sf.Contact.get(contact)
     assert record["Interest_Level__c"] == "High" and record["OwnerId"].startswith("005")
     assert record["LastModifiedDate"] > before
@@ -190,6 +212,7 @@ def test_read_update_and_owner(sandbox, sf):
 
 
 # -- composite -----------------------------------------------------------------------------
+
 
 def _composite(sf, subs, all_or_none=True):
     return sf.restful("composite", method="POST", json={"allOrNone": all_or_none, "compositeRequest": subs})
@@ -225,6 +248,7 @@ def test_composite_limits(sf):
 
 # -- sObject Collections --------------------------------------------------------------------
 
+
 def _collection(sf, method, records, all_or_none=False):
     return sf.restful("composite/sobjects", method=method, json={"allOrNone": all_or_none, "records": records})
 
@@ -237,9 +261,11 @@ def test_collection_create_and_update_each_record_on_its_own(sandbox, sf):
     assert results[1]["id"] is None and results[1]["errors"][0]["statusCode"] == "REQUIRED_FIELD_MISSING"
     assert results[1]["errors"][0]["fields"] == ["Status"]
     assert sorted(t["Subject"] for t in sandbox.tasks()) == ["Call", "Second"]
-    updates = [{"attributes": {"type": "Contact"}, "id": contact, "Description": "called"},
-               {"attributes": {"type": "Contact"}, "id": contact, "Interest_Level__c": "Extreme"},
-               {"attributes": {"type": "Task"}, "id": results[0]["id"], "Subject": "Renamed"}]
+    updates = [
+        {"attributes": {"type": "Contact"}, "id": contact, "Description": "called"},
+        {"attributes": {"type": "Contact"}, "id": contact, "Interest_Level__c": "Extreme"},
+        {"attributes": {"type": "Task"}, "id": results[0]["id"], "Subject": "Renamed"},
+    ]
     answers = _collection(sf, "PATCH", updates)
     assert [r["success"] for r in answers] == [True, False, True]
     assert answers[1]["errors"][0]["statusCode"] == "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"
@@ -250,8 +276,10 @@ def test_collection_create_and_update_each_record_on_its_own(sandbox, sf):
 def test_collection_all_or_none_rolls_back_and_limits(sandbox, sf):
     task = {"attributes": {"type": "Task"}, **TASK}
     results = _collection(sf, "POST", [task, {**task, "Priority": None}], all_or_none=True)
-    assert [r["errors"][0]["statusCode"] for r in results] == ["ALL_OR_NONE_OPERATION_ROLLED_BACK",
-                                                                "REQUIRED_FIELD_MISSING"]
+    assert [r["errors"][0]["statusCode"] for r in results] == [
+        "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+        "REQUIRED_FIELD_MISSING",
+    ]
     assert sandbox.tasks() == []
     with pytest.raises(SalesforceMalformedRequest) as info:
         _collection(sf, "POST", [task] * 201)
@@ -263,13 +291,16 @@ def test_collection_all_or_none_rolls_back_and_limits(sandbox, sf):
 
 # -- usage, auth, logins -------------------------------------------------------------------
 
+
 def test_api_usage_header_and_limits(sandbox):
     session = requests.Session()
     headers = {"Authorization": f"Bearer {sandbox.token}"}
     first = session.get(f"{sandbox.url}{V}/limits/", headers=headers)
     assert first.headers["Sforce-Limit-Info"] == "api-usage=1/1000"
-    body = {"allOrNone": True, "compositeRequest": [
-        {"method": "GET", "url": f"{V}/limits", "referenceId": f"r{n}"} for n in range(3)]}
+    body = {
+        "allOrNone": True,
+        "compositeRequest": [{"method": "GET", "url": f"{V}/limits", "referenceId": f"r{n}"} for n in range(3)],
+    }
     second = session.post(f"{sandbox.url}{V}/composite", json=body, headers=headers)
     assert second.headers["Sforce-Limit-Info"] == "api-usage=2/1000"  # a composite counts once
     assert second.json()["compositeResponse"][2]["body"]["DailyApiRequests"]["Max"] == 1000
@@ -278,13 +309,17 @@ def test_api_usage_header_and_limits(sandbox):
     assert refused.status_code == 403 and refused.json()[0]["errorCode"] == "REQUEST_LIMIT_EXCEEDED"
     wrong = session.get(f"{sandbox.url}{V}/limits/", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.json() == [
-        {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]
+        {"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}
+    ]
     session.close()
 
 
 def test_refused_requests(sandbox, sf):
-    sandbox.add_fault(match="GET .*/limits/", status=403, body=[{"errorCode": "REQUEST_LIMIT_EXCEEDED",
-                                                                   "message": "TotalRequests Limit exceeded."}])
+    sandbox.add_fault(
+        match="GET .*/limits/",
+        status=403,
+        body=[{"errorCode": "REQUEST_LIMIT_EXCEEDED", "message": "TotalRequests Limit exceeded."}],
+    )
     with pytest.raises(SalesforceRefusedRequest):
         sf.limits()
     sandbox.expire_sessions()
@@ -298,18 +333,29 @@ def test_logins_issue_sessions(kind, sandbox):
     session = login_session(sandbox.url)
     kwargs = {
         "soap": {"username": c.username, "password": c.password, "security_token": c.security_token},
-        "oauth-password": {"username": c.username, "password": c.password + c.security_token,
-                           "consumer_key": c.consumer_key, "consumer_secret": c.consumer_secret},
-        "client-credentials": {"consumer_key": c.consumer_key, "consumer_secret": c.consumer_secret,
-                               "domain": "acme.my"},
+        "oauth-password": {
+            "username": c.username,
+            "password": c.password + c.security_token,
+            "consumer_key": c.consumer_key,
+            "consumer_secret": c.consumer_secret,
+        },
+        "client-credentials": {
+            "consumer_key": c.consumer_key,
+            "consumer_secret": c.consumer_secret,
+            "domain": "acme.my",
+        },
     }[kind]
     session_id, instance = SalesforceLogin(session=session, **kwargs)
     assert instance == sandbox.url.removeprefix("https://")
     sf = Salesforce(session_id=session_id, instance=instance, session=session)
     assert sf.limits()["DailyApiRequests"]["Max"] == 1000
     with pytest.raises(SalesforceAuthenticationFailed):
-        SalesforceLogin(session=session, **{**kwargs, "password": "wrong", "consumer_secret": "wrong"}
-                        if kind != "client-credentials" else {**kwargs, "consumer_secret": "wrong"})
+        SalesforceLogin(
+            session=session,
+            **{**kwargs, "password": "wrong", "consumer_secret": "wrong"}
+            if kind != "client-credentials"
+            else {**kwargs, "consumer_secret": "wrong"},
+        )
     session.close()
 
 
@@ -317,8 +363,19 @@ def test_describe(sf):
     fields = {f["name"]: f for f in sf.Contact.describe()["fields"]}
     assert fields["Interest_Level__c"]["type"] == "picklist"
     assert [v["value"] for v in fields["Renewal_Decision__c"]["picklistValues"]] == ["Renew", "Cancel", "Undecided"]
-    assert {"OwnerId", "LastModifiedDate", "LeadSource", "Description", "Budget__c", "NPS__c", "Objections__c",
-            "Last_AI_Call__c", "Follow_Up_Date__c", "Callback_Requested__c", "Preferred_Time__c"} <= set(fields)
+    assert {
+        "OwnerId",
+        "LastModifiedDate",
+        "LeadSource",
+        "Description",
+        "Budget__c",
+        "NPS__c",
+        "Objections__c",
+        "Last_AI_Call__c",
+        "Follow_Up_Date__c",
+        "Callback_Requested__c",
+        "Preferred_Time__c",
+    } <= set(fields)
     assert fields["LastModifiedDate"]["updateable"] is False
     with pytest.raises(SalesforceResourceNotFound):
         sf.restful("sobjects/Nope/describe")

@@ -55,8 +55,11 @@ def jobs(redis):
 def test_accepted_event_is_stored_and_queued(client, redis, ended):
     answer = client.post("/webhooks/hamsa", data=ended, headers=AUTH)
     assert answer.status_code == 200
-    assert answer.json == {"status": "accepted", "call_id": "call_7f3a9c2e-5b1d-4e8a-9c6f-2d4b8e1a0f37",
-                           "event": "call.ended"}
+    assert answer.json == {
+        "status": "accepted",
+        "call_id": "call_7f3a9c2e-5b1d-4e8a-9c6f-2d4b8e1a0f37",
+        "event": "call.ended",
+    }
     call_id = answer.json["call_id"]
     [event] = store.load_events(redis, call_id)
     assert event["raw"] == json.loads(ended)
@@ -72,8 +75,10 @@ def test_both_rotation_tokens_work_and_scheme_is_case_insensitive(client, fixtur
     body = (fixture_path / "call_started.json").read_bytes()
     old = {"Authorization": f"Bearer {OLD_TOKEN}"}
     assert client.post("/webhooks/hamsa", data=body, headers=old).status_code == 200
-    assert client.post("/webhooks/hamsa", data=body, headers={"Authorization": f"bearer {TOKEN}"}).json["status"] == \
-        "duplicate"
+    assert (
+        client.post("/webhooks/hamsa", data=body, headers={"Authorization": f"bearer {TOKEN}"}).json["status"]
+        == "duplicate"
+    )
 
 
 def test_events_the_mapping_does_not_subscribe_are_recorded_not_queued(client, redis, fixture_path):
@@ -126,8 +131,8 @@ def test_three_concurrent_deliveries_make_one_job(redis, redis_url, ended, make_
         ({"Authorization": TOKEN}, "must use the Bearer scheme"),
         ({"Authorization": f"Token {TOKEN}"}, "must use the Bearer scheme"),
         ({"Authorization": "Bearer"}, "no token after"),
-        ({"Authorization": f"Bearer Bearer {TOKEN}"}, "starts with \"Bearer\" twice: in Hamsa set authKey"),
-        ({"Authorization": f"bearer Bearer {TOKEN}"}, "starts with \"Bearer\" twice"),
+        ({"Authorization": f"Bearer Bearer {TOKEN}"}, 'starts with "Bearer" twice: in Hamsa set authKey'),
+        ({"Authorization": f"bearer Bearer {TOKEN}"}, 'starts with "Bearer" twice'),
     ],
 )
 def test_refused_tokens_store_nothing(client, redis, ended, headers, message):
@@ -269,7 +274,6 @@ def test_a_redis_that_refuses_writes_gets_503_and_keeps_nothing(redis, redis_url
     assert answer.json["status"] == "accepted"
 
 
-
 def test_readyz_says_loudly_when_the_crm_refuses_the_credentials(redis, redis_url, make_client, tmp_path):
     client = make_client(redis_url, redis, CRM="hubspot", MAPPINGS_DIR=str(ROOT / "mappings"))
     assert client.get("/readyz").status_code == 200
@@ -277,5 +281,6 @@ def test_readyz_says_loudly_when_the_crm_refuses_the_credentials(redis, redis_ur
     redis.expire(metrics.CREDENTIALS_KEY, 900)  # as the worker keeps it
     answer = client.get("/readyz")
     assert answer.status_code == 503
-    assert answer.json["problems"] == ["hubspot refuses crmsync's credentials: hubspot: HubSpot refused the "
-                                       "access token (401)"]
+    assert answer.json["problems"] == [
+        "hubspot refuses crmsync's credentials: hubspot: HubSpot refused the access token (401)"
+    ]

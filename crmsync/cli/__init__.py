@@ -37,8 +37,7 @@ def main() -> None:
     """crmsync: Hamsa voice-AI calls, logged in Salesforce or HubSpot."""
 
 
-for command in (worker, status, replay, calls, backfill, quarantine, stats, mappings, demo, history,
-                rollback, forget):
+for command in (worker, status, replay, calls, backfill, quarantine, stats, mappings, demo, history, rollback, forget):
     main.add_command(command)
 
 __all__ = ["main"]

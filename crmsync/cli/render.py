@@ -70,15 +70,20 @@ def check_report(report: dict[str, Any]) -> None:
 def routes(out: Console, tables: dict[str, list[dict[str, Any]]]) -> None:
     """The routing table of each CRM: which file a call uses, most specific first."""
     for crm, rows in tables.items():
-        table = Table(title=Text(f"Routing for {crm}: the first file that serves a call", style="bold"),
-                      title_justify="left", box=None, padding=(0, 2))
+        table = Table(
+            title=Text(f"Routing for {crm}: the first file that serves a call", style="bold"),
+            title_justify="left",
+            box=None,
+            padding=(0, 2),
+        )
         table.add_column("file")
         table.add_column("serves")
         for row in rows:
             table.add_row(Text(row["file"]), Text(row["serves"]))
         if not any(row["level"] == "default" for row in rows):
-            table.add_row(Text("(none)", style="dim"), Text("every other call is skipped: no default file",
-                                                            style="dim"))
+            table.add_row(
+                Text("(none)", style="dim"), Text("every other call is skipped: no default file", style="dim")
+            )
         out.print(table)
 
 

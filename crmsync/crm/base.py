@@ -202,8 +202,14 @@ class Connector(Protocol):
         """Create a person; the returned ``Person`` has ``created=True``."""
         ...
 
-    def create_with_call(self, object: str, properties: Mapping[str, Any], fields: Sequence[str],
-                         activity: Activity, follow_up: FollowUp | None = None) -> tuple[Person, WriteResult] | None:
+    def create_with_call(
+        self,
+        object: str,
+        properties: Mapping[str, Any],
+        fields: Sequence[str],
+        activity: Activity,
+        follow_up: FollowUp | None = None,
+    ) -> tuple[Person, WriteResult] | None:
         """Create the person and log the call on it together, when the CRM can do both in one
         request and no earlier attempt may have done either; else None, and the caller uses
         ``create_person`` then ``write_call`` (the default for a CRM that cannot)."""
@@ -214,8 +220,9 @@ class Connector(Protocol):
         current values of ``fields``, or None (a Lead, no company, no open deal)."""
         ...
 
-    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any],
-                   links: Links | None = None) -> WriteResult:
+    def write_call(
+        self, person: Person, activity: Activity, updates: Mapping[str, Any], links: Links | None = None
+    ) -> WriteResult:
         """Upsert the activity (at most one per ``activity.call_id``, ever) and write
         ``updates`` onto the person; with ``links``, attach the activity to the company and
         deal, write ``links.deal_updates`` onto the deal and create the follow-up (at most
@@ -223,8 +230,9 @@ class Connector(Protocol):
         (``deal_rejected``) while the activity and the other fields are still written."""
         ...
 
-    def find_people_many(self, numbers: Sequence[str], objects: Sequence[str],
-                         fields: Sequence[str]) -> dict[str, Found]:
+    def find_people_many(
+        self, numbers: Sequence[str], objects: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, Found]:
         """``find_people`` for each of ``numbers`` (E.164) in as few requests as the CRM
         allows: number -> what ``find_people`` would have returned for it, or the error it
         would have raised. The same matching rule as ``find_people`` (SPEC §5). A

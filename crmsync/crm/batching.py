@@ -17,8 +17,9 @@ from crmsync.errors import SyncError
 T = TypeVar("T")
 
 
-def find_each(connector: Connector, numbers: Sequence[str], objects: Sequence[str],
-              fields: Sequence[str]) -> dict[str, Found]:
+def find_each(
+    connector: Connector, numbers: Sequence[str], objects: Sequence[str], fields: Sequence[str]
+) -> dict[str, Found]:
     """One ``find_people`` per number; a ``SyncError`` becomes that number's answer."""
     found: dict[str, Found] = {}
     for number in dict.fromkeys(numbers):
@@ -44,7 +45,7 @@ def write_one(connector: Connector, write: CallWrite) -> Written:
 def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
     """``items`` in consecutive lists of at most ``size``."""
     for start in range(0, len(items), max(1, size)):
-        yield list(items[start:start + max(1, size)])
+        yield list(items[start : start + max(1, size)])
 
 
 def unique_by(items: Sequence[T], key: Any) -> tuple[list[T], list[T]]:

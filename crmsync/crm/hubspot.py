@@ -77,8 +77,16 @@ class HubSpotConnector:
         self._index_lag = index_lag
         # No urllib3 retries of anything sent: a retried POST may duplicate a call. Only
         # connection attempts (nothing sent yet) are retried; the worker retries the rest.
-        retry = Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False,
-                      respect_retry_after_header=False)
+        retry = Retry(
+            total=1,
+            connect=1,
+            read=0,
+            status=0,
+            other=0,
+            redirect=0,
+            raise_on_status=False,
+            respect_retry_after_header=False,
+        )
         client = HubSpot(access_token=self._token, host=settings.base_url.rstrip("/"), retry=retry)
         # Each attribute access builds a new ApiClient and connection pool: once only.
         self._contacts = client.crm.contacts.basic_api
@@ -93,13 +101,30 @@ class HubSpotConnector:
         self._tasks_search = client.crm.objects.tasks.search_api
         self._calls_batch = client.crm.objects.calls.batch_api
         self._contacts_batch = client.crm.contacts.batch_api
-        self._apis = [self._contacts, self._contacts_search, self._calls, self._calls_search, self._properties,
-                      self._objects, self._deals, self._deals_search, self._tasks, self._tasks_search,
-                      self._calls_batch, self._contacts_batch]
-        self._general = SharedLimiter(redis, "hubspot:general", settings.rate_limit, max_wait=max_wait,
-                                      on_wait=self._metrics.rate_limit_wait)
-        self._search = SharedLimiter(redis, "hubspot:search", settings.search_rate_limit, max_wait=max_wait,
-                                     on_wait=self._metrics.rate_limit_wait)
+        self._apis = [
+            self._contacts,
+            self._contacts_search,
+            self._calls,
+            self._calls_search,
+            self._properties,
+            self._objects,
+            self._deals,
+            self._deals_search,
+            self._tasks,
+            self._tasks_search,
+            self._calls_batch,
+            self._contacts_batch,
+        ]
+        self._general = SharedLimiter(
+            redis, "hubspot:general", settings.rate_limit, max_wait=max_wait, on_wait=self._metrics.rate_limit_wait
+        )
+        self._search = SharedLimiter(
+            redis,
+            "hubspot:search",
+            settings.search_rate_limit,
+            max_wait=max_wait,
+            on_wait=self._metrics.rate_limit_wait,
+        )
         self._ledger = Ledger(redis, CRM, "activity")
         self._people = Ledger(redis, CRM, "person")
         self._follow_ups = Ledger(redis, CRM, "follow_up")
@@ -125,15 +150,16 @@ class HubSpotConnector:
             self._metrics.crm_request(CRM, getattr(exc, "status", 0) if api_error else "network")
             if isinstance(error, CredentialsError):
                 self._metrics.incr("credential_errors_total", crm=CRM)
-            log.info("hubspot request failed", extra={"crm_status": getattr(error, "status", None),
-                                                      "crm_code": getattr(error, "code", None)})
+            log.info(
+                "hubspot request failed",
+                extra={"crm_status": getattr(error, "status", None), "crm_code": getattr(error, "code", None)},
+            )
             raise error from exc
         self._metrics.crm_request(CRM, status)
         return data
 
     # -- people --------------------------------------------------------------------------
-    def find_people(self, e164: str, objects: Sequence[str] = ("contact",),
-                    fields: Sequence[str] = ()) -> list[Person]:
+    def find_people(self, e164: str, objects: Sequence[str] = ("contact",), fields: Sequence[str] = ()) -> list[Person]:
         """Every contact whose ``phone`` or ``mobilephone`` is the caller's number, in one
         search ORing the number's stored forms, each hit re-checked by ``phones.matches``."""
         for name in objects:
@@ -143,17 +169,37 @@ class HubSpotConnector:
             national = phones.national_digits(e164)
         except phonenumbers.NumberParseException:
             raise PermanentError(CRM, "the caller's number is not E.164 (+ and country code)") from None
-        wanted = list(dict.fromkeys(["phone", "mobilephone", "hubspot_owner_id", "lastmodifieddate",
-                                     links_.COMPANY_PROPERTY, *fields]))
+        wanted = list(
+            dict.fromkeys(
+                ["phone", "mobilephone", "hubspot_owner_id", "lastmodifieddate", links_.COMPANY_PROPERTY, *fields]
+            )
+        )
         groups = [
             {"filters": [{"propertyName": "phone", "operator": "EQ", "value": e164}]},
             {"filters": [{"propertyName": "mobilephone", "operator": "EQ", "value": e164}]},
-            {"filters": [{"propertyName": "hs_searchable_calculated_phone_number", "operator": "EQ",
-                          "value": national}]},
-            {"filters": [{"propertyName": "hs_searchable_calculated_phone_number", "operator": "CONTAINS_TOKEN",
-                          "value": f"*{national}"}]},
-            {"filters": [{"propertyName": "hs_searchable_calculated_mobile_number", "operator": "CONTAINS_TOKEN",
-                          "value": f"*{national}"}]},
+            {
+                "filters": [
+                    {"propertyName": "hs_searchable_calculated_phone_number", "operator": "EQ", "value": national}
+                ]
+            },
+            {
+                "filters": [
+                    {
+                        "propertyName": "hs_searchable_calculated_phone_number",
+                        "operator": "CONTAINS_TOKEN",
+                        "value": f"*{national}",
+                    }
+                ]
+            },
+            {
+                "filters": [
+                    {
+                        "propertyName": "hs_searchable_calculated_mobile_number",
+                        "operator": "CONTAINS_TOKEN",
+                        "value": f"*{national}",
+                    }
+                ]
+            },
         ]
         people: list[Person] = []
         after: str | None = None
@@ -192,10 +238,15 @@ class HubSpotConnector:
                 if err.status != 404:
                     raise
         elif entry is not None and entry.age() < self._index_lag:
-            raise RetryableError(CRM, f"an earlier contact create got no answer {entry.age():.0f}s ago: waiting "
-                                 f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
-        created = self._create(self._people, name, self._contacts.create_with_http_info,
-                               {"properties": values, "associations": []})
+            raise RetryableError(
+                CRM,
+                f"an earlier contact create got no answer {entry.age():.0f}s ago: waiting "
+                f"{self._index_lag:.0f}s for HubSpot's search index",
+                code="INDEX_LAG",
+            )
+        created = self._create(
+            self._people, name, self._contacts.create_with_http_info, {"properties": values, "associations": []}
+        )
         return _person(created.id, created.properties or {}, fields, created=True)
 
     def _create(self, ledger: Ledger, name: str, method: Callable[..., Any], body: dict[str, Any]) -> Any:
@@ -213,8 +264,14 @@ class HubSpotConnector:
         ledger.record(name, str(created.id))
         return created
 
-    def create_with_call(self, object: str, properties: Mapping[str, Any], fields: Sequence[str],
-                         activity: Activity, follow_up: FollowUp | None = None) -> tuple[Person, WriteResult] | None:
+    def create_with_call(
+        self,
+        object: str,
+        properties: Mapping[str, Any],
+        fields: Sequence[str],
+        activity: Activity,
+        follow_up: FollowUp | None = None,
+    ) -> tuple[Person, WriteResult] | None:
         """HubSpot has no request that creates a contact and a call together: always None
         (the caller uses ``create_person`` and ``write_call``)."""
         return None
@@ -228,28 +285,37 @@ class HubSpotConnector:
         if not hits:
             return None
         props = hits[0].properties or {}
-        return Deal(id=str(hits[0].id), values={f: props.get(f) for f in fields},
-                    modified_at=props.get("hs_lastmodifieddate"))
+        return Deal(
+            id=str(hits[0].id), values={f: props.get(f) for f in fields}, modified_at=props.get("hs_lastmodifieddate")
+        )
 
-    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any],
-                   links: Links | None = None) -> WriteResult:
+    def write_call(
+        self, person: Person, activity: Activity, updates: Mapping[str, Any], links: Links | None = None
+    ) -> WriteResult:
         """Upsert the call engagement on the contact (created with its company and deal
         associations), write ``updates`` on the contact and ``links.deal_updates`` on the deal,
         then create the follow-up task; properties HubSpot refuses are retried without and
         reported in ``rejected`` / ``deal_rejected``."""
         links = links or Links()
         props = call_properties(activity, person)
-        linked = {"company": person.company_id if links.company else None,
-                  "deal": links.deal.id if links.deal else None}
-        to = links_.associations([(person.id, links_.CALL_TO_CONTACT), (linked["company"], links_.CALL_TO_COMPANY),
-                                  (linked["deal"], links_.CALL_TO_DEAL)])
+        linked = {
+            "company": person.company_id if links.company else None,
+            "deal": links.deal.id if links.deal else None,
+        }
+        to = links_.associations(
+            [
+                (person.id, links_.CALL_TO_CONTACT),
+                (linked["company"], links_.CALL_TO_COMPANY),
+                (linked["deal"], links_.CALL_TO_DEAL),
+            ]
+        )
         activity_id, created = self._upsert_call(person, activity.call_id, props, to)
         written, rejected = self._update(self._contacts, person.id, {k: wire(v) for k, v in updates.items()})
-        result = WriteResult(activity_id, created, written, rejected,
-                             linked={k: v for k, v in linked.items() if v})
+        result = WriteResult(activity_id, created, written, rejected, linked={k: v for k, v in linked.items() if v})
         if links.deal is not None and links.deal_updates:
             result.deal_written, result.deal_rejected = self._update(
-                self._deals, links.deal.id, {k: wire(v) for k, v in links.deal_updates.items()})
+                self._deals, links.deal.id, {k: wire(v) for k, v in links.deal_updates.items()}
+            )
         if links.follow_up is not None:
             result.follow_up_id = self._follow_up(person, links.follow_up, linked["deal"])
         return result
@@ -261,23 +327,30 @@ class HubSpotConnector:
         if entry is not None and entry.id:
             return entry.id
         if entry is not None:
-            page = self._send(self._tasks_search.do_search_with_http_info,
-                              links_.task_search(follow_up, person.id), search=True)
+            page = self._send(
+                self._tasks_search.do_search_with_http_info, links_.task_search(follow_up, person.id), search=True
+            )
             found = sorted((str(hit.id) for hit in page.results or []), key=lambda i: (len(i), i))
             if found:
                 self._follow_ups.record(follow_up.call_id, found[0])
                 return found[0]
             if entry.age() < self._index_lag:
-                raise RetryableError(CRM, f"an earlier task create got no answer {entry.age():.0f}s ago: waiting "
-                                     f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
-        body = {"properties": links_.task_properties(follow_up, person),
-                "associations": links_.associations([(person.id, links_.TASK_TO_CONTACT),
-                                                     (deal_id, links_.TASK_TO_DEAL)])}
+                raise RetryableError(
+                    CRM,
+                    f"an earlier task create got no answer {entry.age():.0f}s ago: waiting "
+                    f"{self._index_lag:.0f}s for HubSpot's search index",
+                    code="INDEX_LAG",
+                )
+        body = {
+            "properties": links_.task_properties(follow_up, person),
+            "associations": links_.associations([(person.id, links_.TASK_TO_CONTACT), (deal_id, links_.TASK_TO_DEAL)]),
+        }
         created = self._create(self._follow_ups, follow_up.call_id, self._tasks.create_with_http_info, body)
         return str(created.id)
 
-    def _upsert_call(self, person: Person, call_id: str, props: dict[str, str],
-                     associations: list[dict[str, Any]]) -> tuple[str, bool]:
+    def _upsert_call(
+        self, person: Person, call_id: str, props: dict[str, str], associations: list[dict[str, Any]]
+    ) -> tuple[str, bool]:
         entry = self._ledger.get(call_id)
         if entry is not None and entry.id:
             try:
@@ -295,17 +368,29 @@ class HubSpotConnector:
                 return found, False
             age = entry.age()
             if age < self._index_lag:
-                raise RetryableError(CRM, f"an earlier call create got no answer {age:.0f}s ago: waiting "
-                                     f"{self._index_lag:.0f}s for HubSpot's search index", code="INDEX_LAG")
+                raise RetryableError(
+                    CRM,
+                    f"an earlier call create got no answer {age:.0f}s ago: waiting "
+                    f"{self._index_lag:.0f}s for HubSpot's search index",
+                    code="INDEX_LAG",
+                )
             # older than the index lag and still not found: that create never landed
-        created = self._create(self._ledger, call_id, self._calls.create_with_http_info,
-                               {"properties": props, "associations": associations})
+        created = self._create(
+            self._ledger,
+            call_id,
+            self._calls.create_with_http_info,
+            {"properties": props, "associations": associations},
+        )
         return str(created.id), True
 
     def _find_call(self, call_id: str) -> str | None:
-        request = {"filterGroups": [{"filters": [{"propertyName": "hs_call_external_id", "operator": "EQ",
-                                                  "value": call_id}]}],
-                   "properties": ["hs_call_external_id"], "limit": 10}
+        request = {
+            "filterGroups": [
+                {"filters": [{"propertyName": "hs_call_external_id", "operator": "EQ", "value": call_id}]}
+            ],
+            "properties": ["hs_call_external_id"],
+            "limit": 10,
+        }
         page = self._send(self._calls_search.do_search_with_http_info, request, search=True)
         ids = sorted((hit.id for hit in page.results or []), key=lambda i: (len(i), i))
         return ids[0] if ids else None
@@ -328,8 +413,9 @@ class HubSpotConnector:
         return rest, refused
 
     # -- batches (crmsync.crm.hubspot_batch) ---------------------------------------------
-    def find_people_many(self, numbers: Sequence[str], objects: Sequence[str] = ("contact",),
-                         fields: Sequence[str] = ()) -> dict[str, Found]:
+    def find_people_many(
+        self, numbers: Sequence[str], objects: Sequence[str] = ("contact",), fields: Sequence[str] = ()
+    ) -> dict[str, Found]:
         """``find_people`` for many numbers: one ``IN`` search per 50 (``hubspot_batch``)."""
         return hubspot_batch.find_many(self, numbers, objects, fields)
 
@@ -348,8 +434,13 @@ class HubSpotConnector:
             meta = prop.modification_metadata
             read_only = bool(meta is not None and meta.read_only_value) or bool(prop.calculated)
             options = [o.value for o in prop.options or []] if prop.type in ("enumeration", "bool") else None
-            fields[prop.name] = FieldInfo(name=prop.name, type=prop.type or "string", label=prop.label or "",
-                                          options=options, updateable=not read_only)
+            fields[prop.name] = FieldInfo(
+                name=prop.name,
+                type=prop.type or "string",
+                label=prop.label or "",
+                options=options,
+                updateable=not read_only,
+            )
         return fields
 
     def check_credentials(self) -> None:
@@ -359,8 +450,9 @@ class HubSpotConnector:
     def read_fields(self, object: str, record_id: str, fields: Sequence[str]) -> dict[str, Any] | None:
         """One GET of the record's ``fields`` (strings, as HubSpot stores them); None on 404."""
         try:
-            found = self._send(self._objects.get_by_id_with_http_info, _plural(object), record_id,
-                               properties=list(fields))
+            found = self._send(
+                self._objects.get_by_id_with_http_info, _plural(object), record_id, properties=list(fields)
+            )
         except PermanentError as err:
             if err.status == 404:
                 return None
@@ -370,8 +462,12 @@ class HubSpotConnector:
 
     def write_fields(self, object: str, record_id: str, values: Mapping[str, Any]) -> None:
         """One PATCH; None clears the property (HubSpot's empty string)."""
-        self._send(self._objects.update_with_http_info, _plural(object), record_id,
-                   {"properties": {k: wire(v) for k, v in values.items()}})
+        self._send(
+            self._objects.update_with_http_info,
+            _plural(object),
+            record_id,
+            {"properties": {k: wire(v) for k, v in values.items()}},
+        )
 
     def delete_activity(self, object: str, record_id: str) -> bool:
         """Archive the call (or task) engagement; False when HubSpot no longer has it."""

@@ -49,8 +49,7 @@ NUMBERS_PER_SEARCH = MAX_IN_VALUES // 2  # the searchable fields take two values
 MAX_SEARCH_PAGES = 10  # pages of 200 followed for one batch search
 
 
-def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str],
-              fields: Sequence[str]) -> dict[str, Found]:
+def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str], fields: Sequence[str]) -> dict[str, Found]:
     """See the module: number -> contacts, or the error ``find_people`` would raise."""
     found: dict[str, Found] = {}
     bad = next((o for o in objects if OBJECTS.get(o.lower()) != "contacts"), None)
@@ -63,8 +62,11 @@ def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str],
             valid.append((number, phones.national_digits(number)))
         except phonenumbers.NumberParseException:
             found[number] = PermanentError(CRM, "the caller's number is not E.164 (+ and country code)")
-    wanted = list(dict.fromkeys(["phone", "mobilephone", "hubspot_owner_id", "lastmodifieddate",
-                                 links_.COMPANY_PROPERTY, *fields]))
+    wanted = list(
+        dict.fromkeys(
+            ["phone", "mobilephone", "hubspot_owner_id", "lastmodifieddate", links_.COMPANY_PROPERTY, *fields]
+        )
+    )
     for chunk in chunks(valid, NUMBERS_PER_SEARCH):
         try:
             hits = _search(conn, chunk, wanted)
@@ -87,9 +89,15 @@ def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str],
 def _search(conn: Any, chunk: list[tuple[str, str]], wanted: list[str]) -> list[Any]:
     e164s = [number for number, _ in chunk]
     digits = list(dict.fromkeys(d for number, national in chunk for d in (national, phones.digits(number))))
-    groups = [{"filters": [{"propertyName": name, "operator": "IN", "values": values}]} for name, values in (
-        ("phone", e164s), ("mobilephone", e164s), ("hs_searchable_calculated_phone_number", digits),
-        ("hs_searchable_calculated_mobile_number", digits))]
+    groups = [
+        {"filters": [{"propertyName": name, "operator": "IN", "values": values}]}
+        for name, values in (
+            ("phone", e164s),
+            ("mobilephone", e164s),
+            ("hs_searchable_calculated_phone_number", digits),
+            ("hs_searchable_calculated_mobile_number", digits),
+        )
+    ]
     hits: list[Any] = []
     after: str | None = None
     for _ in range(MAX_SEARCH_PAGES):
@@ -131,12 +139,23 @@ def write_many(conn: Any, writes: Sequence[CallWrite]) -> list[Written]:
     return [answers[i] for i in range(len(writes))]
 
 
-def _create_calls(conn: Any, writes: Sequence[CallWrite], chunk: list[int],
-                  logged: dict[int, tuple[str, bool]], answers: dict[int, Written], alone: list[int]) -> None:
+def _create_calls(
+    conn: Any,
+    writes: Sequence[CallWrite],
+    chunk: list[int],
+    logged: dict[int, tuple[str, bool]],
+    answers: dict[int, Written],
+    alone: list[int],
+) -> None:
     for i in chunk:
         conn._ledger.begin(writes[i].activity.call_id)
-    inputs = [{"properties": call_properties(writes[i].activity, writes[i].person),
-               "associations": links_.associations([(writes[i].person.id, links_.CALL_TO_CONTACT)])} for i in chunk]
+    inputs = [
+        {
+            "properties": call_properties(writes[i].activity, writes[i].person),
+            "associations": links_.associations([(writes[i].person.id, links_.CALL_TO_CONTACT)]),
+        }
+        for i in chunk
+    ]
     try:
         result = conn._send(conn._calls_batch.create_with_http_info, {"inputs": inputs})
     except (SyncError, CredentialsError) as err:
@@ -160,8 +179,14 @@ def _create_calls(conn: Any, writes: Sequence[CallWrite], chunk: list[int],
             logged[i] = (created, True)
 
 
-def _update_calls(conn: Any, writes: Sequence[CallWrite], part: list[tuple[int, str]],
-                  logged: dict[int, tuple[str, bool]], answers: dict[int, Written], alone: list[int]) -> None:
+def _update_calls(
+    conn: Any,
+    writes: Sequence[CallWrite],
+    part: list[tuple[int, str]],
+    logged: dict[int, tuple[str, bool]],
+    answers: dict[int, Written],
+    alone: list[int],
+) -> None:
     inputs = [{"id": rid, "properties": call_properties(writes[i].activity, writes[i].person)} for i, rid in part]
     try:
         result = conn._send(conn._calls_batch.update_with_http_info, {"inputs": inputs})
@@ -176,8 +201,13 @@ def _update_calls(conn: Any, writes: Sequence[CallWrite], part: list[tuple[int, 
             logged[i] = (rid, False)
 
 
-def _update_contacts(conn: Any, writes: Sequence[CallWrite], logged: dict[int, tuple[str, bool]],
-                     answers: dict[int, Written], alone: list[int]) -> None:
+def _update_contacts(
+    conn: Any,
+    writes: Sequence[CallWrite],
+    logged: dict[int, tuple[str, bool]],
+    answers: dict[int, Written],
+    alone: list[int],
+) -> None:
     """The contacts' fields of every call whose activity is logged; the call's answer."""
     values = {i: {k: wire(v) for k, v in writes[i].updates.items()} for i in logged}
     for i in [i for i in logged if not values[i]]:
@@ -212,8 +242,7 @@ def _unsettled(err: SyncError, items: list[int], answers: dict[int, Written], al
         answers.update(dict.fromkeys(items, err))
 
 
-def _contact_alone(conn: Any, write: CallWrite, logged: tuple[str, bool],
-                   values: dict[str, str]) -> Written:
+def _contact_alone(conn: Any, write: CallWrite, logged: tuple[str, bool], values: dict[str, str]) -> Written:
     """The contact update of ``write_call``: refused fields dropped and reported."""
     try:
         written, rejected = conn._update(conn._contacts, write.person.id, values)

@@ -18,14 +18,29 @@ from crmsync.crm.ui import hubspot_record_url
 from crmsync.times import epoch_ms
 
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
-OBJECTS = {"contact": "contacts", "contacts": "contacts", "call": "calls", "calls": "calls", "deal": "deals",
-           "deals": "deals"}
+OBJECTS = {
+    "contact": "contacts",
+    "contacts": "contacts",
+    "call": "calls",
+    "calls": "calls",
+    "deal": "deals",
+    "deals": "deals",
+}
 COMPANY_PROPERTY = "associatedcompanyid"  # the contact's primary company (hubspot_links.COMPANY_PROPERTY)
 CALL_TO_CONTACT = 194  # HUBSPOT_DEFINED association type id, call -> contact
-STATUSES = {"completed": "COMPLETED", "no_answer": "NO_ANSWER", "busy": "BUSY", "failed": "FAILED",
-            "canceled": "CANCELED", "cancelled": "CANCELED", "terminated": "CANCELED", "missed": "MISSED",
-            "in_progress": "IN_PROGRESS",
-            "ringing": "RINGING", "queued": "QUEUED"}
+STATUSES = {
+    "completed": "COMPLETED",
+    "no_answer": "NO_ANSWER",
+    "busy": "BUSY",
+    "failed": "FAILED",
+    "canceled": "CANCELED",
+    "cancelled": "CANCELED",
+    "terminated": "CANCELED",
+    "missed": "MISSED",
+    "in_progress": "IN_PROGRESS",
+    "ringing": "RINGING",
+    "queued": "QUEUED",
+}
 
 
 BODY_MAX = 65_536  # characters: hs_call_body
@@ -47,10 +62,19 @@ def wire(value: Any) -> str:
     return str(value)
 
 
-HUBSPOT = Profile(name="hubspot", match_objects=("contact",), create_objects=("contact",),
-                  owner_field="hubspot_owner_id", activity_object="call", body_format="html",
-                  body_limit=BODY_MAX, title_limit=None, disposition_limit=None, wire=wire,
-                  record_url=hubspot_record_url)
+HUBSPOT = Profile(
+    name="hubspot",
+    match_objects=("contact",),
+    create_objects=("contact",),
+    owner_field="hubspot_owner_id",
+    activity_object="call",
+    body_format="html",
+    body_limit=BODY_MAX,
+    title_limit=None,
+    disposition_limit=None,
+    wire=wire,
+    record_url=hubspot_record_url,
+)
 
 
 def call_properties(activity: Activity, person: Person) -> dict[str, str]:

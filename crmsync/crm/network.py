@@ -27,7 +27,10 @@ def wrong_host(exc: BaseException) -> str | None:
             return "its host name cannot be resolved"
         if isinstance(current, ssl.SSLCertVerificationError):
             return "its TLS certificate could not be verified"
-        stack += [e for e in (current.__cause__, current.__context__, getattr(current, "reason", None))
-                  if isinstance(e, BaseException)]
+        stack += [
+            e
+            for e in (current.__cause__, current.__context__, getattr(current, "reason", None))
+            if isinstance(e, BaseException)
+        ]
         stack += [a for a in current.args if isinstance(a, BaseException)]
     return None

@@ -67,11 +67,19 @@ class SalesforceConnector:
     profile = SALESFORCE
     batch_size = salesforce_batch.MAX_RECORDS
 
-    def __init__(self, settings: SalesforceSettings, redis: Redis, *, session: requests.Session | None = None,
-                 timeout: float | tuple[float, float] = (3.05, 20), metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        redis: Redis,
+        *,
+        session: requests.Session | None = None,
+        timeout: float | tuple[float, float] = (3.05, 20),
+        metrics: Metrics | None = None,
+    ) -> None:
         self.settings = settings
-        self.client = SalesforceClient(settings, redis, session=session, timeout=timeout,
-                                       metrics=metrics or Metrics(redis))
+        self.client = SalesforceClient(
+            settings, redis, session=session, timeout=timeout, metrics=metrics or Metrics(redis)
+        )
         self.redis = redis
         self.ledger = Ledger(redis, CRM, "activity")
         self.people = Ledger(redis, CRM, "person")
@@ -126,8 +134,7 @@ class SalesforceConnector:
         return bool(_NAME.match(person.object) and _RECORD_ID.match(person.id))
 
     # -- batches (crmsync.crm.salesforce_batch) ---------------------------------------------
-    def find_people_many(self, numbers: Sequence[str], objects: Sequence[str],
-                         fields: FieldSpec) -> dict[str, Found]:
+    def find_people_many(self, numbers: Sequence[str], objects: Sequence[str], fields: FieldSpec) -> dict[str, Found]:
         """``find_people`` for many numbers: one SOSL search per 50 (``salesforce_batch``)."""
         return salesforce_batch.find_many(self, numbers, objects, fields)
 
@@ -152,12 +159,17 @@ class SalesforceConnector:
             out[obj] = names
         return out
 
-    def _search(self, term: str, e164: str | None, objects: Sequence[str],
-                wanted: dict[str, dict[str, str]]) -> list[Person]:
+    def _search(
+        self, term: str, e164: str | None, objects: Sequence[str], wanted: dict[str, dict[str, str]]
+    ) -> list[Person]:
         returning = []
         for obj in objects:
-            columns = [*BASE_FIELDS, *(["AccountId"] if obj == "Contact" else []), *_phone_fields(obj),
-                       *wanted[obj].values()]
+            columns = [
+                *BASE_FIELDS,
+                *(["AccountId"] if obj == "Contact" else []),
+                *_phone_fields(obj),
+                *wanted[obj].values(),
+            ]
             returning.append(f"{obj}({', '.join({c.lower(): c for c in columns}.values())})")
         sosl = f"FIND {{{term}}} IN PHONE FIELDS RETURNING {', '.join(returning)}"
         result = self.client.call("look up the caller", lambda sf: sf.search(sosl)) or {}
@@ -173,10 +185,17 @@ class SalesforceConnector:
             if e164 is not None and not any(phones.matches(v, e164) for v in stored.values()):
                 continue  # (None: every hit, for salesforce_batch to sort out by number)
             seen.add(record["Id"])
-            people.append(Person(object=obj, id=record["Id"], phones=stored,
-                                 modified_at=record.get("LastModifiedDate"), owner_id=record.get("OwnerId"),
-                                 company_id=_get(record, "AccountId") if obj == "Contact" else None,
-                                 values={a: _get(record, r) for a, r in wanted[obj].items()}))
+            people.append(
+                Person(
+                    object=obj,
+                    id=record["Id"],
+                    phones=stored,
+                    modified_at=record.get("LastModifiedDate"),
+                    owner_id=record.get("OwnerId"),
+                    company_id=_get(record, "AccountId") if obj == "Contact" else None,
+                    values={a: _get(record, r) for a, r in wanted[obj].items()},
+                )
+            )
         return people
 
     def create_person(self, object: str, properties: Mapping[str, Any], fields: Sequence[str]) -> Person:
@@ -200,16 +219,29 @@ class SalesforceConnector:
         if not record_id:
             if name:
                 self.people.begin(name)
-            created = self.client.call(f"create the {object}",
-                                       lambda sf: sf.restful(f"sobjects/{object}/", method="POST", json=body))
+            created = self.client.call(
+                f"create the {object}", lambda sf: sf.restful(f"sobjects/{object}/", method="POST", json=body)
+            )
             record_id = str((created or {})["id"])
         if name:
             self.people.record(name, record_id)
-        return Person(object=object, id=record_id, phones={f: body.get(f) for f in _phone_fields(object)},
-                      owner_id=body.get("OwnerId"), values={f: body.get(f) for f in fields}, created=True)
+        return Person(
+            object=object,
+            id=record_id,
+            phones={f: body.get(f) for f in _phone_fields(object)},
+            owner_id=body.get("OwnerId"),
+            values={f: body.get(f) for f in fields},
+            created=True,
+        )
 
-    def create_with_call(self, object: str, properties: Mapping[str, Any], fields: Sequence[str],
-                         activity: Activity, follow_up: FollowUp | None = None) -> tuple[Person, WriteResult] | None:
+    def create_with_call(
+        self,
+        object: str,
+        properties: Mapping[str, Any],
+        fields: Sequence[str],
+        activity: Activity,
+        follow_up: FollowUp | None = None,
+    ) -> tuple[Person, WriteResult] | None:
         """Create the person and log the call on it in one ``allOrNone`` composite, so a
         new caller costs 2 requests (the search and this) instead of 3.
 
@@ -223,8 +255,11 @@ class SalesforceConnector:
         if not phone_field:
             return None
         name = person_name(object, body, _phone_fields(object))
-        if self.people.get(name) is not None or self.ledger.get(activity.call_id) is not None or (
-                follow_up is not None and self.follow_ups.get(follow_up.call_id) is not None):
+        if (
+            self.people.get(name) is not None
+            or self.ledger.get(activity.call_id) is not None
+            or (follow_up is not None and self.follow_ups.get(follow_up.call_id) is not None)
+        ):
             return None
         self.people.begin(name)
         self.ledger.begin(activity.call_id)
@@ -234,15 +269,26 @@ class SalesforceConnector:
         placeholder = Person(object=object, id="@{person.id}", phones={}, owner_id=body.get("OwnerId"))
         subs: list[dict[str, Any]] = [
             {"method": "POST", "url": f"{base}/{object}", "referenceId": "person", "body": body},
-            {"method": "POST", "url": f"{base}/Task", "referenceId": "task",
-             "body": task_fields(placeholder, activity, create=True)},
+            {
+                "method": "POST",
+                "url": f"{base}/Task",
+                "referenceId": "task",
+                "body": task_fields(placeholder, activity, create=True),
+            },
         ]
         if follow_up is not None:  # the new person has no Account nor Opportunity: no WhatId
-            subs.append({"method": "POST", "url": f"{base}/Task", "referenceId": "follow_up",
-                         "body": follow_up_fields(placeholder, follow_up, None)})
+            subs.append(
+                {
+                    "method": "POST",
+                    "url": f"{base}/Task",
+                    "referenceId": "follow_up",
+                    "body": follow_up_fields(placeholder, follow_up, None),
+                }
+            )
         request = {"allOrNone": True, "compositeRequest": subs}
-        result = self.client.call("create the caller and log the call",
-                                  lambda sf: sf.restful("composite", method="POST", json=request))
+        result = self.client.call(
+            "create the caller and log the call", lambda sf: sf.restful("composite", method="POST", json=request)
+        )
         answers = (result or {}).get("compositeResponse")
         if not isinstance(answers, list) or len(answers) != len(subs):
             raise error_from(502, None, "create the caller: Salesforce's composite answer was incomplete")
@@ -253,21 +299,31 @@ class SalesforceConnector:
             if follow_up is not None:
                 self.follow_ups.clear(follow_up.call_id)
             failed = failures[0]
-            raise error_from(failed["httpStatusCode"], failed["body"],
-                             f"create the {object}" if failed["referenceId"] == "person" else "write the call's Task")
+            raise error_from(
+                failed["httpStatusCode"],
+                failed["body"],
+                f"create the {object}" if failed["referenceId"] == "person" else "write the call's Task",
+            )
         person_id, task_id = str(answers[0]["body"]["id"]), str(answers[1]["body"]["id"])
         self.ledger.record(activity.call_id, task_id)
         self.people.record(name, person_id)
         follow_up_id = str(answers[2]["body"]["id"]) if follow_up is not None else None
         if follow_up is not None and follow_up_id:
             self.follow_ups.record(follow_up.call_id, follow_up_id)
-        person = Person(object=object, id=person_id, phones={f: body.get(f) for f in _phone_fields(object)},
-                        owner_id=body.get("OwnerId"), values={f: body.get(f) for f in fields}, created=True)
+        person = Person(
+            object=object,
+            id=person_id,
+            phones={f: body.get(f) for f in _phone_fields(object)},
+            owner_id=body.get("OwnerId"),
+            values={f: body.get(f) for f in fields},
+            created=True,
+        )
         return person, WriteResult(activity_id=task_id, activity_created=True, follow_up_id=follow_up_id)
 
     def _find_created(self, object: str, field: str, value: str) -> str | None:
-        soql = format_soql("SELECT Id FROM {:literal} WHERE {:literal} = {} ORDER BY CreatedDate DESC LIMIT 1",
-                           object, field, value)
+        soql = format_soql(
+            "SELECT Id FROM {:literal} WHERE {:literal} = {} ORDER BY CreatedDate DESC LIMIT 1", object, field, value
+        )
         result = self.client.call(f"look up the new {object}", lambda sf: sf.query(soql)) or {}
         records = result.get("records") or []
         return str(records[0]["Id"]) if records else None
@@ -282,17 +338,24 @@ class SalesforceConnector:
             if not _NAME.match(name):
                 raise PermanentError(CRM, f"{name!r} is not a Salesforce field name", code="INVALID_FIELD")
         columns = ", ".join(dict.fromkeys(["Id", "LastModifiedDate", *fields]))
-        soql = format_soql(f"SELECT {columns} FROM Opportunity WHERE AccountId = {{}} AND IsClosed = false "
-                           "ORDER BY LastModifiedDate DESC LIMIT 1", person.company_id)
+        soql = format_soql(
+            f"SELECT {columns} FROM Opportunity WHERE AccountId = {{}} AND IsClosed = false "
+            "ORDER BY LastModifiedDate DESC LIMIT 1",
+            person.company_id,
+        )
         result = self.client.call("look up the open Opportunity", lambda sf: sf.query(soql)) or {}
         records = result.get("records") or []
         if not records:
             return None
-        return Deal(id=str(records[0]["Id"]), values={f: _get(records[0], f) for f in fields},
-                    modified_at=records[0].get("LastModifiedDate"))
+        return Deal(
+            id=str(records[0]["Id"]),
+            values={f: _get(records[0], f) for f in fields},
+            modified_at=records[0].get("LastModifiedDate"),
+        )
 
-    def write_call(self, person: Person, activity: Activity, updates: Mapping[str, Any],
-                   links: Links | None = None) -> WriteResult:
+    def write_call(
+        self, person: Person, activity: Activity, updates: Mapping[str, Any], links: Links | None = None
+    ) -> WriteResult:
         """Create (or update) the call's Task, write ``updates`` onto the person, the deal's
         fields onto the Opportunity and create the follow-up Task, all in one ``composite``
         request. The Task's ``WhatId`` is the Opportunity, else the Contact's Account (a
@@ -304,21 +367,30 @@ class SalesforceConnector:
         links = links or Links()
         entry = self.ledger.get(activity.call_id)
         # The SOQL look-up only when an earlier attempt may have created the Task: 2 requests a call.
-        existing = self._find_task(activity.call_id) if entry is not None and entry.pending else (
-            entry.id if entry else None)
+        existing = (
+            self._find_task(activity.call_id) if entry is not None and entry.pending else (entry.id if entry else None)
+        )
         if existing:
             self.ledger.record(activity.call_id, existing)
         else:
             self.ledger.begin(activity.call_id)
         what = what_id(person, links)
         follow_up_id, follow_up = self._follow_up_state(links.follow_up)
-        writes = {"person": SALESFORCE.wire_values(dict(updates)),
-                  "deal": SALESFORCE.wire_values(dict(links.deal_updates)) if links.deal else {}}
+        writes = {
+            "person": SALESFORCE.wire_values(dict(updates)),
+            "deal": SALESFORCE.wire_values(dict(links.deal_updates)) if links.deal else {},
+        }
         rejected: dict[str, dict[str, str]] = {"person": {}, "deal": {}}
         for attempt in range(MAX_WRITE_ATTEMPTS):
             task = task_fields(person, activity, create=not existing) | ({"WhatId": what} if what else {})
-            subs = self._subrequests(person, task, existing, writes, links.deal,
-                                     follow_up_fields(person, follow_up, what) if follow_up else None)
+            subs = self._subrequests(
+                person,
+                task,
+                existing,
+                writes,
+                links.deal,
+                follow_up_fields(person, follow_up, what) if follow_up else None,
+            )
             answers = self._send_composite(subs)
             failures = [a for a in answers if a["httpStatusCode"] >= 300 and not _halted(a)]
             if not failures:
@@ -345,9 +417,16 @@ class SalesforceConnector:
             follow_up_id = str(answers[-1]["body"]["id"])
             self.follow_ups.record(follow_up.call_id, follow_up_id)
         linked = {"deal": links.deal.id} if links.deal else ({"company": what} if what else {})
-        return WriteResult(activity_id=activity_id, activity_created=not existing, written=writes["person"],
-                           rejected=rejected["person"], deal_written=writes["deal"], deal_rejected=rejected["deal"],
-                           follow_up_id=follow_up_id, linked=linked)
+        return WriteResult(
+            activity_id=activity_id,
+            activity_created=not existing,
+            written=writes["person"],
+            rejected=rejected["person"],
+            deal_written=writes["deal"],
+            deal_rejected=rejected["deal"],
+            follow_up_id=follow_up_id,
+            linked=linked,
+        )
 
     def _follow_up_state(self, follow_up: FollowUp | None) -> tuple[str | None, FollowUp | None]:
         """(the follow-up Task an earlier attempt created, the follow-up still to create)."""
@@ -369,20 +448,39 @@ class SalesforceConnector:
         records = result.get("records") or []
         return str(records[0]["Id"]) if records else None
 
-    def _subrequests(self, person: Person, task: dict[str, Any], existing: str | None, writes: dict[str, Any],
-                     deal: Deal | None, follow_up: dict[str, Any] | None) -> list[dict[str, Any]]:
+    def _subrequests(
+        self,
+        person: Person,
+        task: dict[str, Any],
+        existing: str | None,
+        writes: dict[str, Any],
+        deal: Deal | None,
+        follow_up: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
         base = f"/services/data/v{self.settings.api_version}/sobjects"
         subs: list[dict[str, Any]] = [
             {"method": "PATCH", "url": f"{base}/Task/{existing}", "referenceId": "task", "body": task}
-            if existing else
-            {"method": "POST", "url": f"{base}/Task", "referenceId": "task", "body": task}
+            if existing
+            else {"method": "POST", "url": f"{base}/Task", "referenceId": "task", "body": task}
         ]
         if writes["person"]:
-            subs.append({"method": "PATCH", "url": f"{base}/{person.object}/{person.id}",
-                         "referenceId": "person", "body": writes["person"]})
+            subs.append(
+                {
+                    "method": "PATCH",
+                    "url": f"{base}/{person.object}/{person.id}",
+                    "referenceId": "person",
+                    "body": writes["person"],
+                }
+            )
         if deal is not None and writes["deal"] and _RECORD_ID.match(deal.id):
-            subs.append({"method": "PATCH", "url": f"{base}/Opportunity/{deal.id}", "referenceId": "deal",
-                         "body": writes["deal"]})
+            subs.append(
+                {
+                    "method": "PATCH",
+                    "url": f"{base}/Opportunity/{deal.id}",
+                    "referenceId": "deal",
+                    "body": writes["deal"],
+                }
+            )
         if follow_up is not None:
             subs.append({"method": "POST", "url": f"{base}/Task", "referenceId": "follow_up", "body": follow_up})
         return subs
@@ -401,13 +499,14 @@ class SalesforceConnector:
         if object not in self._describe:
             if not _NAME.match(object):
                 raise PermanentError(CRM, f"{object!r} is not a Salesforce object name", code="INVALID_TYPE")
-            result = self.client.call(f"describe {object}",
-                                      lambda sf: sf.restful(f"sobjects/{object}/describe")) or {}
+            result = self.client.call(f"describe {object}", lambda sf: sf.restful(f"sobjects/{object}/describe")) or {}
             infos: dict[str, FieldInfo] = {}
             for f in result.get("fields") or []:
                 picklist = [str(v["value"]) for v in f.get("picklistValues") or [] if v.get("active", True)]
                 infos[f["name"]] = FieldInfo(
-                    name=f["name"], type=f.get("type", ""), label=f.get("label", ""),
+                    name=f["name"],
+                    type=f.get("type", ""),
+                    label=f.get("label", ""),
                     options=picklist if f.get("type") in ("picklist", "multipicklist") else None,
                     updateable=bool(f.get("updateable", False)),
                 )
@@ -424,8 +523,10 @@ class SalesforceConnector:
         _check_record(object, record_id, fields)
         query = f"?fields={','.join(fields)}" if fields else ""
         try:
-            record = self.client.call(f"read the {object}",
-                                      lambda sf: sf.restful(f"sobjects/{object}/{record_id}{query}")) or {}
+            record = (
+                self.client.call(f"read the {object}", lambda sf: sf.restful(f"sobjects/{object}/{record_id}{query}"))
+                or {}
+            )
         except PermanentError as err:
             if err.status == 404:
                 return None
@@ -436,15 +537,17 @@ class SalesforceConnector:
         """One PATCH of the record; None clears a field."""
         _check_record(object, record_id, list(values))
         body = SALESFORCE.wire_values(dict(values))
-        self.client.call(f"update the {object}",
-                         lambda sf: sf.restful(f"sobjects/{object}/{record_id}", method="PATCH", json=body))
+        self.client.call(
+            f"update the {object}", lambda sf: sf.restful(f"sobjects/{object}/{record_id}", method="PATCH", json=body)
+        )
 
     def delete_activity(self, object: str, record_id: str) -> bool:
         """DELETE the Task; False when Salesforce no longer has it."""
         _check_record(object, record_id, ())
         try:
-            self.client.call(f"delete the {object}",
-                             lambda sf: sf.restful(f"sobjects/{object}/{record_id}", method="DELETE"))
+            self.client.call(
+                f"delete the {object}", lambda sf: sf.restful(f"sobjects/{object}/{record_id}", method="DELETE")
+            )
         except PermanentError as err:
             if err.status == 404:
                 return False
@@ -481,8 +584,12 @@ def what_id(person: Person, links: Links) -> str | None:
 
 
 def _action(ref: str, person: Person) -> str:
-    return {"task": "write the call's Task", "person": f"update the {person.object}",
-            "deal": "update the Opportunity", "follow_up": "create the follow-up Task"}.get(ref, "write the call")
+    return {
+        "task": "write the call's Task",
+        "person": f"update the {person.object}",
+        "deal": "update the Opportunity",
+        "follow_up": "create the follow-up Task",
+    }.get(ref, "write the call")
 
 
 def _drop_refused(body: Any, pending: dict[str, Any], rejected: dict[str, str], *, last: bool) -> None:

@@ -43,8 +43,7 @@ MAX_RECORDS = 200  # records of one sObject Collections request
 NUMBERS_PER_SEARCH = 50  # numbers of one SOSL search (two terms each)
 
 
-def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str],
-              fields: Any) -> dict[str, Found]:
+def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str], fields: Any) -> dict[str, Found]:
     """See the module: number -> people, or the error ``find_people`` would raise."""
     found: dict[str, Found] = {}
     valid: list[tuple[str, str]] = []
@@ -98,8 +97,14 @@ def write_many(conn: Any, writes: Sequence[CallWrite]) -> list[Written]:
     for chunk in chunks(fresh, MAX_RECORDS):
         _create_tasks(conn, writes, chunk, logged, answers, alone)
     for part in chunks(known, MAX_RECORDS):
-        records = [{"attributes": {"type": "Task"}, "id": rid,
-                    **task_fields(writes[i].person, writes[i].activity, create=False)} for i, rid in part]
+        records = [
+            {
+                "attributes": {"type": "Task"},
+                "id": rid,
+                **task_fields(writes[i].person, writes[i].activity, create=False),
+            }
+            for i, rid in part
+        ]
         results = _collection(conn, "PATCH", records, "update the calls' Tasks", [i for i, _ in part], answers, alone)
         for (i, rid), result in zip(part, results or [], strict=False):
             if result.get("success"):
@@ -112,15 +117,25 @@ def write_many(conn: Any, writes: Sequence[CallWrite]) -> list[Written]:
     return [answers[i] for i in range(len(writes))]
 
 
-def _create_tasks(conn: Any, writes: Sequence[CallWrite], chunk: list[int],
-                  logged: dict[int, tuple[str, bool]], answers: dict[int, Written], alone: list[int]) -> None:
+def _create_tasks(
+    conn: Any,
+    writes: Sequence[CallWrite],
+    chunk: list[int],
+    logged: dict[int, tuple[str, bool]],
+    answers: dict[int, Written],
+    alone: list[int],
+) -> None:
     for i in chunk:
         conn.ledger.begin(writes[i].activity.call_id)
-    records = [{"attributes": {"type": "Task"}, **task_fields(writes[i].person, writes[i].activity, create=True)}
-               for i in chunk]
+    records = [
+        {"attributes": {"type": "Task"}, **task_fields(writes[i].person, writes[i].activity, create=True)}
+        for i in chunk
+    ]
     try:
-        results = conn.client.call("log the calls", lambda sf: sf.restful(
-            "composite/sobjects", method="POST", json={"allOrNone": False, "records": records}))
+        results = conn.client.call(
+            "log the calls",
+            lambda sf: sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": records}),
+        )
     except (SyncError, CredentialsError) as err:
         if isinstance(err, CredentialsError | RateLimited) or 400 <= err.status < 500:
             for i in chunk:  # refused (or never sent): nothing was created
@@ -142,16 +157,22 @@ def _create_tasks(conn: Any, writes: Sequence[CallWrite], chunk: list[int],
             alone.append(i)
 
 
-def _update_people(conn: Any, writes: Sequence[CallWrite], logged: dict[int, tuple[str, bool]],
-                   answers: dict[int, Written], alone: list[int]) -> None:
+def _update_people(
+    conn: Any,
+    writes: Sequence[CallWrite],
+    logged: dict[int, tuple[str, bool]],
+    answers: dict[int, Written],
+    alone: list[int],
+) -> None:
     values = {i: SALESFORCE.wire_values(dict(writes[i].updates)) for i in logged}
     for i in [i for i in logged if not values[i]]:
         answers[i] = WriteResult(logged[i][0], logged[i][1])
     once, twice = unique_by([i for i in logged if values[i]], lambda i: writes[i].person.id)
     alone += twice  # the Task is known now: write_call updates it and the person together
     for part in chunks(once, MAX_RECORDS):
-        records = [{"attributes": {"type": writes[i].person.object}, "id": writes[i].person.id, **values[i]}
-                   for i in part]
+        records = [
+            {"attributes": {"type": writes[i].person.object}, "id": writes[i].person.id, **values[i]} for i in part
+        ]
         results = _collection(conn, "PATCH", records, "update the callers", part, answers, alone)
         for i, result in zip(part, results or [], strict=False):
             if result.get("success"):
@@ -160,12 +181,21 @@ def _update_people(conn: Any, writes: Sequence[CallWrite], logged: dict[int, tup
                 alone.append(i)  # write_call drops the fields Salesforce named and reports them
 
 
-def _collection(conn: Any, method: str, records: list[dict[str, Any]], what: str,
-                items: list[int], answers: dict[int, Written], alone: list[int]) -> list[dict[str, Any]] | None:
+def _collection(
+    conn: Any,
+    method: str,
+    records: list[dict[str, Any]],
+    what: str,
+    items: list[int],
+    answers: dict[int, Written],
+    alone: list[int],
+) -> list[dict[str, Any]] | None:
     """One sObject Collections request; None (and every item settled) when it failed whole."""
     try:
-        results = conn.client.call(what, lambda sf: sf.restful(
-            "composite/sobjects", method=method, json={"allOrNone": False, "records": records}))
+        results = conn.client.call(
+            what,
+            lambda sf: sf.restful("composite/sobjects", method=method, json={"allOrNone": False, "records": records}),
+        )
     except SyncError as err:
         _unsettled(err, items, answers, alone)
         return None
@@ -181,4 +211,3 @@ def _unsettled(err: SyncError, items: list[int], answers: dict[int, Written], al
         alone.extend(items)
     else:
         answers.update(dict.fromkeys(items, err))
-

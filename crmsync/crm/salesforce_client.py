@@ -114,8 +114,15 @@ def error_from(status: int, content: Any, what: str) -> SyncError:
 class SalesforceClient:
     """One logged-in ``Salesforce`` object per connector, behind ``call``."""
 
-    def __init__(self, settings: SalesforceSettings, redis: Redis, *, session: requests.Session | None,
-                 timeout: float | tuple[float, float], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: SalesforceSettings,
+        redis: Redis,
+        *,
+        session: requests.Session | None,
+        timeout: float | tuple[float, float],
+        metrics: Metrics,
+    ) -> None:
         self.settings = settings
         self.mode = settings.auth_mode
         if self.mode == "none":
@@ -130,7 +137,8 @@ class SalesforceClient:
         self.session.hooks["response"].append(self._count)
         self.limiter = (
             SharedLimiter(redis, "salesforce:daily", f"{settings.daily_budget}/day", on_wait=metrics.rate_limit_wait)
-            if settings.daily_budget else None
+            if settings.daily_budget
+            else None
         )
         self._sf: Salesforce | None = None
         self._lock = threading.Lock()
@@ -159,8 +167,11 @@ class SalesforceClient:
                     self._drop(sf)
                     continue
                 self.metrics.incr("credential_errors_total", crm=CRM)
-                raise CredentialsError(CRM, f"{what}: Salesforce refused the session (401 INVALID_SESSION_ID); "
-                                       "check the SALESFORCE_* credentials") from exc
+                raise CredentialsError(
+                    CRM,
+                    f"{what}: Salesforce refused the session (401 INVALID_SESSION_ID); "
+                    "check the SALESFORCE_* credentials",
+                ) from exc
             except SalesforceError as exc:
                 raise error_from(exc.status, exc.content, what) from exc
             except requests.Timeout as exc:
@@ -169,8 +180,9 @@ class SalesforceClient:
             except requests.RequestException as exc:
                 self.metrics.crm_request(CRM, "error")
                 if problem := wrong_host(exc):
-                    raise CredentialsError(CRM, f"{what}: Salesforce could not be reached because {problem}; "
-                                           "check SALESFORCE_INSTANCE_URL") from exc
+                    raise CredentialsError(
+                        CRM, f"{what}: Salesforce could not be reached because {problem}; check SALESFORCE_INSTANCE_URL"
+                    ) from exc
                 raise RetryableError(CRM, f"{what}: could not reach Salesforce ({type(exc).__name__})") from exc
             self._note_usage(sf)
             return result
@@ -186,12 +198,22 @@ class SalesforceClient:
                 if self.mode == "access_token":
                     url = s.instance_url or ""
                     url = url if "://" in url else f"https://{url}"  # simple-salesforce uses https whatever is set
-                    self._sf = Salesforce(session_id=s.access_token, instance_url=url, session=self.session,
-                                          version=s.api_version, object_pairs_hook=dict)
+                    self._sf = Salesforce(
+                        session_id=s.access_token,
+                        instance_url=url,
+                        session=self.session,
+                        version=s.api_version,
+                        object_pairs_hook=dict,
+                    )
                 else:
                     session_id, instance = self._login()
-                    self._sf = Salesforce(session_id=session_id, instance=instance, session=self.session,
-                                          version=s.api_version, object_pairs_hook=dict)
+                    self._sf = Salesforce(
+                        session_id=session_id,
+                        instance=instance,
+                        session=self.session,
+                        version=s.api_version,
+                        object_pairs_hook=dict,
+                    )
             return self._sf
 
     def _drop(self, sf: Salesforce) -> None:
@@ -205,13 +227,20 @@ class SalesforceClient:
         kwargs: dict[str, Any] = {"session": self.session, "domain": domain, "sf_version": s.api_version}
         if self.mode == "jwt":
             key = s.private_key or ""
-            kwargs.update(username=s.username, consumer_key=s.consumer_key,
-                          privatekey=key.replace("\\n", "\n") if "\n" not in key else key)
+            kwargs.update(
+                username=s.username,
+                consumer_key=s.consumer_key,
+                privatekey=key.replace("\\n", "\n") if "\n" not in key else key,
+            )
         elif self.mode == "client_credentials":
             kwargs.update(consumer_key=s.consumer_key, consumer_secret=s.consumer_secret)
         elif s.consumer_key and s.consumer_secret:  # OAuth username-password flow
-            kwargs.update(username=s.username, password=(s.password or "") + (s.security_token or ""),
-                          consumer_key=s.consumer_key, consumer_secret=s.consumer_secret)
+            kwargs.update(
+                username=s.username,
+                password=(s.password or "") + (s.security_token or ""),
+                consumer_key=s.consumer_key,
+                consumer_secret=s.consumer_secret,
+            )
         else:  # SOAP login; an empty security token suits trusted IP ranges
             kwargs.update(username=s.username, password=s.password, security_token=s.security_token or "")
         try:
@@ -220,20 +249,27 @@ class SalesforceClient:
             self.metrics.incr("credential_errors_total", crm=CRM)
             if isinstance(exc.code, int) and (exc.code >= 500 or exc.code == 429):
                 raise RetryableError(CRM, f"login: Salesforce answered HTTP {exc.code}", status=exc.code) from exc
-            raise CredentialsError(CRM, f"login refused ({exc.code}): {scrub(exc.auth_message, 200)}; "
-                                   f"check the SALESFORCE_* credentials ({self.mode} login)") from exc
+            raise CredentialsError(
+                CRM,
+                f"login refused ({exc.code}): {scrub(exc.auth_message, 200)}; "
+                f"check the SALESFORCE_* credentials ({self.mode} login)",
+            ) from exc
         except requests.Timeout as exc:
             self.metrics.crm_request(CRM, "timeout")
             raise RetryableError(CRM, "login: Salesforce did not answer in time") from exc
         except requests.RequestException as exc:
             self.metrics.crm_request(CRM, "error")
             if problem := wrong_host(exc):
-                raise CredentialsError(CRM, f"login: Salesforce could not be reached because {problem}; "
-                                       "check SALESFORCE_DOMAIN") from exc
+                raise CredentialsError(
+                    CRM, f"login: Salesforce could not be reached because {problem}; check SALESFORCE_DOMAIN"
+                ) from exc
             raise RetryableError(CRM, f"login: could not reach Salesforce ({type(exc).__name__})") from exc
         except (ValueError, TypeError) as exc:  # e.g. a private key that is no PEM key
-            raise CredentialsError(CRM, f"login could not be attempted ({type(exc).__name__}); check "
-                                   "SALESFORCE_PRIVATE_KEY and the other SALESFORCE_* settings") from exc
+            raise CredentialsError(
+                CRM,
+                f"login could not be attempted ({type(exc).__name__}); check "
+                "SALESFORCE_PRIVATE_KEY and the other SALESFORCE_* settings",
+            ) from exc
         log.info("salesforce login succeeded (%s)", self.mode)
         return str(session_id), str(instance)
 
@@ -249,9 +285,14 @@ class SalesforceClient:
         remaining = int(total) - int(used)
         floor = max(50, int(total) // 100)
         if remaining < floor:
-            raise RateLimited(CRM, f"only {remaining} of the org's {total} daily API requests remain; crmsync "
-                              f"leaves the last {floor} to other integrations", retry_after=float(USAGE_TTL),
-                              status=0, code="DAILY_BUDGET")
+            raise RateLimited(
+                CRM,
+                f"only {remaining} of the org's {total} daily API requests remain; crmsync "
+                f"leaves the last {floor} to other integrations",
+                retry_after=float(USAGE_TTL),
+                status=0,
+                code="DAILY_BUDGET",
+            )
 
     def _note_usage(self, sf: Salesforce) -> None:
         usage = sf.api_usage.get("api-usage")

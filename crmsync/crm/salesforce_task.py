@@ -17,8 +17,15 @@ TEXT_MAX = 255  # characters: CallDisposition, CallObject
 TRUNCATED = "\n… [truncated]"
 # A call that did not complete, as Salesforce's "Call Result" (CallDisposition) shows it,
 # unless the mapping's activity.disposition says otherwise.
-CALL_RESULTS = {"no_answer": "No answer", "busy": "Busy", "failed": "Failed", "terminated": "Terminated",
-                "canceled": "Canceled", "voicemail": "Left voicemail", "forwarded": "Forwarded"}
+CALL_RESULTS = {
+    "no_answer": "No answer",
+    "busy": "Busy",
+    "failed": "Failed",
+    "terminated": "Terminated",
+    "canceled": "Canceled",
+    "voicemail": "Left voicemail",
+    "forwarded": "Forwarded",
+}
 
 
 def wire(value: Any) -> Any:
@@ -31,11 +38,22 @@ def wire(value: Any) -> Any:
     return value
 
 
-SALESFORCE = Profile(name="salesforce", match_objects=("Contact", "Lead"), create_objects=("Contact", "Lead"),
-                     owner_field="OwnerId", activity_object="Task", body_format="text",
-                     body_limit=DESCRIPTION_MAX, title_limit=SUBJECT_MAX, disposition_limit=TEXT_MAX, wire=wire,
-                     record_url=salesforce_record_url, budget_alarm=salesforce_budget_alarm,
-                     deal_object="Opportunity", follow_up_object="Task")
+SALESFORCE = Profile(
+    name="salesforce",
+    match_objects=("Contact", "Lead"),
+    create_objects=("Contact", "Lead"),
+    owner_field="OwnerId",
+    activity_object="Task",
+    body_format="text",
+    body_limit=DESCRIPTION_MAX,
+    title_limit=SUBJECT_MAX,
+    disposition_limit=TEXT_MAX,
+    wire=wire,
+    record_url=salesforce_record_url,
+    budget_alarm=salesforce_budget_alarm,
+    deal_object="Opportunity",
+    follow_up_object="Task",
+)
 
 
 def task_fields(person: Person, activity: Activity, *, create: bool = True) -> dict[str, Any]:

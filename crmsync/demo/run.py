@@ -58,8 +58,15 @@ def _seed_salesforce(sf: Any) -> None:
     )
     account = sf.seed("Account", {"Name": "Vogel GmbH"})  # Lena's Account, with an open Opportunity
     sf.seed("Contact", {"FirstName": "Lena", "LastName": "Vogel", "Phone": "+49 30 12345678", "AccountId": account})
-    sf.seed("Opportunity", {"Name": "Berlin office lease", "StageName": "Proposal/Price Quote",
-                            "CloseDate": "2026-12-31", "AccountId": account})
+    sf.seed(
+        "Opportunity",
+        {
+            "Name": "Berlin office lease",
+            "StageName": "Proposal/Price Quote",
+            "CloseDate": "2026-12-31",
+            "AccountId": account,
+        },
+    )
 
 
 def _seed_hubspot(hs: Any) -> None:
@@ -74,8 +81,15 @@ def _seed_hubspot(hs: Any) -> None:
     )
     hs.seed_contact({"firstname": "Sam", "lastname": "Rivera", "mobilephone": "(415) 555-1212"})
     company = hs.seed_company({"name": "Vogel GmbH"})  # Lena's primary company, and her open deal
-    lena = hs.seed_contact({"firstname": "Lena", "lastname": "Vogel", "phone": "+49 30 12345678",
-                            "associatedcompanyid": company, "hubspot_owner_id": "1003"})
+    lena = hs.seed_contact(
+        {
+            "firstname": "Lena",
+            "lastname": "Vogel",
+            "phone": "+49 30 12345678",
+            "associatedcompanyid": company,
+            "hubspot_owner_id": "1003",
+        }
+    )
     hs.seed_deal({"dealname": "Berlin office lease", "dealstage": "presentationscheduled"}, contacts=(lena,))
 
 

@@ -15,9 +15,23 @@ from typing import Any
 
 ROOTS = ("call", "transcript", "transcript_text", "outcome", "tools")
 CALL_KEYS = (
-    "id", "conversation_id", "event", "agent_id", "agent_name", "project_id", "direction",
-    "customer_number", "agent_number", "started_at", "answered_at", "ended_at",
-    "duration_seconds", "status", "recording_url", "channel", "provider",
+    "id",
+    "conversation_id",
+    "event",
+    "agent_id",
+    "agent_name",
+    "project_id",
+    "direction",
+    "customer_number",
+    "agent_number",
+    "started_at",
+    "answered_at",
+    "ended_at",
+    "duration_seconds",
+    "status",
+    "recording_url",
+    "channel",
+    "provider",
 )
 _PART = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_-]*|\d+)$")
 _MISSING = object()

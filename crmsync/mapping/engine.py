@@ -99,21 +99,32 @@ class Plan:
 
 
 def plan(
-    rules: list[FieldRule], spec: ActivitySpec, crm: Profile, context: CallContext, person_object: str | None,
-    current: dict[str, Any], region: str, redact: Redactor | None = None,
+    rules: list[FieldRule],
+    spec: ActivitySpec,
+    crm: Profile,
+    context: CallContext,
+    person_object: str | None,
+    current: dict[str, Any],
+    region: str,
+    redact: Redactor | None = None,
 ) -> Plan:
     """See the module docstring. ``current`` holds the person's values (missing = empty)."""
     problems: list[str] = []
     redact = redact or Redactor()
-    result = Plan(activity=_activity(spec, crm, _activity_context(spec, context, redact), problems, redact),
-                  problems=problems)
+    result = Plan(
+        activity=_activity(spec, crm, _activity_context(spec, context, redact), problems, redact), problems=problems
+    )
     mine = [rule for rule in rules if rule.applies_to(person_object)]
     result.fields = plan_fields(mine, crm, context, current, region, redact)
     return result
 
 
 def plan_fields(
-    rules: list[FieldRule], crm: Profile, context: CallContext, current: dict[str, Any], region: str,
+    rules: list[FieldRule],
+    crm: Profile,
+    context: CallContext,
+    current: dict[str, Any],
+    region: str,
     redact: Redactor | None = None,
 ) -> list[FieldPlan]:
     """Each of ``rules`` decided against ``current`` (the record's values), in order."""
@@ -136,14 +147,15 @@ def _activity_context(spec: ActivitySpec, context: CallContext, redact: Redactor
     if spec.transcript == "none":
         return cast(CallContext, {**context, "transcript": [], "transcript_text": ""})
     rules = redact or builtin(BUILTIN)
-    turns = [{**t, "text": rules(str(t.get("text") or ""))} if isinstance(t, dict) else t
-             for t in context.get("transcript") or []]
+    turns = [
+        {**t, "text": rules(str(t.get("text") or ""))} if isinstance(t, dict) else t
+        for t in context.get("transcript") or []
+    ]
     text = rules(str(context.get("transcript_text") or ""))
     return cast(CallContext, {**context, "transcript": turns, "transcript_text": text})
 
 
-def _field(rule: FieldRule, context: CallContext, old: Any, crm: Profile, region: str,
-           redact: Redactor) -> FieldPlan:
+def _field(rule: FieldRule, context: CallContext, old: Any, crm: Profile, region: str, redact: Redactor) -> FieldPlan:
     def skip(reason: str, problem: bool = False, value: Any = None) -> FieldPlan:
         new = None if value is None else crm.wire(value)
         return FieldPlan(rule.to, old, new, "skip", reason, problem, rule.origin, rule.object, rule.type, value)
@@ -213,8 +225,9 @@ def _same(old: Any, value: Any, new: Any, type: str, region: str) -> bool:
         return str(old).strip() == str(new).strip()
 
 
-def _activity(spec: ActivitySpec, crm: Profile, context: CallContext, problems: list[str],
-              redact: Redactor) -> Activity:
+def _activity(
+    spec: ActivitySpec, crm: Profile, context: CallContext, problems: list[str], redact: Redactor
+) -> Activity:
     call = context["call"]
 
     def render(name: str, template: Any, default: str) -> str:
@@ -239,21 +252,23 @@ def _activity(spec: ActivitySpec, crm: Profile, context: CallContext, problems: 
         title, body = redact(title), redact(body)
     inbound = call.get("direction") != "outbound"
     customer, agent_number = call.get("customer_number"), call.get("agent_number")
-    return crm.fit_activity(Activity(
-        call_id=str(call.get("id") or ""),
-        title=title,
-        body=body,
-        timestamp=call.get("ended_at") or call.get("answered_at") or call.get("started_at") or "",
-        direction=call.get("direction"),
-        duration_seconds=call.get("duration_seconds"),
-        status=call.get("status"),
-        disposition=_disposition(spec, context, problems),
-        from_number=customer if inbound else agent_number,
-        to_number=agent_number if inbound else customer,
-        recording_url=call.get("recording_url"),
-        owner_id=owner,
-        properties=properties,
-    ))
+    return crm.fit_activity(
+        Activity(
+            call_id=str(call.get("id") or ""),
+            title=title,
+            body=body,
+            timestamp=call.get("ended_at") or call.get("answered_at") or call.get("started_at") or "",
+            direction=call.get("direction"),
+            duration_seconds=call.get("duration_seconds"),
+            status=call.get("status"),
+            disposition=_disposition(spec, context, problems),
+            from_number=customer if inbound else agent_number,
+            to_number=agent_number if inbound else customer,
+            recording_url=call.get("recording_url"),
+            owner_id=owner,
+            properties=properties,
+        )
+    )
 
 
 def _disposition(spec: ActivitySpec, context: CallContext, problems: list[str]) -> str | None:

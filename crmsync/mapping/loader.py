@@ -40,8 +40,21 @@ from crmsync.mapping.redact import TRANSCRIPT_MODES, Redactor, parse_rules
 from crmsync.mapping.source import KeyPath, Located, YamlSyntaxError, path_text, read_yaml
 from crmsync.mapping.templates import Template, TemplateProblem, compile_template, environment
 
-TOP_KEYS = ("version", "crm", "events", "statuses", "providers", "agents", "projects", "link", "follow_up",
-            "match", "activity", "fields", "redact")
+TOP_KEYS = (
+    "version",
+    "crm",
+    "events",
+    "statuses",
+    "providers",
+    "agents",
+    "projects",
+    "link",
+    "follow_up",
+    "match",
+    "activity",
+    "fields",
+    "redact",
+)
 LINK_KEYS = ("company", "deal")
 FOLLOW_UP_KEYS = ("when", "due", "title", "body", "priority", "owner")
 MATCH_KEYS = ("phone", "objects", "on_multiple", "on_missing", "create")
@@ -117,8 +130,10 @@ class _Checker:
             return False
         for key in obj:
             if key not in allowed:
-                self.err((*path, self.located.key_text(path, key)), f'unknown key "{key}"{suggest(key, allowed)}; '
-                                            f"valid keys: {', '.join(allowed)}")
+                self.err(
+                    (*path, self.located.key_text(path, key)),
+                    f'unknown key "{key}"{suggest(key, allowed)}; valid keys: {", ".join(allowed)}',
+                )
         for key in required:
             if key not in obj:
                 self.err(path, f'"{key}" is required')
@@ -135,7 +150,7 @@ class _Checker:
         if isinstance(value, bool):
             value = "true" if value else "false"
         if not isinstance(value, SCALARS):
-            self.err(path, "must be text (a template such as \"{{ outcome.summary }}\")")
+            self.err(path, 'must be text (a template such as "{{ outcome.summary }}")')
             return None
         try:
             return compile_template(str(value), self.env)
@@ -194,8 +209,10 @@ class _Checker:
             result.crm = self.crm = crm
             stem = self.file.stem
             if stem in names() and stem != crm:
-                self.err(("crm",), f'"{crm}" does not match the file name {self.file.name}: '
-                                   f"write crm: {stem}, or rename the file")
+                self.err(
+                    ("crm",),
+                    f'"{crm}" does not match the file name {self.file.name}: write crm: {stem}, or rename the file',
+                )
         if "events" in data:
             events = self.string_list(("events",), data["events"], "[call.ended]") or []
             result.events = [e for i, e in enumerate(events) if self.choice(("events", i), e, EVENTS)]
@@ -246,12 +263,14 @@ class _Checker:
             match.on_missing = self.choice((*path, "on_missing"), data["on_missing"], ON_MISSING) or "skip"
         create = data.get("create")
         if match.on_missing == "create" and create is None:
-            self.err(path, f'on_missing is create, so "create" is required (create: {{object: {crm.create_objects[0]}, '
-                           "properties: {...}})")
+            self.err(
+                path,
+                f'on_missing is create, so "create" is required (create: {{object: {crm.create_objects[0]}, '
+                "properties: {...}})",
+            )
         if create is not None and self.keys((*path, "create"), create, CREATE_KEYS, required=("object",)):
             if "object" in create:
-                match.create_object = self.choice((*path, "create", "object"), create["object"],
-                                                  crm.create_objects)
+                match.create_object = self.choice((*path, "create", "object"), create["object"], crm.create_objects)
             properties = create.get("properties", {})
             match.create_properties = self.properties((*path, "create", "properties"), properties)
         return match
@@ -260,8 +279,7 @@ class _Checker:
         if data is None:
             return {}
         if not isinstance(data, dict):
-            self.err(path, "must be a mapping of CRM field -> template, such as "
-                           '{lastname: "{{ outcome.name }}"}')
+            self.err(path, 'must be a mapping of CRM field -> template, such as {lastname: "{{ outcome.name }}"}')
             return {}
         out = {}
         for name, value in data.items():
@@ -343,8 +361,7 @@ class _Checker:
         if "type" in data:
             rule.type = self.choice((*path, "type"), data["type"], TYPES) or "string"
         if ("from" in data) == ("value" in data):
-            self.err(path, 'needs exactly one of "from" (a path such as outcome.budget) '
-                           'or "value" (a template)')
+            self.err(path, 'needs exactly one of "from" (a path such as outcome.budget) or "value" (a template)')
             ok = False
         elif "from" in data:
             rule.source = self.source_path((*path, "from"), data["from"])
@@ -359,19 +376,22 @@ class _Checker:
         if "write" in data:
             rule.write = self.choice((*path, "write"), data["write"], WRITE_MODES) or "always"
             if rule.write == "append" and rule.type != "string":
-                self.err((*path, "write"), f"append adds a line of text: it needs type string, "
-                                           f"not {rule.type}")
+                self.err((*path, "write"), f"append adds a line of text: it needs type string, not {rule.type}")
         if "when" in data:
             rule.when = self.template((*path, "when"), data["when"])
         if "object" in data:
             crm = profile(self.crm)
-            rule.object = self.choice((*path, "object"), data["object"],
-                                      tuple(dict.fromkeys((*crm.match_objects, *crm.create_objects,
-                                                           crm.deal_object))))
+            rule.object = self.choice(
+                (*path, "object"),
+                data["object"],
+                tuple(dict.fromkeys((*crm.match_objects, *crm.create_objects, crm.deal_object))),
+            )
             if rule.object == crm.deal_object and rule.object not in objects:
-                self.err((*path, "object"), f'"{rule.object}" is the linked deal: it needs link.deal: '
-                                            "most_recent_open")
+                self.err((*path, "object"), f'"{rule.object}" is the linked deal: it needs link.deal: most_recent_open')
             elif rule.object and rule.object not in objects:
-                self.err((*path, "object"), f'"{rule.object}" is never matched or created by this mapping '
-                                            "(see match.objects and match.create.object)")
+                self.err(
+                    (*path, "object"),
+                    f'"{rule.object}" is never matched or created by this mapping '
+                    "(see match.objects and match.create.object)",
+                )
         return rule if ok else None

@@ -34,7 +34,6 @@ LINK_DEAL = ("none", "most_recent_open")
 PRIORITIES = ("low", "normal", "high")
 
 
-
 @dataclass
 class Mapping:
     """A valid mapping file. ``plan`` decides what one call writes; see ``engine.plan``."""

@@ -64,9 +64,11 @@ def remote_problems(mapping: Mapping, describe: Describe) -> list[str]:
             if rule.type == "enum" and info.options is not None and rule.values:
                 for key, target in rule.values.items():
                     if target is not None and str(target) not in info.options:
-                        err((*path, "values", _written_key(mapping, (*path, "values"), key)),
+                        err(
+                            (*path, "values", _written_key(mapping, (*path, "values"), key)),
                             f'"{target}" is not an allowed value of {rule.to} on {obj}: '
-                            f"{', '.join(info.options)}{suggest(target, info.options)}")
+                            f"{', '.join(info.options)}{suggest(target, info.options)}",
+                        )
     create = mapping.match.create_object
     if create in described:
         for name in mapping.match.create_properties:
@@ -83,8 +85,9 @@ def remote_problems(mapping: Mapping, describe: Describe) -> list[str]:
     return [text for _, text in sorted(found, key=lambda item: item[0])]
 
 
-def _field(fields: dict[str, FieldInfo], name: str, obj: str, path: KeyPath,
-           err: Callable[[KeyPath, str], None]) -> FieldInfo | None:
+def _field(
+    fields: dict[str, FieldInfo], name: str, obj: str, path: KeyPath, err: Callable[[KeyPath, str], None]
+) -> FieldInfo | None:
     info = fields.get(name)
     if info is None:
         err(path, f'"{name}" does not exist on {obj}{suggest(name, fields)}')

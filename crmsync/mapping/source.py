@@ -84,8 +84,9 @@ _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 def _build(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, located: Located) -> Any:
     if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in _PLAIN_TAGS:
-        raise YamlSyntaxError(node.start_mark.line + 1,
-                              f"YAML error: the tag {node.tag} is not allowed: mapping files are plain YAML")
+        raise YamlSyntaxError(
+            node.start_mark.line + 1, f"YAML error: the tag {node.tag} is not allowed: mapping files are plain YAML"
+        )
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)  # resolves YAML merge keys (<<) as safe_load does
         out: dict[Any, Any] = {}
@@ -99,8 +100,14 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: KeyPath, located: Loc
             child = (*path, located.key_text(path, key))
             line = key_node.start_mark.line + 1
             if key in out:
-                located.problems.append((line, child, f"duplicate key {key!r}: the one on line "
-                                         f"{located.lines.get(child, '?')} would be ignored; keep one"))
+                located.problems.append(
+                    (
+                        line,
+                        child,
+                        f"duplicate key {key!r}: the one on line "
+                        f"{located.lines.get(child, '?')} would be ignored; keep one",
+                    )
+                )
             located.lines[child] = line
             out[key] = _build(loader, value_node, child, located)
         return out

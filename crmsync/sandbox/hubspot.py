@@ -39,16 +39,19 @@ from crmsync.settings import HubSpotSettings
 DEFAULT_TOKEN = "pat-na1-sandbox-0000"
 DAILY_LIMIT = 250_000
 
-ROUTES = Map([
-    Rule("/crm/v3/objects/<kind>/search", methods=["POST"], endpoint="search"),
-    Rule("/crm/v3/objects/<kind>/batch/<op>", methods=["POST"], endpoint="batch"),
-    Rule("/crm/v3/objects/<kind>", methods=["POST"], endpoint="create"),
-    Rule("/crm/v3/objects/<kind>/<rid>", methods=["GET"], endpoint="get"),
-    Rule("/crm/v3/objects/<kind>/<rid>", methods=["PATCH"], endpoint="update"),
-    Rule("/crm/v3/objects/<kind>/<rid>", methods=["DELETE"], endpoint="archive"),
-    Rule("/crm/v3/properties/<kind>", methods=["GET"], endpoint="properties"),
-    Rule("/crm/v3/properties/<kind>/<name>", methods=["GET"], endpoint="property"),
-], strict_slashes=False)
+ROUTES = Map(
+    [
+        Rule("/crm/v3/objects/<kind>/search", methods=["POST"], endpoint="search"),
+        Rule("/crm/v3/objects/<kind>/batch/<op>", methods=["POST"], endpoint="batch"),
+        Rule("/crm/v3/objects/<kind>", methods=["POST"], endpoint="create"),
+        Rule("/crm/v3/objects/<kind>/<rid>", methods=["GET"], endpoint="get"),
+        Rule("/crm/v3/objects/<kind>/<rid>", methods=["PATCH"], endpoint="update"),
+        Rule("/crm/v3/objects/<kind>/<rid>", methods=["DELETE"], endpoint="archive"),
+        Rule("/crm/v3/properties/<kind>", methods=["GET"], endpoint="properties"),
+        Rule("/crm/v3/properties/<kind>/<name>", methods=["GET"], endpoint="property"),
+    ],
+    strict_slashes=False,
+)
 
 
 class RollingWindow:
@@ -159,8 +162,10 @@ class HubSpotSandbox:
 
     def seed_deal(self, properties: dict[str, Any], contacts: tuple[str, ...] = ()) -> str:
         """A deal associated with ``contacts`` (deal → contact, type 3)."""
-        assoc = [{"to": {"id": c}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}
-                 for c in contacts]
+        assoc = [
+            {"to": {"id": c}, "types": [{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": 3}]}
+            for c in contacts
+        ]
         values = {"pipeline": "default", **{k: str(v) for k, v in properties.items()}}
         return self.portal.insert("deals", values, indexed=True, associations=assoc).id
 
@@ -173,8 +178,11 @@ class HubSpotSandbox:
     def _with_associations(self, kind: str) -> dict[str, dict[str, Any]]:
         with self.portal.lock:
             return {
-                rid: {**r.properties, "_associations": [a["to"]["id"] for a in r.associations],
-                      "_types": sorted(t["associationTypeId"] for a in r.associations for t in a["types"])}
+                rid: {
+                    **r.properties,
+                    "_associations": [a["to"]["id"] for a in r.associations],
+                    "_types": sorted(t["associationTypeId"] for a in r.associations for t in a["types"]),
+                }
                 for rid, r in self.portal.records[kind].items()
             }
 
@@ -213,7 +221,8 @@ class HubSpotSandbox:
     def max_per_window(self, seconds: float, pattern: str = ".*", *, exclude_search: bool = True) -> int:
         """The most requests received in any ``seconds``-long window (arrival times)."""
         times = sorted(
-            r.at for r in list(self.requests)
+            r.at
+            for r in list(self.requests)
             if re.search(pattern, f"{r.method} {r.path}") and not (exclude_search and r.path.endswith("/search"))
         )
         best, start = 0, 0
@@ -232,10 +241,14 @@ class HubSpotSandbox:
 
     def _dispatch(self, request: Request) -> Response:
         if request.headers.get("Authorization", "") != f"Bearer {self.token}":
-            return _json(401, error_body(
-                "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
-                "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
-                "INVALID_AUTHENTICATION"))
+            return _json(
+                401,
+                error_body(
+                    "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can "
+                    "find more details at https://developers.hubspot.com/docs/methods/auth/oauth-overview",
+                    "INVALID_AUTHENTICATION",
+                ),
+            )
         try:
             endpoint, args = ROUTES.bind_to_environ(request.environ).match()
         except HTTPException as exc:
@@ -256,15 +269,17 @@ class HubSpotSandbox:
         response = _json(status, body)
         if not is_search and self.general is not None:
             window = self.general
-            response.headers.update({
-                "X-HubSpot-RateLimit-Max": str(window.limit),
-                "X-HubSpot-RateLimit-Remaining": str(remaining),
-                "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(window.seconds * 1000)),
-                "X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
-                "X-HubSpot-RateLimit-Daily-Remaining": str(DAILY_LIMIT - self.server.count()),
-                "X-HubSpot-RateLimit-Secondly": str(max(1, int(window.limit / window.seconds))),
-                "X-HubSpot-RateLimit-Secondly-Remaining": str(max(0, int(remaining / window.seconds))),
-            })
+            response.headers.update(
+                {
+                    "X-HubSpot-RateLimit-Max": str(window.limit),
+                    "X-HubSpot-RateLimit-Remaining": str(remaining),
+                    "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(window.seconds * 1000)),
+                    "X-HubSpot-RateLimit-Daily": str(DAILY_LIMIT),
+                    "X-HubSpot-RateLimit-Daily-Remaining": str(DAILY_LIMIT - self.server.count()),
+                    "X-HubSpot-RateLimit-Secondly": str(max(1, int(window.limit / window.seconds))),
+                    "X-HubSpot-RateLimit-Secondly-Remaining": str(max(0, int(remaining / window.seconds))),
+                }
+            )
         return response
 
     def _limit(self, is_search: bool) -> tuple[Response | None, int]:

@@ -18,25 +18,42 @@ from crmsync.sandbox.hubspot_portal import DEFAULT_PROPERTIES, Portal, Record, S
 from crmsync.sandbox.hubspot_schema import iso
 
 MAX_BATCH = 100
-KINDS = {"contacts": "contacts", "contact": "contacts", "0-1": "contacts",
-         "calls": "calls", "call": "calls", "0-48": "calls",
-         "companies": "companies", "company": "companies", "0-2": "companies",
-         "deals": "deals", "deal": "deals", "0-3": "deals",
-         "tasks": "tasks", "task": "tasks", "0-27": "tasks"}
+KINDS = {
+    "contacts": "contacts",
+    "contact": "contacts",
+    "0-1": "contacts",
+    "calls": "calls",
+    "call": "calls",
+    "0-48": "calls",
+    "companies": "companies",
+    "company": "companies",
+    "0-2": "companies",
+    "deals": "deals",
+    "deal": "deals",
+    "0-3": "deals",
+    "tasks": "tasks",
+    "task": "tasks",
+    "0-27": "tasks",
+}
 
 
-def error_body(message: str, category: str, errors: list[dict[str, Any]] | None = None,
-               **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"status": "error", "message": message, "correlationId": str(uuid.uuid4()),
-                            "category": category, **extra}
+def error_body(message: str, category: str, errors: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "status": "error",
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+        "category": category,
+        **extra,
+    }
     if errors is not None:
         body["errors"] = errors
     return body
 
 
 class HubSpotError(Exception):
-    def __init__(self, status: int, message: str, category: str, errors: list[dict[str, Any]] | None = None,
-                 **extra: Any) -> None:
+    def __init__(
+        self, status: int, message: str, category: str, errors: list[dict[str, Any]] | None = None, **extra: Any
+    ) -> None:
         super().__init__(message)
         self.status, self.message, self.category, self.errors, self.extra = status, message, category, errors, extra
 
@@ -46,15 +63,27 @@ class HubSpotError(Exception):
 
 def invalid_properties(errors: list[dict[str, Any]]) -> HubSpotError:
     """HubSpot's 400 for refused property values."""
-    legacy = [{"isValid": False, "message": e["message"], "error": e["code"], "name": e["name"],
-               "localizedErrorMessage": e["message"]} for e in errors]
+    legacy = [
+        {
+            "isValid": False,
+            "message": e["message"],
+            "error": e["code"],
+            "name": e["name"],
+            "localizedErrorMessage": e["message"],
+        }
+        for e in errors
+    ]
     public = [{k: v for k, v in e.items() if k != "name"} for e in errors]
     return HubSpotError(400, "Property values were not valid: " + json.dumps(legacy), "VALIDATION_ERROR", public)
 
 
 def not_found(kind: str, rid: str) -> HubSpotError:
-    return HubSpotError(404, f"Object not found.  objectId are usually numeric. ({kind} {rid})", "OBJECT_NOT_FOUND",
-                        context={"id": [rid]})
+    return HubSpotError(
+        404,
+        f"Object not found.  objectId are usually numeric. ({kind} {rid})",
+        "OBJECT_NOT_FOUND",
+        context={"id": [rid]},
+    )
 
 
 def _kind(kind: str) -> str:
@@ -108,9 +137,18 @@ class Handlers:
         self._check_associations(kind, associations)
         if kind in ("calls", "tasks"):
             if not values.get("hs_timestamp"):
-                raise HubSpotError(400, f"hs_timestamp is required to create a {kind[:-1]}", "VALIDATION_ERROR",
-                                   [{"message": "hs_timestamp is required", "code": "REQUIRED_PROPERTY",
-                                     "context": {"propertyName": ["hs_timestamp"]}}])
+                raise HubSpotError(
+                    400,
+                    f"hs_timestamp is required to create a {kind[:-1]}",
+                    "VALIDATION_ERROR",
+                    [
+                        {
+                            "message": "hs_timestamp is required",
+                            "code": "REQUIRED_PROPERTY",
+                            "context": {"propertyName": ["hs_timestamp"]},
+                        }
+                    ],
+                )
         elif values.get("email"):
             for rid, other in list(self.portal.records["contacts"].items()):
                 if (other.properties.get("email") or "").lower() == values["email"].lower():
@@ -128,11 +166,18 @@ class Handlers:
             for spec in types:
                 found = ASSOCIATION_TYPES.get(spec.get("associationTypeId"))
                 if spec.get("associationCategory") != "HUBSPOT_DEFINED" or found is None or found[0] != kind:
-                    raise HubSpotError(400, f"{spec.get('associationCategory')} {spec.get('associationTypeId')} "
-                                       f"is not a valid association type from {kind[:-1]}", "VALIDATION_ERROR")
+                    raise HubSpotError(
+                        400,
+                        f"{spec.get('associationCategory')} {spec.get('associationTypeId')} "
+                        f"is not a valid association type from {kind[:-1]}",
+                        "VALIDATION_ERROR",
+                    )
                 if self.portal.get(found[1], to_id) is None:
-                    raise HubSpotError(400, f"One or more associated objects were not found: {found[1][:-1]} "
-                                       f"{to_id}", "VALIDATION_ERROR")
+                    raise HubSpotError(
+                        400,
+                        f"One or more associated objects were not found: {found[1][:-1]} {to_id}",
+                        "VALIDATION_ERROR",
+                    )
 
     def update(self, *, payload: dict[str, Any], query: Any, kind: str, rid: str) -> tuple[int, Any]:
         kind = _kind(kind)
@@ -158,8 +203,9 @@ class Handlers:
         kind = _kind(kind)
         inputs = payload.get("inputs") or []
         if len(inputs) > MAX_BATCH:
-            raise HubSpotError(400, f"Batch size of {len(inputs)} exceeds the limit of {MAX_BATCH} inputs",
-                               "VALIDATION_ERROR")
+            raise HubSpotError(
+                400, f"Batch size of {len(inputs)} exceeds the limit of {MAX_BATCH} inputs", "VALIDATION_ERROR"
+            )
         started = iso(datetime.now(UTC))
         results: list[dict[str, Any]] = []
         missing: list[str] = []
@@ -176,8 +222,9 @@ class Handlers:
             ids = [str(item.get("id")) for item in inputs]
             if len(set(ids)) < len(ids):
                 duplicates = sorted({i for i in ids if ids.count(i) > 1})
-                raise HubSpotError(400, f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique",
-                                   "VALIDATION_ERROR")
+                raise HubSpotError(
+                    400, f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique", "VALIDATION_ERROR"
+                )
             for item in inputs:  # HubSpot refuses the whole batch for an invalid value
                 _, errors = self.portal.registries[kind].check(item.get("properties") or {})
                 if errors:
@@ -190,19 +237,33 @@ class Handlers:
                     results.append(self._update(kind, rid, item.get("properties") or {}).to_json())
         elif op == "create":  # HubSpot refuses the whole batch for one invalid input: nothing is created
             checked = [self._creatable(kind, item) for item in inputs]
-            results = [self.portal.insert(kind, values, associations=item.get("associations") or []).to_json()
-                       for values, item in zip(checked, inputs, strict=True)]
+            results = [
+                self.portal.insert(kind, values, associations=item.get("associations") or []).to_json()
+                for values, item in zip(checked, inputs, strict=True)
+            ]
             status = 201
         else:
             raise HubSpotError(404, f"Unknown batch operation {op}", "OBJECT_NOT_FOUND")
-        body: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
-                                "completedAt": iso(datetime.now(UTC))}
+        body: dict[str, Any] = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": iso(datetime.now(UTC)),
+        }
         if missing:
             status = 207
             body["numErrors"] = 1
-            body["errors"] = [{"status": "error", "category": "OBJECT_NOT_FOUND",
-                               "message": "Could not get some " + kind + " objects, they may be deleted or not exist. "
-                               "Check that ids are valid.", "context": {"ids": missing}, "links": {}, "errors": []}]
+            body["errors"] = [
+                {
+                    "status": "error",
+                    "category": "OBJECT_NOT_FOUND",
+                    "message": "Could not get some " + kind + " objects, they may be deleted or not exist. "
+                    "Check that ids are valid.",
+                    "context": {"ids": missing},
+                    "links": {},
+                    "errors": [],
+                }
+            ]
         return status, body
 
     # -- properties -------------------------------------------------------------------------

@@ -32,13 +32,34 @@ DEFAULT_PROPERTIES = {
     "contacts": ["createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"],
     "calls": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
     "companies": ["createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"],
-    "deals": ["amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
-              "pipeline"],
+    "deals": [
+        "amount",
+        "closedate",
+        "createdate",
+        "dealname",
+        "dealstage",
+        "hs_lastmodifieddate",
+        "hs_object_id",
+        "pipeline",
+    ],
     "tasks": ["hs_createdate", "hs_lastmodifieddate", "hs_object_id"],
 }
 SEARCHABLE = {"phone": "hs_searchable_calculated_phone_number", "mobilephone": "hs_searchable_calculated_mobile_number"}
-OPERATORS = {"EQ", "NEQ", "LT", "LTE", "GT", "GTE", "BETWEEN", "IN", "NOT_IN", "HAS_PROPERTY", "NOT_HAS_PROPERTY",
-             "CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"}
+OPERATORS = {
+    "EQ",
+    "NEQ",
+    "LT",
+    "LTE",
+    "GT",
+    "GTE",
+    "BETWEEN",
+    "IN",
+    "NOT_IN",
+    "HAS_PROPERTY",
+    "NOT_HAS_PROPERTY",
+    "CONTAINS_TOKEN",
+    "NOT_CONTAINS_TOKEN",
+}
 _TOKENS = re.compile(r"[^0-9a-z]+")
 
 
@@ -87,8 +108,12 @@ class Portal:
     def __init__(self, *, lag: float = 0.0, owners: tuple[str, ...] = ("1001", "1002", "1003")) -> None:
         self.lag = lag
         self.registries: dict[str, Registry] = {
-            "contacts": contact_registry(owners), "calls": call_registry(owners), "companies": company_registry(owners),
-            "deals": deal_registry(owners), "tasks": task_registry(owners)}
+            "contacts": contact_registry(owners),
+            "calls": call_registry(owners),
+            "companies": company_registry(owners),
+            "deals": deal_registry(owners),
+            "tasks": task_registry(owners),
+        }
         self.records: dict[str, dict[str, Record]] = {kind: {} for kind in self.registries}
         self.lock = threading.RLock()
         self._next_id = 101
@@ -99,8 +124,14 @@ class Portal:
             self._next_id += 1
             return str(self._next_id)
 
-    def insert(self, kind: str, properties: dict[str, str], *, indexed: bool = False,
-               associations: list[dict[str, Any]] | None = None) -> Record:
+    def insert(
+        self,
+        kind: str,
+        properties: dict[str, str],
+        *,
+        indexed: bool = False,
+        associations: list[dict[str, Any]] | None = None,
+    ) -> Record:
         """Store a new record (already validated). ``indexed=True`` skips the index lag."""
         now = datetime.now(UTC)
         rid = self.new_id()
@@ -224,8 +255,10 @@ def _check_values(flt: dict[str, Any]) -> None:
     if not isinstance(values, list) or not values:
         raise SearchError(f"The {flt.get('operator')} filter on {flt.get('propertyName')!r} needs a list of values.")
     if len(values) > MAX_IN_VALUES:
-        raise SearchError(f"The {flt.get('operator')} filter on {flt.get('propertyName')!r} has {len(values)} "
-                          f"values; the maximum is {MAX_IN_VALUES}.")
+        raise SearchError(
+            f"The {flt.get('operator')} filter on {flt.get('propertyName')!r} has {len(values)} "
+            f"values; the maximum is {MAX_IN_VALUES}."
+        )
 
 
 def _group_matches(record: Record, group: dict[str, Any]) -> bool:
@@ -252,9 +285,7 @@ def _filter_matches(record: Record, flt: dict[str, Any]) -> bool:
         values = {str(v).lower() for v in flt.get("values") or []}
         return (text in values) == (op == "IN")
     if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
-        found = text is not None and any(
-            fnmatch.fnmatchcase(token, wanted) for token in _TOKENS.split(text) if token
-        )
+        found = text is not None and any(fnmatch.fnmatchcase(token, wanted) for token in _TOKENS.split(text) if token)
         return found == (op == "CONTAINS_TOKEN")
     if op in ("LT", "LTE", "GT", "GTE", "BETWEEN"):
         if text is None:

@@ -162,19 +162,55 @@ def contact_registry(owners: tuple[str, ...] = DEFAULT_OWNERS) -> Registry:
         PropertyDef("company", "string", "text", "Company name"),
         PropertyDef("associatedcompanyid", "number", "number", "Primary associated company ID"),
         PropertyDef("hubspot_owner_id", "enumeration", "select", "Contact owner", options=list(owners)),
-        PropertyDef("hs_lead_status", "enumeration", "select", "Lead status", options=[
-            "NEW", "OPEN", "IN_PROGRESS", "OPEN_DEAL", "UNQUALIFIED", "ATTEMPTED_TO_CONTACT", "CONNECTED",
-            "BAD_TIMING"]),
-        PropertyDef("lifecyclestage", "enumeration", "radio", "Lifecycle stage", options=[
-            "subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead", "opportunity", "customer",
-            "evangelist", "other"]),
+        PropertyDef(
+            "hs_lead_status",
+            "enumeration",
+            "select",
+            "Lead status",
+            options=[
+                "NEW",
+                "OPEN",
+                "IN_PROGRESS",
+                "OPEN_DEAL",
+                "UNQUALIFIED",
+                "ATTEMPTED_TO_CONTACT",
+                "CONNECTED",
+                "BAD_TIMING",
+            ],
+        ),
+        PropertyDef(
+            "lifecyclestage",
+            "enumeration",
+            "radio",
+            "Lifecycle stage",
+            options=[
+                "subscriber",
+                "lead",
+                "marketingqualifiedlead",
+                "salesqualifiedlead",
+                "opportunity",
+                "customer",
+                "evangelist",
+                "other",
+            ],
+        ),
         PropertyDef("createdate", "datetime", "date", "Create date", read_only=True),
         PropertyDef("lastmodifieddate", "datetime", "date", "Last modified date", read_only=True),
         PropertyDef("hs_object_id", "number", "number", "Record ID", read_only=True),
-        PropertyDef("hs_searchable_calculated_phone_number", "string", "calculation_equation",
-                    "Searchable phone number", read_only=True),
-        PropertyDef("hs_searchable_calculated_mobile_number", "string", "calculation_equation",
-                    "Searchable mobile number", read_only=True),
+        PropertyDef(
+            "hs_searchable_calculated_phone_number",
+            "string",
+            "calculation_equation",
+            "Searchable phone number",
+            read_only=True,
+        ),
+        PropertyDef(
+            "hs_searchable_calculated_mobile_number",
+            "string",
+            "calculation_equation",
+            "Searchable mobile number",
+            read_only=True,
+        ),
     ]:
         registry.add(prop)
     custom = "crmsync_ai_calls"
@@ -185,8 +221,13 @@ def contact_registry(owners: tuple[str, ...] = DEFAULT_OWNERS) -> Registry:
         PropertyDef("callback_requested", "bool", "booleancheckbox", "Callback requested"),
         PropertyDef("preferred_call_time", "string", "text", "Preferred call time"),
         PropertyDef("last_ai_call_at", "datetime", "date", "Last AI call at"),
-        PropertyDef("renewal_decision", "enumeration", "select", "Renewal decision",
-                    options=["renew", "later", "cancel", "undecided"]),
+        PropertyDef(
+            "renewal_decision",
+            "enumeration",
+            "select",
+            "Renewal decision",
+            options=["renew", "later", "cancel", "undecided"],
+        ),
         PropertyDef("follow_up_date", "date", "date", "Follow-up date"),
         PropertyDef("objections", "string", "textarea", "Objections"),
         PropertyDef("nps", "number", "number", "NPS"),
@@ -199,8 +240,19 @@ def contact_registry(owners: tuple[str, ...] = DEFAULT_OWNERS) -> Registry:
     return registry
 
 
-CALL_STATUSES = ["BUSY", "CALLING_CRM_USER", "CANCELED", "COMPLETED", "CONNECTING", "FAILED", "IN_PROGRESS",
-                 "MISSED", "NO_ANSWER", "QUEUED", "RINGING"]
+CALL_STATUSES = [
+    "BUSY",
+    "CALLING_CRM_USER",
+    "CANCELED",
+    "COMPLETED",
+    "CONNECTING",
+    "FAILED",
+    "IN_PROGRESS",
+    "MISSED",
+    "NO_ANSWER",
+    "QUEUED",
+    "RINGING",
+]
 
 
 def call_registry(owners: tuple[str, ...] = DEFAULT_OWNERS) -> Registry:

@@ -82,8 +82,12 @@ class SalesforceApp:
         if request.method == "POST" and path.rstrip("/") == "/services/oauth2/token":
             status, body = oauth_login(self.creds, request.form.to_dict(), request.headers.get("Authorization", ""))
             if status == 200:
-                body = {"access_token": self._issue(), "instance_url": self._base(request), "token_type": "Bearer",
-                        "id": f"{self._base(request)}/id/00D000000000001/005000000000001AAA"}
+                body = {
+                    "access_token": self._issue(),
+                    "instance_url": self._base(request),
+                    "token_type": "Bearer",
+                    "id": f"{self._base(request)}/id/00D000000000001/005000000000001AAA",
+                }
             return status, body, {}
         match = DATA_PATH.match(path)
         if not match:
@@ -93,14 +97,20 @@ class SalesforceApp:
             if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
                 return 401, [{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}], {}
             if self.api_used >= self.api_max:
-                return 403, [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}], \
-                    self._usage()
+                return (
+                    403,
+                    [{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}],
+                    self._usage(),
+                )
             self.api_used += 1
         try:
             body = json.loads(request.get_data() or b"null")
         except ValueError:
-            return 400, [{"message": "The request body is not valid JSON", "errorCode": "JSON_PARSER_ERROR"}], \
-                self._usage()
+            return (
+                400,
+                [{"message": "The request body is not valid JSON", "errorCode": "JSON_PARSER_ERROR"}],
+                self._usage(),
+            )
         params = {k: v[-1] for k, v in parse_qs(request.query_string.decode()).items()}
         status, out, headers = self.dispatch(request.method, match[2] or "/", params, body, match[1], top=True)
         return status, out, {**headers, **self._usage()}
@@ -119,8 +129,9 @@ class SalesforceApp:
         return token
 
     # -- the data API ----------------------------------------------------------------------
-    def dispatch(self, method: str, rest: str, params: dict[str, str], body: Any, version: str, *,
-                 top: bool = False) -> Answer:
+    def dispatch(
+        self, method: str, rest: str, params: dict[str, str], body: Any, version: str, *, top: bool = False
+    ) -> Answer:
         try:
             return self._route(method, rest.rstrip("/") or "/", params, body, version, top)
         except SfApiError as exc:
@@ -139,20 +150,42 @@ class SalesforceApp:
         if rest == "/composite/sobjects" and method in ("POST", "PATCH") and top:
             return run_collection(self.org, method, body)
         if rest == "/sobjects" and method == "GET":
-            return 200, {"encoding": "UTF-8", "maxBatchSize": 200,
-                         "sobjects": [{"name": o, "label": o, "custom": False} for o in SCHEMA]}, {}
+            return (
+                200,
+                {
+                    "encoding": "UTF-8",
+                    "maxBatchSize": 200,
+                    "sobjects": [{"name": o, "label": o, "custom": False} for o in SCHEMA],
+                },
+                {},
+            )
         parts = rest.strip("/").split("/")
         if parts[0] != "sobjects" or len(parts) not in (2, 3):
             raise SfApiError(404, "NOT_FOUND", "The requested resource does not exist")
         obj = object_name(parts[1])
         if len(parts) == 2 and method == "POST":
             record_id = org.create(obj, body)
-            return 201, {"id": record_id, "success": True, "errors": []}, \
-                {"Location": f"/services/data/v{version}/sobjects/{obj}/{record_id}"}
+            return (
+                201,
+                {"id": record_id, "success": True, "errors": []},
+                {"Location": f"/services/data/v{version}/sobjects/{obj}/{record_id}"},
+            )
         if len(parts) == 3 and parts[2] == "describe" and method == "GET":
             described = [f.describe() for f in SCHEMA[obj].values()]
-            return 200, {"name": obj, "label": obj, "custom": False, "createable": True, "updateable": True,
-                         "queryable": True, "searchable": True, "fields": described}, {}
+            return (
+                200,
+                {
+                    "name": obj,
+                    "label": obj,
+                    "custom": False,
+                    "createable": True,
+                    "updateable": True,
+                    "queryable": True,
+                    "searchable": True,
+                    "fields": described,
+                },
+                {},
+            )
         if len(parts) == 3 and method == "GET":
             fields = [f for f in params.get("fields", "").split(",") if f] or None
             return 200, org.render(obj, org.get(obj, parts[2]), fields, version), {}
@@ -180,8 +213,15 @@ class SalesforceSandbox:
     written through the API shows up in SOSL; ``api_max`` is the daily allowance.
     """
 
-    def __init__(self, *, token: str = DEFAULT_TOKEN, creds: Credentials | None = None, api_max: int = 15000,
-                 search_lag: float = 0.0, cert_dir: Path | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        token: str = DEFAULT_TOKEN,
+        creds: Credentials | None = None,
+        api_max: int = 15000,
+        search_lag: float = 0.0,
+        cert_dir: Path | None = None,
+    ) -> None:
         self.token = token
         self.creds = creds or Credentials()
         self.org = Org(search_lag)

@@ -32,8 +32,9 @@ def run_composite(org: Org, dispatch: Dispatch, body: Any) -> Answer:
     if not isinstance(subs, list) or not subs:
         raise SfApiError(400, "JSON_PARSER_ERROR", "compositeRequest must be a non-empty list")
     if len(subs) > MAX_SUBREQUESTS:
-        raise SfApiError(400, "INVALID_BATCH_REQUEST",
-                         f"Composite request may contain at most {MAX_SUBREQUESTS} subrequests")
+        raise SfApiError(
+            400, "INVALID_BATCH_REQUEST", f"Composite request may contain at most {MAX_SUBREQUESTS} subrequests"
+        )
     for sub in subs:
         url = str(sub.get("url", "")) if isinstance(sub, dict) else ""
         if not DATA_PATH.match(url.split("?")[0]) or re.search(r"/v[\d.]+/(search|composite|parameterized)", url):
@@ -70,16 +71,24 @@ def run_composite(org: Org, dispatch: Dispatch, body: Any) -> Answer:
                 failed = True
         if failed and all_or_none and saved is not None:
             org.restore(saved)
-            answers = [a if a["httpStatusCode"] >= 400 and a["body"] and
-                       a["body"][0].get("errorCode") != "PROCESSING_HALTED" else _halted(a["referenceId"])
-                       for a in answers]
+            answers = [
+                a
+                if a["httpStatusCode"] >= 400 and a["body"] and a["body"][0].get("errorCode") != "PROCESSING_HALTED"
+                else _halted(a["referenceId"])
+                for a in answers
+            ]
     return 200, {"compositeResponse": answers}, {}
 
 
-def _halted(ref: str, message: str = "The transaction was rolled back since another operation in the same "
-            "transaction failed.") -> dict[str, Any]:
-    return {"body": [{"errorCode": "PROCESSING_HALTED", "message": message}], "httpHeaders": {},
-            "httpStatusCode": 400, "referenceId": ref}
+def _halted(
+    ref: str, message: str = "The transaction was rolled back since another operation in the same transaction failed."
+) -> dict[str, Any]:
+    return {
+        "body": [{"errorCode": "PROCESSING_HALTED", "message": message}],
+        "httpHeaders": {},
+        "httpStatusCode": 400,
+        "referenceId": ref,
+    }
 
 
 def _resolve(value: Any, results: dict[str, Any]) -> Any:

@@ -85,8 +85,9 @@ def oauth_login(creds: Credentials, form: dict[str, str], authorization: str) ->
     if grant == "urn:ietf:params:oauth:grant-type:jwt-bearer":
         try:
             if creds.jwt_public_key:
-                claims = jwt.decode(form.get("assertion", ""), creds.jwt_public_key, algorithms=["RS256"],
-                                    options={"verify_aud": False})
+                claims = jwt.decode(
+                    form.get("assertion", ""), creds.jwt_public_key, algorithms=["RS256"], options={"verify_aud": False}
+                )
             else:
                 claims = jwt.decode(form.get("assertion", ""), options={"verify_signature": False})
         except jwt.PyJWTError:

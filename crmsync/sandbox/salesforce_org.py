@@ -118,8 +118,12 @@ class Org:
         if what is not None and self.find_type(what) not in ("Account", "Opportunity"):
             raise SfApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["WhatId"])
         if after.get("WhatId") and after.get("WhoId") and self.find_type(after["WhoId"]) == "Lead":
-            raise SfApiError(400, "FIELD_INTEGRITY_EXCEPTION", "Related To ID: You can't add a related-to record "
-                             "(WhatId) to a task whose name (WhoId) is a lead.", ["WhatId"])
+            raise SfApiError(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "Related To ID: You can't add a related-to record (WhatId) to a task whose name (WhoId) is a lead.",
+                ["WhatId"],
+            )
         account = clean.get("AccountId")
         if account is not None and self.find_type(account) != "Account":
             raise SfApiError(400, "INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id", ["AccountId"])
@@ -151,8 +155,9 @@ class Org:
                     if self._indexed_at.get(record["Id"], 0) > horizon:
                         continue
                     if any(phone_hit(record.get(f), term) for f in phone_fields(obj) for term in terms):
-                        hits.append((record.get("LastModifiedDate") or "", obj, self.render(obj, record, fields,
-                                                                                              version)))
+                        hits.append(
+                            (record.get("LastModifiedDate") or "", obj, self.render(obj, record, fields, version))
+                        )
         hits.sort(key=lambda h: h[0], reverse=True)
         return [h[2] for h in hits[: sosl.limit]]
 

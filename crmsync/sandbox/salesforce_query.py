@@ -52,12 +52,12 @@ def parse_sosl(q: str) -> Sosl:
     text = "".join(term).strip()
     if len(text) < 2:
         raise SfApiError(400, "INVALID_SEARCH", "search term must be longer than one character")
-    rest = q[i + 1:]
+    rest = q[i + 1 :]
     scope = "ALL"
     in_match = re.match(r"\s*IN\s+(\w+)\s+FIELDS", rest, re.IGNORECASE)
     if in_match:
         scope = in_match[1].upper()
-        rest = rest[in_match.end():]
+        rest = rest[in_match.end() :]
     limit = 2000
     limit_match = re.search(r"\s+LIMIT\s+(\d+)\s*$", rest, re.IGNORECASE)
     if limit_match:

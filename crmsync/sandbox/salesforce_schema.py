@@ -54,9 +54,7 @@ class FieldDef:
             "updateable": self.updateable,
             "nillable": not self.required,
             "restrictedPicklist": self.restricted,
-            "picklistValues": [
-                {"value": v, "label": v, "active": True, "defaultValue": False} for v in self.picklist
-            ],
+            "picklistValues": [{"value": v, "label": v, "active": True, "defaultValue": False} for v in self.picklist],
         }
 
 
@@ -96,24 +94,49 @@ _CONTACT_ONLY = [
     _f("OtherPhone", "phone", "Other Phone"),
     _f("AssistantPhone", "phone", "Asst. Phone"),
     _f("AccountId", "reference", "Account ID"),
-    _f("Renewal_Decision__c", "picklist", length=255, picklist=("Renew", "Cancel", "Undecided"), restricted=True,
-       custom=True),
+    _f(
+        "Renewal_Decision__c",
+        "picklist",
+        length=255,
+        picklist=("Renew", "Cancel", "Undecided"),
+        restricted=True,
+        custom=True,
+    ),
     _f("NPS__c", "double", "NPS", custom=True),
 ]
 _LEAD_ONLY = [
     _f("Company", "string", "Company", length=255, required=True),
-    _f("Status", "picklist", "Lead Status", length=255, required=True,
-       picklist=("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted")),
+    _f(
+        "Status",
+        "picklist",
+        "Lead Status",
+        length=255,
+        required=True,
+        picklist=("Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"),
+    ),
 ]
 _TASK = [
     _f("Subject", "combobox", "Subject", length=255),
     _f("Description", "textarea", "Comments", length=32000),
-    _f("Status", "picklist", "Status", length=255, required=True,
-       picklist=("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")),
+    _f(
+        "Status",
+        "picklist",
+        "Status",
+        length=255,
+        required=True,
+        picklist=("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred"),
+    ),
     _f("Priority", "picklist", "Priority", length=255, required=True, picklist=("High", "Normal", "Low")),
     _f("ActivityDate", "date", "Due Date Only"),
-    _f("TaskSubtype", "picklist", "Task Subtype", length=255, restricted=True, updateable=False,
-       picklist=("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn")),
+    _f(
+        "TaskSubtype",
+        "picklist",
+        "Task Subtype",
+        length=255,
+        restricted=True,
+        updateable=False,
+        picklist=("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn"),
+    ),
     _f("CallType", "picklist", "Call Type", length=40, restricted=True, picklist=("Inbound", "Outbound", "Internal")),
     _f("CallDurationInSeconds", "int", "Call Duration"),
     _f("CallDisposition", "string", "Call Result", length=255),
@@ -130,9 +153,22 @@ _ACCOUNT = [
 _OPPORTUNITY = [
     _f("Name", "string", "Name", length=120, required=True),
     _f("AccountId", "reference", "Account ID"),
-    _f("StageName", "picklist", "Stage", length=255, required=True,
-       picklist=("Prospecting", "Qualification", "Needs Analysis", "Value Proposition", "Proposal/Price Quote",
-                 "Negotiation/Review", *CLOSED_STAGES)),
+    _f(
+        "StageName",
+        "picklist",
+        "Stage",
+        length=255,
+        required=True,
+        picklist=(
+            "Prospecting",
+            "Qualification",
+            "Needs Analysis",
+            "Value Proposition",
+            "Proposal/Price Quote",
+            "Negotiation/Review",
+            *CLOSED_STAGES,
+        ),
+    ),
     _f("CloseDate", "date", "Close Date", required=True),
     _f("Amount", "currency", "Amount"),
     _f("NextStep", "string", "Next Step", length=255),
@@ -181,38 +217,50 @@ def validate(obj: str, values: dict[str, Any], *, create: bool) -> dict[str, Any
         fd = field_def(obj, name)
         if not (fd.createable if create else fd.updateable):
             action = "insert" if create else "update"
-            raise SfApiError(400, "INVALID_FIELD_FOR_INSERT_UPDATE",
-                             f"Unable to create/update fields: {fd.name}. Please check the security settings "
-                             f"of this field and verify that it is read/write for your profile ({action}).",
-                             [fd.name])
+            raise SfApiError(
+                400,
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                f"Unable to create/update fields: {fd.name}. Please check the security settings "
+                f"of this field and verify that it is read/write for your profile ({action}).",
+                [fd.name],
+            )
         clean[fd.name] = _check_value(fd, value)
     if create:
         for name, default in DEFAULTS.get(obj, {}).items():
             clean.setdefault(name, default)
-    missing = [f.name for f in SCHEMA[obj].values()
-               if f.required and (create or f.name in clean) and clean.get(f.name) in (None, "")]
+    missing = [
+        f.name
+        for f in SCHEMA[obj].values()
+        if f.required and (create or f.name in clean) and clean.get(f.name) in (None, "")
+    ]
     if missing:
-        raise SfApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
-                         missing)
+        raise SfApiError(400, "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", missing)
     return clean
 
 
 def _check_value(fd: FieldDef, value: Any) -> Any:
     if value is None:
         return None
-    bad_type = SfApiError(400, "JSON_PARSER_ERROR",
-                          f"Cannot deserialize instance of {fd.type} from {type(value).__name__} value "
-                          f"at [field {fd.name}]", [fd.name])
+    bad_type = SfApiError(
+        400,
+        "JSON_PARSER_ERROR",
+        f"Cannot deserialize instance of {fd.type} from {type(value).__name__} value at [field {fd.name}]",
+        [fd.name],
+    )
     if fd.type in STRING_TYPES:
         if not isinstance(value, str):
             raise bad_type
         if fd.length and len(value) > fd.length:
-            raise SfApiError(400, "STRING_TOO_LONG",
-                             f"{fd.label}: data value too large (max length={fd.length})",
-                             [fd.name])
+            raise SfApiError(
+                400, "STRING_TOO_LONG", f"{fd.label}: data value too large (max length={fd.length})", [fd.name]
+            )
         if fd.restricted and value not in fd.picklist:
-            raise SfApiError(400, "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                             f"{fd.label}: bad value for restricted picklist field: {value}", [fd.name])
+            raise SfApiError(
+                400,
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{fd.label}: bad value for restricted picklist field: {value}",
+                [fd.name],
+            )
         return value
     if fd.type == "boolean":
         if not isinstance(value, bool):
@@ -242,8 +290,11 @@ def _check_value(fd: FieldDef, value: Any) -> Any:
             else:
                 datetime.fromisoformat(value.replace("+0000", "+00:00"))
         except ValueError:
-            raise SfApiError(400, "JSON_PARSER_ERROR",
-                             f"Cannot deserialize instance of {fd.type} from value {value} at [field {fd.name}]",
-                             [fd.name]) from None
+            raise SfApiError(
+                400,
+                "JSON_PARSER_ERROR",
+                f"Cannot deserialize instance of {fd.type} from value {value} at [field {fd.name}]",
+                [fd.name],
+            ) from None
         return value
     return value

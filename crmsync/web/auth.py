@@ -17,20 +17,17 @@ def check_bearer(header: str | None, tokens: Sequence[str]) -> None:
     not tell which token, or how much of one, matched.
     """
     if not header or not header.strip():
-        raise AuthProblem("The Authorization header is missing: send \"Authorization: Bearer <token>\".")
+        raise AuthProblem('The Authorization header is missing: send "Authorization: Bearer <token>".')
     scheme, _, credentials = header.strip().partition(" ")
     credentials = credentials.strip()
     if scheme.lower() != "bearer":
-        raise AuthProblem(
-            "The Authorization header must use the Bearer scheme: \"Authorization: Bearer <token>\"."
-        )
+        raise AuthProblem('The Authorization header must use the Bearer scheme: "Authorization: Bearer <token>".')
     if not credentials:
-        raise AuthProblem("The Authorization header has no token after \"Bearer\".")
+        raise AuthProblem('The Authorization header has no token after "Bearer".')
     first, _, rest = credentials.partition(" ")
     if first.lower() == "bearer" and rest.strip():
         raise AuthProblem(
-            "The token starts with \"Bearer\" twice: in Hamsa set authKey to \"Bearer\" and authSecret "
-            "to the token alone."
+            'The token starts with "Bearer" twice: in Hamsa set authKey to "Bearer" and authSecret to the token alone.'
         )
     given = credentials.encode()
     matched = False
