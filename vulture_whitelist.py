@@ -40,3 +40,5 @@ _.projects
 _.archive
 # Connector.batch_size: the per-request maximum the burst worker reads (issue 15; the worker side is not merged yet).
 _.batch_size
+# crm.batching.write_each: the contract's default write_calls for a CRM without batch requests (both current connectors batch).
+write_each
