@@ -54,6 +54,13 @@ MAX_PAGES = 5  # contact search pages of 100 followed for one number
 PHONE_FIELDS = ("phone", "mobilephone")
 
 
+# No urllib3 retries of anything sent: a retried POST may duplicate a call. Only connection
+# attempts (nothing sent yet) are retried; the worker retries the rest.
+_NO_RESEND = Retry(
+    total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False, respect_retry_after_header=False
+)
+
+
 class HubSpotConnector:
     """``crmsync.crm.base.Connector`` for HubSpot. Build one per worker process."""
 
@@ -75,19 +82,22 @@ class HubSpotConnector:
         self._timeout = timeout
         self._metrics = metrics if metrics is not None else Metrics(redis)
         self._index_lag = index_lag
-        # No urllib3 retries of anything sent: a retried POST may duplicate a call. Only
-        # connection attempts (nothing sent yet) are retried; the worker retries the rest.
-        retry = Retry(
-            total=1,
-            connect=1,
-            read=0,
-            status=0,
-            other=0,
-            redirect=0,
-            raise_on_status=False,
-            respect_retry_after_header=False,
+        self._build_apis(HubSpot(access_token=self._token, host=settings.base_url.rstrip("/"), retry=_NO_RESEND))
+        self._general = SharedLimiter(
+            redis, "hubspot:general", settings.rate_limit, max_wait=max_wait, on_wait=self._metrics.rate_limit_wait
         )
-        client = HubSpot(access_token=self._token, host=settings.base_url.rstrip("/"), retry=retry)
+        self._search = SharedLimiter(
+            redis,
+            "hubspot:search",
+            settings.search_rate_limit,
+            max_wait=max_wait,
+            on_wait=self._metrics.rate_limit_wait,
+        )
+        self._ledger = Ledger(redis, CRM, "activity")
+        self._people = Ledger(redis, CRM, "person")
+        self._follow_ups = Ledger(redis, CRM, "follow_up")
+
+    def _build_apis(self, client: HubSpot) -> None:
         # Each attribute access builds a new ApiClient and connection pool: once only.
         self._contacts = client.crm.contacts.basic_api
         self._contacts_search = client.crm.contacts.search_api
@@ -115,19 +125,6 @@ class HubSpotConnector:
             self._calls_batch,
             self._contacts_batch,
         ]
-        self._general = SharedLimiter(
-            redis, "hubspot:general", settings.rate_limit, max_wait=max_wait, on_wait=self._metrics.rate_limit_wait
-        )
-        self._search = SharedLimiter(
-            redis,
-            "hubspot:search",
-            settings.search_rate_limit,
-            max_wait=max_wait,
-            on_wait=self._metrics.rate_limit_wait,
-        )
-        self._ledger = Ledger(redis, CRM, "activity")
-        self._people = Ledger(redis, CRM, "person")
-        self._follow_ups = Ledger(redis, CRM, "follow_up")
 
     def close(self) -> None:
         """Close the connection pools (tests; a worker keeps the connector for its life)."""

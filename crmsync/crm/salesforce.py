@@ -265,26 +265,7 @@ class SalesforceConnector:
         self.ledger.begin(activity.call_id)
         if follow_up is not None:
             self.follow_ups.begin(follow_up.call_id)
-        base = f"/services/data/v{self.settings.api_version}/sobjects"
-        placeholder = Person(object=object, id="@{person.id}", phones={}, owner_id=body.get("OwnerId"))
-        subs: list[dict[str, Any]] = [
-            {"method": "POST", "url": f"{base}/{object}", "referenceId": "person", "body": body},
-            {
-                "method": "POST",
-                "url": f"{base}/Task",
-                "referenceId": "task",
-                "body": task_fields(placeholder, activity, create=True),
-            },
-        ]
-        if follow_up is not None:  # the new person has no Account nor Opportunity: no WhatId
-            subs.append(
-                {
-                    "method": "POST",
-                    "url": f"{base}/Task",
-                    "referenceId": "follow_up",
-                    "body": follow_up_fields(placeholder, follow_up, None),
-                }
-            )
+        subs = self._create_subrequests(object, body, activity, follow_up)
         request = {"allOrNone": True, "compositeRequest": subs}
         result = self.client.call(
             "create the caller and log the call", lambda sf: sf.restful("composite", method="POST", json=request)
@@ -294,16 +275,8 @@ class SalesforceConnector:
             raise error_from(502, None, "create the caller: Salesforce's composite answer was incomplete")
         failures = [a for a in answers if a["httpStatusCode"] >= 300 and not _halted(a)]
         if failures:
-            self.people.clear(name)  # allOrNone: Salesforce created nothing
-            self.ledger.clear(activity.call_id)
-            if follow_up is not None:
-                self.follow_ups.clear(follow_up.call_id)
-            failed = failures[0]
-            raise error_from(
-                failed["httpStatusCode"],
-                failed["body"],
-                f"create the {object}" if failed["referenceId"] == "person" else "write the call's Task",
-            )
+            self._undo_create(name, activity, follow_up)  # allOrNone: Salesforce created nothing
+            raise _create_error(failures[0], object)
         person_id, task_id = str(answers[0]["body"]["id"]), str(answers[1]["body"]["id"])
         self.ledger.record(activity.call_id, task_id)
         self.people.record(name, person_id)
@@ -319,6 +292,28 @@ class SalesforceConnector:
             created=True,
         )
         return person, WriteResult(activity_id=task_id, activity_created=True, follow_up_id=follow_up_id)
+
+    def _create_subrequests(
+        self, object: str, body: dict[str, Any], activity: Activity, follow_up: FollowUp | None
+    ) -> list[dict[str, Any]]:
+        """The new person, the call's Task and the follow-up, referring to the person by reference."""
+        base = f"/services/data/v{self.settings.api_version}/sobjects"
+        placeholder = Person(object=object, id="@{person.id}", phones={}, owner_id=body.get("OwnerId"))
+        task = task_fields(placeholder, activity, create=True)
+        subs: list[dict[str, Any]] = [
+            {"method": "POST", "url": f"{base}/{object}", "referenceId": "person", "body": body},
+            {"method": "POST", "url": f"{base}/Task", "referenceId": "task", "body": task},
+        ]
+        if follow_up is not None:  # the new person has no Account nor Opportunity: no WhatId
+            body = follow_up_fields(placeholder, follow_up, None)
+            subs.append({"method": "POST", "url": f"{base}/Task", "referenceId": "follow_up", "body": body})
+        return subs
+
+    def _undo_create(self, name: str, activity: Activity, follow_up: FollowUp | None) -> None:
+        self.people.clear(name)
+        self.ledger.clear(activity.call_id)
+        if follow_up is not None:
+            self.follow_ups.clear(follow_up.call_id)
 
     def _find_created(self, object: str, field: str, value: str) -> str | None:
         soql = format_soql(
@@ -365,15 +360,7 @@ class SalesforceConnector:
         if not _NAME.match(person.object) or not _RECORD_ID.match(person.id):
             raise PermanentError(CRM, f"{person.object} {person.id!r} is no Salesforce record", code="NOT_FOUND")
         links = links or Links()
-        entry = self.ledger.get(activity.call_id)
-        # The SOQL look-up only when an earlier attempt may have created the Task: 2 requests a call.
-        existing = (
-            self._find_task(activity.call_id) if entry is not None and entry.pending else (entry.id if entry else None)
-        )
-        if existing:
-            self.ledger.record(activity.call_id, existing)
-        else:
-            self.ledger.begin(activity.call_id)
+        existing = self._begin_task(activity.call_id)
         what = what_id(person, links)
         follow_up_id, follow_up = self._follow_up_state(links.follow_up)
         writes = {
@@ -417,16 +404,19 @@ class SalesforceConnector:
             follow_up_id = str(answers[-1]["body"]["id"])
             self.follow_ups.record(follow_up.call_id, follow_up_id)
         linked = {"deal": links.deal.id} if links.deal else ({"company": what} if what else {})
-        return WriteResult(
-            activity_id=activity_id,
-            activity_created=not existing,
-            written=writes["person"],
-            rejected=rejected["person"],
-            deal_written=writes["deal"],
-            deal_rejected=rejected["deal"],
-            follow_up_id=follow_up_id,
-            linked=linked,
-        )
+        return _write_result(activity_id, not existing, writes, rejected, follow_up_id, linked)
+
+    def _begin_task(self, call_id: str) -> str | None:
+        """The call's Task id when an earlier attempt created it; else marks the attempt begun.
+        The SOQL look-up runs only when an earlier attempt may have created the Task (its
+        answer was lost), so a call costs 2 requests."""
+        entry = self.ledger.get(call_id)
+        existing = self._find_task(call_id) if entry is not None and entry.pending else (entry.id if entry else None)
+        if existing:
+            self.ledger.record(call_id, existing)
+        else:
+            self.ledger.begin(call_id)
+        return existing
 
     def _follow_up_state(self, follow_up: FollowUp | None) -> tuple[str | None, FollowUp | None]:
         """(the follow-up Task an earlier attempt created, the follow-up still to create)."""
@@ -606,3 +596,29 @@ def _drop_refused(body: Any, pending: dict[str, Any], rejected: dict[str, str], 
         for key in pending:
             rejected[key] = f"not written: Salesforce refused the update ({reason})"
         pending.clear()
+
+
+def _create_error(failed: dict[str, Any], object: str) -> Exception:
+    """The CRM's own error for the composite sub-request that failed a create-with-call."""
+    action = f"create the {object}" if failed["referenceId"] == "person" else "write the call's Task"
+    return error_from(failed["httpStatusCode"], failed["body"], action)
+
+
+def _write_result(
+    activity_id: str,
+    created: bool,
+    writes: dict[str, dict[str, Any]],
+    rejected: dict[str, dict[str, str]],
+    follow_up_id: str | None,
+    linked: dict[str, str],
+) -> WriteResult:
+    return WriteResult(
+        activity_id=activity_id,
+        activity_created=created,
+        written=writes["person"],
+        rejected=rejected["person"],
+        deal_written=writes["deal"],
+        deal_rejected=rejected["deal"],
+        follow_up_id=follow_up_id,
+        linked=linked,
+    )
