@@ -212,29 +212,9 @@ class Handlers:
         status = 200
         if op == "read":
             names = list(dict.fromkeys(DEFAULT_PROPERTIES[kind] + list(payload.get("properties") or [])))
-            for item in inputs:
-                record = self.portal.get(kind, str(item.get("id")))
-                if record is None:
-                    missing.append(str(item.get("id")))
-                else:
-                    results.append(record.to_json(names))
+            self._batch_read(kind, inputs, names, results, missing)
         elif op == "update":
-            ids = [str(item.get("id")) for item in inputs]
-            if len(set(ids)) < len(ids):
-                duplicates = sorted({i for i in ids if ids.count(i) > 1})
-                raise HubSpotError(
-                    400, f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique", "VALIDATION_ERROR"
-                )
-            for item in inputs:  # HubSpot refuses the whole batch for an invalid value
-                _, errors = self.portal.registries[kind].check(item.get("properties") or {})
-                if errors:
-                    raise invalid_properties(errors)
-            for item in inputs:
-                rid = str(item.get("id"))
-                if self.portal.get(kind, rid) is None:
-                    missing.append(rid)
-                else:
-                    results.append(self._update(kind, rid, item.get("properties") or {}).to_json())
+            self._batch_update(kind, inputs, results, missing)
         elif op == "create":  # HubSpot refuses the whole batch for one invalid input: nothing is created
             checked = [self._creatable(kind, item) for item in inputs]
             results = [
@@ -265,6 +245,34 @@ class Handlers:
                 }
             ]
         return status, body
+
+    def _batch_read(
+        self, kind: str, inputs: list[Any], names: list[str], results: list[Any], missing: list[str]
+    ) -> None:
+        for item in inputs:
+            record = self.portal.get(kind, str(item.get("id")))
+            if record is None:
+                missing.append(str(item.get("id")))
+            else:
+                results.append(record.to_json(names))
+
+    def _batch_update(self, kind: str, inputs: list[Any], results: list[Any], missing: list[str]) -> None:
+        ids = [str(item.get("id")) for item in inputs]
+        if len(set(ids)) < len(ids):
+            duplicates = sorted({i for i in ids if ids.count(i) > 1})
+            raise HubSpotError(
+                400, f"Duplicate IDs found in batch input: {duplicates}. IDs must be unique", "VALIDATION_ERROR"
+            )
+        for item in inputs:  # HubSpot refuses the whole batch for an invalid value
+            _, errors = self.portal.registries[kind].check(item.get("properties") or {})
+            if errors:
+                raise invalid_properties(errors)
+        for item in inputs:
+            rid = str(item.get("id"))
+            if self.portal.get(kind, rid) is None:
+                missing.append(rid)
+            else:
+                results.append(self._update(kind, rid, item.get("properties") or {}).to_json())
 
     # -- properties -------------------------------------------------------------------------
     def properties(self, *, payload: dict[str, Any], query: Any, kind: str) -> tuple[int, Any]:

@@ -152,8 +152,18 @@ def iso(moment: datetime) -> str:
 
 
 def contact_registry(owners: tuple[str, ...] = DEFAULT_OWNERS) -> Registry:
+    """A portal's contact properties: HubSpot's own, then the custom group the tests map to."""
     registry = Registry()
-    for prop in [
+    for prop in _standard_contact_properties(owners):
+        registry.add(prop)
+    for prop in _custom_contact_properties():
+        prop.group, prop.hubspot_defined = "crmsync_ai_calls", False
+        registry.add(prop)
+    return registry
+
+
+def _standard_contact_properties(owners: tuple[str, ...]) -> list[PropertyDef]:
+    return [
         PropertyDef("firstname", "string", "text", "First name"),
         PropertyDef("lastname", "string", "text", "Last name"),
         PropertyDef("email", "string", "text", "Email"),
@@ -211,10 +221,11 @@ def contact_registry(owners: tuple[str, ...] = DEFAULT_OWNERS) -> Registry:
             "Searchable mobile number",
             read_only=True,
         ),
-    ]:
-        registry.add(prop)
-    custom = "crmsync_ai_calls"
-    for prop in [
+    ]
+
+
+def _custom_contact_properties() -> list[PropertyDef]:
+    return [
         PropertyDef("budget", "number", "number", "Budget"),
         PropertyDef("expected_salary", "number", "number", "Expected salary"),
         PropertyDef("interest_level", "enumeration", "select", "Interest level", options=["high", "medium", "low"]),
@@ -234,10 +245,7 @@ def contact_registry(owners: tuple[str, ...] = DEFAULT_OWNERS) -> Registry:
         PropertyDef("lead_source", "string", "text", "Lead source"),
         PropertyDef("customer_id", "string", "text", "Customer ID"),
         PropertyDef("last_call_summary", "string", "textarea", "Last call summary"),
-    ]:
-        prop.group, prop.hubspot_defined = custom, False
-        registry.add(prop)
-    return registry
+    ]
 
 
 CALL_STATUSES = [
