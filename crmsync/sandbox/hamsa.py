@@ -34,7 +34,7 @@ from typing import Any
 from werkzeug.wrappers import Request, Response
 
 from crmsync.sandbox.hubspot import RollingWindow
-from crmsync.sandbox.server import Fault, RecordedRequest, SandboxServer
+from crmsync.sandbox.server import HostedSandbox, SandboxServer
 
 DEFAULT_API_KEY = "hamsa-sandbox-key-0000"
 DEFAULT_AGENT = "1df8a0c5-d1c8-44bb-848f-8accf58f32e2"
@@ -107,7 +107,7 @@ class SandboxCall:
         }
 
 
-class HamsaSandbox:
+class HamsaSandbox(HostedSandbox):
     """Hamsa's call history in memory, served over HTTP on 127.0.0.1."""
 
     def __init__(
@@ -127,32 +127,7 @@ class HamsaSandbox:
         self.server.requests.clear()
         self.server.clear_faults()
 
-    # -- lifecycle and test helpers ----------------------------------------------------------
-    def start(self) -> HamsaSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> HamsaSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.server.requests
-
-    def add_fault(self, **kwargs: Any) -> Fault:
-        """See ``SandboxServer.add_fault``; ``match`` is a regex on ``"METHOD /path"``."""
-        return self.server.add_fault(**kwargs)
-
+    # -- test helpers (the life cycle is HostedSandbox's) -------------------------------------
     def clear_faults(self) -> None:
         self.server.clear_faults()
 

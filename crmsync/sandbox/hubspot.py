@@ -33,7 +33,7 @@ from werkzeug.wrappers import Request, Response
 
 from crmsync.sandbox.hubspot_api import Handlers, HubSpotError, error_body
 from crmsync.sandbox.hubspot_portal import Portal
-from crmsync.sandbox.server import Fault, RecordedRequest, SandboxServer
+from crmsync.sandbox.server import HostedSandbox, SandboxServer
 from crmsync.settings import HubSpotSettings
 
 DEFAULT_TOKEN = "pat-na1-sandbox-0000"
@@ -74,7 +74,7 @@ class RollingWindow:
             return True, self.limit - len(self._hits), 0.0
 
 
-class HubSpotSandbox:
+class HubSpotSandbox(HostedSandbox):
     """An in-memory HubSpot portal served over HTTP. ``rate_limit`` and ``search_rate_limit``
     are (requests, seconds) or None for no limit; ``lag`` is the search index lag in seconds."""
 
@@ -104,28 +104,7 @@ class HubSpotSandbox:
         self.server.requests.clear()
         self.server.clear_faults()
 
-    # -- lifecycle and test helpers ----------------------------------------------------------
-    def start(self) -> HubSpotSandbox:
-        self.server.start()
-        return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> HubSpotSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self.server.url
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.server.requests
-
+    # -- test helpers (the life cycle is HostedSandbox's) -------------------------------------
     @property
     def lag(self) -> float:
         return self.portal.lag
@@ -138,10 +117,6 @@ class HubSpotSandbox:
         """``HubSpotSettings`` pointing at this sandbox, with its token."""
         values: dict[str, Any] = {"access_token": self.token, "base_url": self.url, **overrides}
         return HubSpotSettings(**values)
-
-    def add_fault(self, **kwargs: Any) -> Fault:
-        """See ``SandboxServer.add_fault``; ``match`` is a regex on ``"METHOD /path"``."""
-        return self.server.add_fault(**kwargs)
 
     def clear_faults(self) -> None:
         self.server.clear_faults()

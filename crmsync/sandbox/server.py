@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import trustme
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -201,3 +201,35 @@ class SandboxServer:
                 except OSError:
                     pass
         return result
+
+
+class HostedSandbox:
+    """What every sandbox CRM or API shares: it runs on a ``SandboxServer`` (``self.server``)
+    and delegates its life cycle, address, request log and faults to it."""
+
+    server: SandboxServer
+
+    def start(self) -> Self:
+        self.server.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        return self.server.requests
+
+    def add_fault(self, **kwargs: Any) -> Fault:
+        """See ``SandboxServer.add_fault``; ``match`` is a regex on ``"METHOD /path"``."""
+        return self.server.add_fault(**kwargs)
