@@ -37,10 +37,11 @@ import phonenumbers
 from crmsync import phones
 from crmsync.crm import hubspot_links as links_
 from crmsync.crm.base import CallWrite, Found, Person, WriteResult, Written
-from crmsync.crm.batching import chunks, find_each, unique_by, write_one
+from crmsync.crm.batching import chunks, create_marked, find_each, settle_alone, sort_by_ledger, unique_by, unsettled
 from crmsync.crm.hubspot_calls import OBJECTS, call_properties, person_from, wire
 from crmsync.crm.hubspot_errors import CRM
-from crmsync.errors import CredentialsError, PermanentError, RateLimited, RetryableError, SyncError
+from crmsync.crm.hubspot_people import contact_properties, has_number, search_contacts
+from crmsync.errors import PermanentError, RetryableError, SyncError
 
 # ``conn`` (Any) is the HubSpotConnector: its module imports this one, so this one cannot import it
 MAX_INPUTS = 100  # inputs of one batch create / update
@@ -62,11 +63,7 @@ def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str], fields:
             valid.append((number, phones.national_digits(number)))
         except phonenumbers.NumberParseException:
             found[number] = PermanentError(CRM, "the caller's number is not E.164 (+ and country code)")
-    wanted = list(
-        dict.fromkeys(
-            ["phone", "mobilephone", "hubspot_owner_id", "lastmodifieddate", links_.COMPANY_PROPERTY, *fields]
-        )
-    )
+    wanted = contact_properties(fields)
     for chunk in chunks(valid, NUMBERS_PER_SEARCH):
         try:
             hits = _search(conn, chunk, wanted)
@@ -77,7 +74,7 @@ def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str], fields:
             people: list[Person] = []
             for hit in hits:
                 props = hit.properties or {}
-                if any(phones.matches(props.get(f), number) for f in ("phone", "mobilephone")):
+                if has_number(props, number):
                     people.append(person_from(hit.id, props, fields))
             if people:
                 found[number] = people
@@ -98,45 +95,20 @@ def _search(conn: Any, chunk: list[tuple[str, str]], wanted: list[str]) -> list[
             ("hs_searchable_calculated_mobile_number", digits),
         )
     ]
-    hits: list[Any] = []
-    after: str | None = None
-    for _ in range(MAX_SEARCH_PAGES):
-        request: dict[str, Any] = {"filterGroups": groups, "properties": wanted, "limit": 200}
-        if after:
-            request["after"] = after
-        page = conn._send(conn._contacts_search.do_search_with_http_info, request, search=True)
-        hits += page.results or []
-        paging = getattr(page, "paging", None)
-        after = paging.next.after if paging is not None and paging.next is not None else None
-        if not after:
-            break
-    return hits
+    return search_contacts(conn.client, groups, wanted, limit=200, pages=MAX_SEARCH_PAGES)
 
 
 def write_many(conn: Any, writes: Sequence[CallWrite]) -> list[Written]:
     """See the module: one answer per write, in order."""
     answers: dict[int, Written] = {}
-    alone: list[int] = []  # settled by write_call on its own
     logged: dict[int, tuple[str, bool]] = {}  # index -> (call id in HubSpot, created now)
-    fresh, known = [], []
-    once, twice = unique_by(list(range(len(writes))), lambda i: writes[i].activity.call_id)
-    alone += twice
-    for i in once:
-        entry = conn._ledger.get(writes[i].activity.call_id)
-        if entry is None:
-            fresh.append(i)
-        elif entry.id:
-            known.append((i, entry.id))
-        else:
-            alone.append(i)  # an earlier create's answer was lost: write_call looks first
+    fresh, known, alone = sort_by_ledger(writes, conn.ledger)  # alone: settled by write_call on its own
     for chunk in chunks(fresh, MAX_INPUTS):
         _create_calls(conn, writes, chunk, logged, answers, alone)
     for part in chunks(known, MAX_INPUTS):
         _update_calls(conn, writes, part, logged, answers, alone)
     _update_contacts(conn, writes, logged, answers, alone)
-    for i in alone:
-        answers[i] = write_one(conn, writes[i])
-    return [answers[i] for i in range(len(writes))]
+    return settle_alone(conn, writes, answers, alone)
 
 
 def _create_calls(
@@ -147,26 +119,21 @@ def _create_calls(
     answers: dict[int, Written],
     alone: list[int],
 ) -> None:
-    for i in chunk:
-        conn._ledger.begin(writes[i].activity.call_id)
-    inputs = [
-        {
-            "properties": call_properties(writes[i].activity, writes[i].person),
-            "associations": links_.associations([(writes[i].person.id, links_.CALL_TO_CONTACT)]),
-        }
-        for i in chunk
-    ]
-    try:
-        result = conn._send(conn._calls_batch.create_with_http_info, {"inputs": inputs})
-    except (SyncError, CredentialsError) as err:
-        if isinstance(err, CredentialsError | RateLimited) or 400 <= err.status < 500:
-            for i in chunk:  # refused (or never sent): nothing was created
-                conn._ledger.clear(writes[i].activity.call_id)
-        if isinstance(err, CredentialsError):
-            raise
+    def send() -> Any:
+        inputs = [
+            {
+                "properties": call_properties(writes[i].activity, writes[i].person),
+                "associations": links_.associations([(writes[i].person.id, links_.CALL_TO_CONTACT)]),
+            }
+            for i in chunk
+        ]
+        return conn.client.send(conn.client.calls_batch.create_with_http_info, {"inputs": inputs})
+
+    result = create_marked(conn.ledger, [writes[i].activity.call_id for i in chunk], send)
+    if isinstance(result, SyncError):
         # refused whole: each call on its own; else the answer may be lost after HubSpot
         # created them: pending stays, and each call's retry looks before creating
-        _unsettled(err, chunk, answers, alone)
+        unsettled(result, chunk, answers, alone)
         return
     by_call = {str((r.properties or {}).get("hs_call_external_id")): str(r.id) for r in result.results or []}
     for i in chunk:
@@ -175,7 +142,7 @@ def _create_calls(
         if created is None:  # not in the answer: it may exist; pending stays, the retry looks first
             answers[i] = RetryableError(CRM, "HubSpot's batch create answer did not name this call", status=502)
         else:
-            conn._ledger.record(call_id, created)
+            conn.ledger.record(call_id, created)
             logged[i] = (created, True)
 
 
@@ -189,9 +156,9 @@ def _update_calls(
 ) -> None:
     inputs = [{"id": rid, "properties": call_properties(writes[i].activity, writes[i].person)} for i, rid in part]
     try:
-        result = conn._send(conn._calls_batch.update_with_http_info, {"inputs": inputs})
+        result = conn.client.send(conn.client.calls_batch.update_with_http_info, {"inputs": inputs})
     except SyncError as err:
-        _unsettled(err, [i for i, _ in part], answers, alone)
+        unsettled(err, [i for i, _ in part], answers, alone)
         return
     missing = _missing_ids(result)
     for i, rid in part:
@@ -219,7 +186,7 @@ def _update_contacts(
     for part in chunks(once, MAX_INPUTS):
         inputs = [{"id": writes[i].person.id, "properties": values[i]} for i in part]
         try:
-            result = conn._send(conn._contacts_batch.update_with_http_info, {"inputs": inputs})
+            result = conn.client.send(conn.client.contacts_batch.update_with_http_info, {"inputs": inputs})
         except SyncError as err:
             if err.status != 400:
                 answers.update(dict.fromkeys(part, err))
@@ -233,19 +200,10 @@ def _update_contacts(
                 answers[i] = WriteResult(logged[i][0], logged[i][1], dict(values[i]), {})
 
 
-def _unsettled(err: SyncError, items: list[int], answers: dict[int, Written], alone: list[int]) -> None:
-    """A batch request failed as a whole: a refusal (4xx, not a rate limit) sends each item
-    on its own, to get its own answer; anything else is each item's answer."""
-    if not isinstance(err, RateLimited) and 400 <= err.status < 500:
-        alone.extend(items)
-    else:
-        answers.update(dict.fromkeys(items, err))
-
-
 def _contact_alone(conn: Any, write: CallWrite, logged: tuple[str, bool], values: dict[str, str]) -> Written:
     """The contact update of ``write_call``: refused fields dropped and reported."""
     try:
-        written, rejected = conn._update(conn._contacts, write.person.id, values)
+        written, rejected = conn.writer.update(conn.client.contacts, write.person.id, values)
     except SyncError as err:
         return err
     return WriteResult(logged[0], logged[1], written, rejected)

@@ -33,10 +33,12 @@ from phonenumbers import NumberParseException
 
 from crmsync import phones
 from crmsync.crm.base import CallWrite, Found, WriteResult, Written
-from crmsync.crm.batching import chunks, unique_by, write_one
+from crmsync.crm.batching import chunks, create_marked, settle_alone, sort_by_ledger, unique_by, unsettled
 from crmsync.crm.salesforce_client import CRM, error_from
+from crmsync.crm.salesforce_people import check_objects
+from crmsync.crm.salesforce_records import is_record
 from crmsync.crm.salesforce_task import SALESFORCE, task_fields
-from crmsync.errors import CredentialsError, PermanentError, RateLimited, SyncError
+from crmsync.errors import PermanentError, SyncError
 
 # ``conn`` (Any) is the SalesforceConnector: its module imports this one, so this one cannot import it
 MAX_RECORDS = 200  # records of one sObject Collections request
@@ -55,15 +57,15 @@ def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str], fields:
     if not valid:
         return found
     try:
-        conn.check_objects(objects)
-        wanted = conn._fields_per_object(objects, fields)
+        check_objects(objects)
+        wanted = conn.callers.fields_per_object(objects, fields)
     except SyncError as err:
         return found | {number: err for number, _ in valid}
     order = [o.lower() for o in objects]
     for chunk in chunks(valid, NUMBERS_PER_SEARCH):
         term = " OR ".join(dict.fromkeys(t for number, national in chunk for t in (national, phones.digits(number))))
         try:
-            hits = conn._search(term, None, objects, wanted)
+            hits = conn.callers.search(term, None, objects, wanted)
         except SyncError as err:
             found.update({number: err for number, _ in chunk})
             continue
@@ -77,23 +79,8 @@ def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str], fields:
 def write_many(conn: Any, writes: Sequence[CallWrite]) -> list[Written]:
     """See the module: one answer per write, in order."""
     answers: dict[int, Written] = {}
-    alone: list[int] = []
     logged: dict[int, tuple[str, bool]] = {}  # index -> (Task id, created now)
-    fresh: list[int] = []
-    known: list[tuple[int, str]] = []
-    once, twice = unique_by(list(range(len(writes))), lambda i: writes[i].activity.call_id)
-    alone += twice
-    for i in once:
-        if not conn.is_record(writes[i].person):
-            alone.append(i)  # write_call gives its own refusal
-            continue
-        entry = conn.ledger.get(writes[i].activity.call_id)
-        if entry is None:
-            fresh.append(i)
-        elif entry.id:
-            known.append((i, entry.id))
-        else:
-            alone.append(i)  # an earlier create's answer was lost: write_call looks first
+    fresh, known, alone = sort_by_ledger(writes, conn.ledger, is_record)
     for chunk in chunks(fresh, MAX_RECORDS):
         _create_tasks(conn, writes, chunk, logged, answers, alone)
     for part in chunks(known, MAX_RECORDS):
@@ -112,9 +99,7 @@ def write_many(conn: Any, writes: Sequence[CallWrite]) -> list[Written]:
             else:
                 alone.append(i)  # deleted in Salesforce, or refused: write_call settles it
     _update_people(conn, writes, logged, answers, alone)
-    for i in alone:
-        answers[i] = write_one(conn, writes[i])
-    return [answers[i] for i in range(len(writes))]
+    return settle_alone(conn, writes, answers, alone)
 
 
 def _create_tasks(
@@ -125,24 +110,19 @@ def _create_tasks(
     answers: dict[int, Written],
     alone: list[int],
 ) -> None:
-    for i in chunk:
-        conn.ledger.begin(writes[i].activity.call_id)
-    records = [
-        {"attributes": {"type": "Task"}, **task_fields(writes[i].person, writes[i].activity, create=True)}
-        for i in chunk
-    ]
-    try:
-        results = conn.client.call(
+    def send() -> Any:
+        records = [
+            {"attributes": {"type": "Task"}, **task_fields(writes[i].person, writes[i].activity, create=True)}
+            for i in chunk
+        ]
+        return conn.client.call(
             "log the calls",
             lambda sf: sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": records}),
         )
-    except (SyncError, CredentialsError) as err:
-        if isinstance(err, CredentialsError | RateLimited) or 400 <= err.status < 500:
-            for i in chunk:  # refused (or never sent): nothing was created
-                conn.ledger.clear(writes[i].activity.call_id)
-        if isinstance(err, CredentialsError):
-            raise
-        _unsettled(err, chunk, answers, alone)  # else pending stays: each retry looks before creating
+
+    results = create_marked(conn.ledger, [writes[i].activity.call_id for i in chunk], send)
+    if isinstance(results, SyncError):
+        unsettled(results, chunk, answers, alone)
         return
     if not isinstance(results, list) or len(results) != len(chunk):
         answers.update(dict.fromkeys(chunk, error_from(502, None, "log the calls: the answer was incomplete")))
@@ -197,17 +177,9 @@ def _collection(
             lambda sf: sf.restful("composite/sobjects", method=method, json={"allOrNone": False, "records": records}),
         )
     except SyncError as err:
-        _unsettled(err, items, answers, alone)
+        unsettled(err, items, answers, alone)
         return None
     if not isinstance(results, list) or len(results) != len(records):
         answers.update(dict.fromkeys(items, error_from(502, None, f"{what}: the answer was incomplete")))
         return None
     return results
-
-
-def _unsettled(err: SyncError, items: list[int], answers: dict[int, Written], alone: list[int]) -> None:
-    """A refusal of the whole request (4xx, not a limit) sends each item on its own."""
-    if not isinstance(err, RateLimited) and 400 <= err.status < 500:
-        alone.extend(items)
-    else:
-        answers.update(dict.fromkeys(items, err))
