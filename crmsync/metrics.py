@@ -28,6 +28,9 @@ COUNTERS: dict[str, tuple[str, str]] = {
     "hamsa_requests_total": ("Hamsa API requests by HTTP status (network: no answer)", "counter"),
     "reconcile_sweeps_total": ("Reconciliation sweeps by result (done, locked, failed, refused)", "counter"),
     "reconcile_calls_total": ("Calls of Hamsa's history by source and outcome (queued, received, skipped)", "counter"),
+    "calls_logged_total": ("Calls logged in the CRM (their activity written), by CRM", "counter"),
+    "sync_batches_total": ("Batches of calls synced together, by CRM", "counter"),
+    "sync_batch_calls_total": ("Calls synced in batches, by CRM (over sync_batches_total: the mean batch)", "counter"),
     "webhooks_missed_total": ("Calls a sweep found that no webhook delivered (rising: deliveries fail)", "counter"),
 }
 
@@ -110,7 +113,25 @@ def render(redis: Redis) -> str:
             )
             number = int(value) if float(value).is_integer() else value
             lines.append(f"crmsync_{name}{{{labels}}} {number}" if labels else f"crmsync_{name} {number}")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + _calls_per_request(figures)) + "\n"
+
+
+def _calls_per_request(figures: dict[str, dict[str, float]]) -> list[str]:
+    """``crmsync_calls_per_crm_request{crm}``: calls logged per CRM request sent (any answer),
+    since the counters began; it rises above 1 when calls go in batch requests."""
+    requests: dict[str, float] = {}
+    for field, value in figures["crm_requests_total"].items():
+        labels = dict(pair.split("=", 1) for pair in field.split(",") if "=" in pair)
+        requests[labels.get("crm", "")] = requests.get(labels.get("crm", ""), 0.0) + value
+    lines = [
+        "# HELP crmsync_calls_per_crm_request Calls logged per CRM request sent (above 1: batch requests)",
+        "# TYPE crmsync_calls_per_crm_request gauge",
+    ]
+    for field, logged in sorted(figures["calls_logged_total"].items()):
+        crm = field.split("=", 1)[1] if "=" in field else ""
+        if requests.get(crm):
+            lines.append(f'crmsync_calls_per_crm_request{{crm="{_escape(crm)}"}} {round(logged / requests[crm], 3)}')
+    return lines
 
 
 def _escape(value: str) -> str:

@@ -14,7 +14,7 @@ from redis import Redis
 
 from crmsync import store
 from crmsync.canonical import CallContext
-from crmsync.crm.base import Activity, Connector, FollowUp, Links, Person, WriteResult
+from crmsync.crm.base import Activity, CallWrite, Connector, FollowUp, Links, Person, WriteResult
 from crmsync.errors import PermanentError
 from crmsync.mapping.coerce import readable
 from crmsync.mapping.engine import FieldPlan, Plan
@@ -54,7 +54,55 @@ class Extras:
     problems: list[str] = field(default_factory=list)
 
 
+@dataclass
+class Lookup:
+    """A call ready for its caller's lookup: the number to find and what to read."""
+
+    context: CallContext
+    mapping: Mapping
+    region: str
+    number: str
+    objects: tuple[str, ...]
+    read: tuple[str, ...]
+
+
+@dataclass
+class Planned:
+    """A call whose person is known: its field plan, its activity, and what creating the
+    person already did (the fields the create wrote; the call, when the create logged it)."""
+
+    lookup: Lookup
+    person: Person
+    plan: Plan
+    activity: Activity
+    extras: Extras
+    at_create: dict[str, Any] = field(default_factory=dict)
+    logged: WriteResult | None = None
+
+    @property
+    def batchable(self) -> bool:
+        """Its write may join a batch (``Connector.write_calls``): nothing is logged yet and
+        nothing is linked (links and follow-ups take ``write_call``'s own path)."""
+        return self.logged is None and not self.lookup.mapping.link.any and self.extras.follow_up is None
+
+    def call_write(self) -> CallWrite:
+        return CallWrite(self.person, self.activity, self.plan.updates)
+
+
 def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Redis, region: str) -> Outcome:
+    """The whole sync of one call: ``begin``, the lookup, ``plan_call``, ``write``."""
+    lookup = begin(context, mapping, region)
+    if isinstance(lookup, Outcome):
+        return lookup
+    planned = plan_call(lookup, connector.find_people(lookup.number, lookup.objects, lookup.read), connector, redis)
+    if isinstance(planned, Outcome):
+        return planned
+    return write(planned, connector)
+
+
+def begin(context: CallContext, mapping: Mapping, region: str) -> Outcome | Lookup:
+    """What needs no CRM: a call the mapping does not log is skipped (with its reason);
+    otherwise the number to look up and the fields to read."""
     unserved = mapping.refuses_provider(context["call"])
     if unserved:
         return Outcome(state="skipped", reason=unserved)
@@ -67,9 +115,14 @@ def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Re
     number = mapping.lookup_number(context, region)
     if not number or not number.startswith("+"):
         return Outcome(state="skipped", reason="no usable customer phone number in the call")
-    objects = list(mapping.match.objects)
-    read = _read_fields(mapping, objects)
-    people = connector.find_people(number, objects, read)
+    objects = tuple(mapping.match.objects)
+    return Lookup(context, mapping, region, number, objects, tuple(_read_fields(mapping, list(objects))))
+
+
+def plan_call(lookup: Lookup, people: list[Person], connector: Connector, redis: Redis) -> Outcome | Planned:
+    """Given the people found for the number: choose one, or create one once (the create may
+    log the call too), and plan the activity and the fields; or skip the call."""
+    context, mapping, region = lookup.context, lookup.mapping, lookup.region
     person, _ = choose_person(people, mapping.match.on_multiple)
     if person is None and people:
         return Outcome(state="skipped", reason=f"ambiguous: {len(people)} people have this number")
@@ -77,17 +130,28 @@ def sync(context: CallContext, mapping: Mapping, connector: Connector, redis: Re
     at_create: dict[str, Any] = {}  # fields written by the create itself (typed values)
     logged: WriteResult | None = None  # the call, when the create logged it too
     if person is None:
-        person = remembered(redis, connector.name, number)
+        person = remembered(redis, connector.name, lookup.number)
     if person is None:
         if mapping.match.on_missing != "create":
             return Outcome(state="skipped", reason="no person in the CRM has this number")
-        person, at_create, logged = create_once(context, mapping, connector, redis, number, read, region, extras)
+        person, at_create, logged = create_once(
+            context, mapping, connector, redis, lookup.number, list(lookup.read), region, extras
+        )
     plan = mapping.plan(context, person.object, person.values, region)
-    activity = build_activity(context, plan, person)
-    result = logged or connector.write_call(
-        person, activity, plan.updates, _links(context, mapping, connector, person, region, extras)
-    )
-    return _outcome(connector, person, plan, at_create, result, extras)
+    return Planned(lookup, person, plan, build_activity(context, plan, person), extras, at_create, logged)
+
+
+def write(planned: Planned, connector: Connector) -> Outcome:
+    """Log the planned call on its person (with its links) and write its fields."""
+    lookup, person = planned.lookup, planned.person
+    links = _links(lookup.context, lookup.mapping, connector, person, lookup.region, planned.extras)
+    result = planned.logged or connector.write_call(person, planned.activity, planned.plan.updates, links)
+    return complete(planned, connector, result)
+
+
+def complete(planned: Planned, connector: Connector, result: WriteResult) -> Outcome:
+    """The outcome of a planned call whose write came back as ``result``."""
+    return _outcome(connector, planned.person, planned.plan, planned.at_create, result, planned.extras)
 
 
 def _extras(context: CallContext, mapping: Mapping, region: str) -> Extras:

@@ -58,6 +58,7 @@ from crmsync.record import SyncState
 from crmsync.store import QUEUE_NAME
 
 JOB_FUNC = "crmsync.jobs.sync_call"
+SYNC_JOB_PREFIX = "sync-"  # every sync_call job's id starts so (crmsync.claim takes only those)
 FAILURE_CALLBACK = "crmsync.jobs.job_failed"
 JOB_TIMEOUT = 50  # seconds one sync may run before RQ stops it (a few CRM requests, each with a timeout)
 CRASH_RETRIES = 5  # times RQ hands back a job whose worker died
@@ -121,7 +122,7 @@ return 1
 
 def job_id_for(dedupe: str, attempt: str = "") -> str:
     """RQ job ids allow ``[A-Za-z0-9_-]``; call ids may hold anything, so hash them."""
-    return "sync-" + hashlib.sha256(f"{dedupe}|{attempt}".encode()).hexdigest()[:32]
+    return SYNC_JOB_PREFIX + hashlib.sha256(f"{dedupe}|{attempt}".encode()).hexdigest()[:32]
 
 
 class SyncJob:

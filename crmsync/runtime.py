@@ -1,5 +1,5 @@
 """What one worker process builds once and every job reuses: settings, Redis, the
-mapping files (their routes), the CRM connector and the metrics.
+mapping files (their routes), the CRM connector, the metrics and the batch claims.
 
 RQ calls job functions by name, so the job finds these through ``Runtime.current()``,
 built lazily on the first job of the process (nothing connects at import time).
@@ -14,6 +14,7 @@ from typing import ClassVar
 from redis import Redis
 
 from crmsync import store
+from crmsync.claim import Claims
 from crmsync.crm.base import Connector
 from crmsync.mapping.routing import Routes
 from crmsync.metrics import Metrics
@@ -27,6 +28,7 @@ class Runtime:
     routes: Routes  # the mapping files of the CRM, and which one a call uses
     connector: Connector
     metrics: Metrics
+    claims: Claims  # waiting calls taken for a batch (crmsync.batch)
 
     _current: ClassVar[Runtime | None] = None
     _lock: ClassVar[threading.Lock] = threading.Lock()
@@ -41,7 +43,14 @@ class Runtime:
         metrics = Metrics(client)
         routes = load_routes(settings.mappings_dir, settings.require_crm())
         connector = build_connector(settings, client, metrics)
-        return cls(settings=settings, redis=client, routes=routes, connector=connector, metrics=metrics)
+        return cls(
+            settings=settings,
+            redis=client,
+            routes=routes,
+            connector=connector,
+            metrics=metrics,
+            claims=Claims(client),
+        )
 
     def close(self) -> None:
         self.connector.close()

@@ -84,6 +84,16 @@ class ReconcileSettings:
 
 
 @dataclass(frozen=True)
+class BatchSettings:
+    """Calls synced together when they queue up (``crmsync.batch``): ``max`` calls at most
+    per batch (None: the CRM's per-request maximum; 1: no batches), gathered for at most
+    ``window`` seconds once a second call is waiting."""
+
+    max: int | None = None
+    window: float = 0.25
+
+
+@dataclass(frozen=True)
 class Settings:
     redis_url: str = DEFAULT_REDIS_URL
     redis_ssl_cert_reqs: str | None = None
@@ -96,6 +106,7 @@ class Settings:
     hamsa_api_key: str | None = field(default=None, repr=False)
     hamsa_base_url: str = "https://api.tryhamsa.com"
     reconcile: ReconcileSettings = field(default_factory=ReconcileSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
     default_region: str = "US"
     dedupe_ttl: int = DEDUPE_TTL
     raw_body_ttl: int = DEDUPE_TTL  # seconds raw webhook bodies are kept (at most dedupe_ttl)
@@ -159,6 +170,7 @@ class Settings:
             hamsa_api_key=get("HAMSA_API_KEY"),
             hamsa_base_url=(get("HAMSA_BASE_URL") or "https://api.tryhamsa.com").rstrip("/"),
             reconcile=_reconcile(get, dedupe_ttl),
+            batch=_batch(get),
             default_region=region,
             dedupe_ttl=dedupe_ttl,
             raw_body_ttl=raw_body_ttl,
@@ -277,6 +289,20 @@ def _int(get: Getter, name: str, default: int | None, *, minimum: int) -> int | 
     if value < minimum:
         raise SettingsError(name, f"must be at least {minimum}")
     return value
+
+
+def _batch(get: Getter) -> BatchSettings:
+    """``SYNC_BATCH_MAX`` (at least 1) and ``SYNC_BATCH_WINDOW`` (seconds, 0 to 5)."""
+    window = BatchSettings.window
+    raw = get("SYNC_BATCH_WINDOW")
+    if raw is not None:
+        try:
+            window = float(raw)
+        except ValueError:
+            raise SettingsError("SYNC_BATCH_WINDOW", f"{raw!r} is not a number of seconds such as 0.25") from None
+        if not 0 <= window <= 5:
+            raise SettingsError("SYNC_BATCH_WINDOW", "must be between 0 and 5 seconds: calls wait for it")
+    return BatchSettings(max=_int(get, "SYNC_BATCH_MAX", None, minimum=1), window=window)
 
 
 def _reconcile(get: Getter, dedupe_ttl: int) -> ReconcileSettings:

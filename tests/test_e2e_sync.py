@@ -224,9 +224,13 @@ def test_permanent_refusal_fails_and_replay_after_mapping_fix_syncs(hubspot_stac
 
 
 def test_a_storm_of_429s_ends_with_every_call_synced(redis, redis_url, tmp_path, mappings_dir, fixture_path):
-    # The sandbox allows 4 requests / 2 s; crmsync is told the portal allows far more, so 429s come
+    # The sandbox allows 4 requests / 2 s; crmsync is told the portal allows far more, so 429s come.
+    # Each call alone (SYNC_BATCH_MAX=1): in one batch, 12 calls would need only 4 requests
+    # (tests/test_e2e_burst.py has the batch's own 429s).
     sandbox = HubSpotSandbox(rate_limit=(4, 2.0)).start()
-    running = Stack("hubspot", sandbox, redis_url, tmp_path, mappings_dir, HUBSPOT_RATE_LIMIT="1000/10s")
+    running = Stack(
+        "hubspot", sandbox, redis_url, tmp_path, mappings_dir, HUBSPOT_RATE_LIMIT="1000/10s", SYNC_BATCH_MAX="1"
+    )
     try:
         body = json.loads((fixture_path / "call_ended_documented.json").read_text())
         ids = []
