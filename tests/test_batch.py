@@ -1,0 +1,129 @@
+"""A job that finds other calls waiting syncs them together (crmsync.batch), run in-process
+against a sandbox HubSpot and a real Redis: one lookup and batch writes, and every answer,
+lock and record per call. The real processes are in tests/test_e2e_burst.py."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from redis import Redis
+from rq.registry import FinishedJobRegistry, ScheduledJobRegistry
+
+from crmsync import jobs, metrics, store
+from crmsync.events import dedupe_key, normalise
+from crmsync.queue import Ingest, queue_for, reschedule
+from crmsync.record import SyncRecord
+from crmsync.sandbox.hubspot import HubSpotSandbox
+from tests import test_jobs
+
+hubspot, runtime_for, runtime = test_jobs.hubspot, test_jobs.runtime_for, test_jobs.runtime  # fixtures
+BATCH_CREATE = "POST /crm/v3/objects/calls/batch/create$"
+
+
+def receive_many(redis: Redis, fixture_path: Path, sandbox: HubSpotSandbox, count: int) -> list[str]:
+    """``count`` calls from known callers, each queued as the webhook queues it."""
+    body = json.loads((fixture_path / "call_ended_documented.json").read_text())
+    call_ids = []
+    for i in range(count):
+        number = f"+96650100{i:04d}"
+        sandbox.seed_contact({"phone": number, "lastname": f"Caller {i}"})
+        body["callId"] = f"batch-{i}"
+        body["data"]["data"]["callParams"]["userNumber"] = number
+        body["data"]["data"]["conversationId"] = f"conversation-{i}"
+        event = normalise(body, "SA")
+        Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=True)
+        call_ids.append(event["call_id"])
+    return call_ids
+
+
+def take_first(redis: Redis) -> str:
+    """The job a worker would take first, off the queue (the batch's own job)."""
+    rq_queue = queue_for(redis)
+    job = rq_queue.fetch_job(rq_queue.pop_job_id())
+    return str(job.args[0])
+
+
+def records(redis: Redis, call_ids: list[str]) -> dict[str, SyncRecord]:
+    return {c: SyncRecord.load(redis, c) for c in call_ids}  # type: ignore[misc]
+
+
+def test_waiting_calls_sync_in_one_batch(runtime, hubspot, redis, fixture_path):
+    call_ids = receive_many(redis, fixture_path, hubspot, 6)
+    first = take_first(redis)
+    assert jobs.sync_call(first, "call.ended") == "synced"
+    done = records(redis, call_ids)
+    assert {c: r.state for c, r in done.items()} == dict.fromkeys(call_ids, "synced")
+    assert all(r.fields["written"]["budget"] == "80000" and r.attempts == 1 for r in done.values())
+    assert all(len(hubspot.calls_for(c)) == 1 for c in call_ids)
+    assert hubspot.count(BATCH_CREATE) == 1 and hubspot.count("POST /crm/v3/objects/calls$") == 0
+    # the claimed jobs are RQ's finished jobs; nothing is left on the queue or claimed
+    rq_queue = queue_for(redis)
+    assert rq_queue.count == 0 and ScheduledJobRegistry(queue=rq_queue).count == 0
+    assert FinishedJobRegistry(queue=rq_queue).count == 5
+    text = metrics.render(redis)
+    assert 'crmsync_sync_batches_total{crm="hubspot"} 1' in text
+    assert 'crmsync_sync_batch_calls_total{crm="hubspot"} 6' in text
+    ratio = next(line for line in text.splitlines() if line.startswith("crmsync_calls_per_crm_request"))
+    assert float(ratio.split()[-1]) == round(6 / hubspot.count(), 3) > 1
+
+
+def test_a_call_alone_takes_the_one_call_path(runtime, hubspot, redis, fixture_path):
+    (call_id,) = receive_many(redis, fixture_path, hubspot, 1)
+    assert jobs.sync_call(take_first(redis), "call.ended") == "synced"
+    assert hubspot.count(BATCH_CREATE) == 0 and len(hubspot.calls_for(call_id)) == 1
+    assert "crmsync_sync_batches_total{" not in metrics.render(redis)
+
+
+def test_sync_batch_max_1_syncs_each_call_alone(hubspot, runtime_for, redis, fixture_path):
+    runtime_for(hubspot, SYNC_BATCH_MAX="1")
+    call_ids = receive_many(redis, fixture_path, hubspot, 3)
+    assert jobs.sync_call(take_first(redis), "call.ended") == "synced"
+    assert queue_for(redis).count == 2  # the others wait for their own jobs
+    assert SyncRecord.load(redis, call_ids[1]).state == "queued"  # type: ignore[union-attr]
+
+
+def test_a_claimed_call_another_job_holds_is_queued_again(runtime, hubspot, redis, fixture_path):
+    call_ids = receive_many(redis, fixture_path, hubspot, 3)
+    held = redis.lock(store.call_lock_key(call_ids[2]), timeout=60)
+    assert held.acquire(blocking=False)
+    assert jobs.sync_call(take_first(redis), "call.ended") == "synced"
+    states = {c: r.state for c, r in records(redis, call_ids).items()}
+    assert states == {call_ids[0]: "synced", call_ids[1]: "synced", call_ids[2]: "queued"}
+    assert hubspot.calls_for(call_ids[2]) == []
+    assert ScheduledJobRegistry(queue=queue_for(redis)).count == 1  # its new job, in LOCKED_RETRY seconds
+    held.release()
+
+
+def test_one_refused_lookup_touches_only_its_call(runtime, hubspot, redis, fixture_path):
+    call_ids = receive_many(redis, fixture_path, hubspot, 3)
+    hubspot.add_fault(match="POST /crm/v3/objects/contacts/search$", status=503, body={"message": "down"}, times=1)
+    assert jobs.sync_call(take_first(redis), "call.ended") == "retrying"
+    # the batch search failed: every call of it retries on its own, nothing is lost
+    done = records(redis, call_ids)
+    assert all(r.state == "queued" and r.errors[0]["status"] == 503 for r in done.values())
+    assert ScheduledJobRegistry(queue=queue_for(redis)).count == 3  # each call's own retry
+
+
+def test_refused_credentials_make_every_call_wait(runtime, hubspot, redis, fixture_path):
+    call_ids = receive_many(redis, fixture_path, hubspot, 4)
+    hubspot.add_fault(
+        match=".*", status=401, times=None, body={"status": "error", "category": "INVALID_AUTHENTICATION"}
+    )
+    jobs.sync_call(take_first(redis), "call.ended")
+    done = records(redis, call_ids)
+    assert all(r.state == "queued" and r.next_attempt_at for r in done.values())
+    assert redis.hget(metrics.CREDENTIALS_KEY, "hubspot")
+    assert all(hubspot.calls_for(c) == [] for c in call_ids)
+
+
+def test_a_done_call_claimed_again_is_left_alone(runtime, hubspot, redis, fixture_path):
+    call_ids = receive_many(redis, fixture_path, hubspot, 2)
+    assert jobs.sync_call(take_first(redis), "call.ended") == "synced"
+    # a second job for each synced call (no new event since): claimed, nothing written
+    reschedule(redis, call_ids[1], "call.ended", 0)
+    reschedule(redis, call_ids[0], "call.ended", 0)
+    before = hubspot.count()
+    assert jobs.sync_call(take_first(redis), "call.ended") == "synced"
+    assert hubspot.count() == before
+    assert all(len(hubspot.calls_for(c)) == 1 for c in call_ids)
