@@ -18,6 +18,10 @@ from crmsync.settings import Settings
         ({"LOG_LEVEL": "LOUD"}, "LOG_LEVEL", "DEBUG"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL", "redis://"),
         ({"REDIS_SSL_CERT_REQS": "maybe"}, "REDIS_SSL_CERT_REQS", "none"),
+        ({"SYNC_BATCH_MAX": "0"}, "SYNC_BATCH_MAX", "at least 1"),
+        ({"SYNC_BATCH_MAX": "many"}, "SYNC_BATCH_MAX", "not a whole number"),
+        ({"SYNC_BATCH_WINDOW": "soon"}, "SYNC_BATCH_WINDOW", "0.25"),
+        ({"SYNC_BATCH_WINDOW": "30"}, "SYNC_BATCH_WINDOW", "between 0 and 5"),
     ],
 )
 def test_bad_settings_name_the_variable(env, variable, words):
@@ -66,3 +70,10 @@ def test_defaults_and_secrets_stay_out_of_repr():
 )
 def test_salesforce_auth_modes(env, mode):
     assert Settings.from_env(env).salesforce.auth_mode == mode
+
+
+def test_batch_settings():
+    assert Settings.from_env({}).batch.max is None  # the CRM's maximum
+    assert Settings.from_env({}).batch.window == 0.25
+    chosen = Settings.from_env({"SYNC_BATCH_MAX": "20", "SYNC_BATCH_WINDOW": "0"}).batch
+    assert (chosen.max, chosen.window) == (20, 0.0)
