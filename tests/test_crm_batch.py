@@ -104,6 +104,25 @@ def test_hubspot_number_needing_contains_token_is_found(hs: HubSpotSandbox, hcon
     assert hs.count("/search") == 2
 
 
+def test_hubspot_batch_searches_wait_in_the_shared_search_limit(redis: Redis) -> None:
+    # a portal allowing 1 search a second, and crmsync told so: 150 numbers are 3 IN searches,
+    # spaced by the shared limiter before HubSpot has to refuse one
+    with HubSpotSandbox(search_rate_limit=(1, 1.0)) as portal:
+        numbers = [f"+9665010{i:05d}" for i in range(150)]
+        for number in numbers:
+            portal.seed_contact({"phone": number})
+        conn = HubSpotConnector(portal.settings(search_rate_limit="1/s"), redis, timeout=(1, 3))
+        try:
+            found = conn.find_people_many(numbers, ["contact"], [])
+        finally:
+            conn.close()
+        assert all(len(found[n]) == 1 for n in numbers)  # type: ignore[arg-type]
+        assert portal.statuses("/search$") == [200, 200, 200]
+        assert portal.max_per_window(1.0, "/search$", exclude_search=False) == 1
+    waits = redis.hgetall("crmsync:metrics:rate_limit_waits_total")
+    assert sum(int(v) for v in waits.values()) >= 2
+
+
 def test_salesforce_phone_cases_in_one_batch(sf: SalesforceSandbox, sconn: SalesforceConnector) -> None:
     fields = ("Phone", "MobilePhone", "HomePhone", "OtherPhone")
     ids = [
