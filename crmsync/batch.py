@@ -24,6 +24,7 @@ holds is queued again, as on its own.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -34,13 +35,14 @@ from crmsync import attempt, pipeline, store
 from crmsync.attempt import Call
 from crmsync.claim import Claimed
 from crmsync.crm.base import Found
-from crmsync.queue import reschedule
+from crmsync.queue import JOB_TIMEOUT, reschedule
 from crmsync.record import SyncState
 from crmsync.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 LOCKED_RETRY = 5  # seconds before trying a call whose lock another job holds
+BUDGET = JOB_TIMEOUT / 2  # seconds of one-call writes a batch does before handing the rest back
 
 
 def batch_limit(runtime: Runtime) -> int:
@@ -62,7 +64,7 @@ def run(runtime: Runtime, call_id: str, trigger: str, claimed: Sequence[Claimed]
             calls[claim.call_id] = claim.trigger
     with ExitStack() as locks:
         states = _lock_others(runtime, calls, call_id, locks)
-        batch = Batch(runtime, {c: t for c, t in calls.items() if c not in states})
+        batch = Batch(runtime, {c: t for c, t in calls.items() if c not in states}, first=call_id)
         try:
             batch.sync()
         finally:  # only settled calls' claims: a call cut short (the process stopping) is RQ's again
@@ -103,8 +105,10 @@ class Batch:
 
     runtime: Runtime
     calls: dict[str, str]
+    first: str  # the job's own call: never handed back
     states: dict[str, SyncState] = field(default_factory=dict)
     begun: dict[str, Call] = field(default_factory=dict)
+    deadline: float = field(default_factory=lambda: time.monotonic() + BUDGET)
 
     def sync(self) -> dict[str, SyncState]:
         """Every call's state: synced, skipped or failed on its own, or queued again."""
@@ -154,11 +158,17 @@ class Batch:
 
     def _plan(self, lookups: dict[str, pipeline.Lookup], found: dict[str, Found]) -> dict[str, pipeline.Planned]:
         """Each call's person chosen (or created) and its write planned; the calls whose write
-        cannot join a batch are written now, on their own."""
+        cannot join a batch are written now, on their own, for at most ``BUDGET`` seconds."""
         planned: dict[str, pipeline.Planned] = {}
         connector, redis = self.runtime.connector, self.runtime.redis
         for call_id, lookup in lookups.items():
             call = self.begun[call_id]
+            if call_id != self.first and time.monotonic() > self.deadline:
+                # one-call writes (creates, links, follow-ups) took the batch's time: the rest go
+                # back on the queue at once, before RQ's job timeout could cut them short
+                reschedule(redis, call_id, call.trigger, 0)
+                self.states[call_id] = SyncState.RETRYING
+                continue
             try:
                 people = found[call_id]
                 if isinstance(people, Exception):

@@ -10,7 +10,7 @@ from pathlib import Path
 from redis import Redis
 from rq.registry import FinishedJobRegistry, ScheduledJobRegistry
 
-from crmsync import jobs, metrics, store
+from crmsync import batch, jobs, metrics, store
 from crmsync.events import dedupe_key, normalise
 from crmsync.queue import Ingest, queue_for, reschedule
 from crmsync.record import SyncRecord
@@ -126,4 +126,20 @@ def test_a_done_call_claimed_again_is_left_alone(runtime, hubspot, redis, fixtur
     before = hubspot.count()
     assert jobs.sync_call(take_first(redis), "call.ended") == "synced"
     assert hubspot.count() == before
+    assert all(len(hubspot.calls_for(c)) == 1 for c in call_ids)
+
+
+def test_a_batch_past_its_budget_hands_the_rest_back(runtime, hubspot, redis, fixture_path, monkeypatch):
+    # a batch whose one-call writes used up its time (BUDGET 0 here): the calls not yet
+    # planned go back on the queue at once, unsynced and unharmed; the job's own call syncs
+    monkeypatch.setattr(batch, "BUDGET", 0)
+    call_ids = receive_many(redis, fixture_path, hubspot, 3)
+    first = take_first(redis)
+    assert jobs.sync_call(first, "call.ended") == "synced"
+    rest = [c for c in call_ids if c != first]
+    assert all(SyncRecord.load(redis, c).state == "queued" for c in rest)  # type: ignore[union-attr]
+    assert all(hubspot.calls_for(c) == [] for c in rest)
+    assert queue_for(redis).count == 2
+    monkeypatch.setattr(batch, "BUDGET", batch.JOB_TIMEOUT / 2)
+    assert jobs.sync_call(take_first(redis), "call.ended") == "synced"  # the next job takes the last one
     assert all(len(hubspot.calls_for(c)) == 1 for c in call_ids)
