@@ -234,7 +234,12 @@ def run_burst_worker(env: dict[str, str], log: Path, timeout: float) -> float:
 
 
 def states(redis: Redis, call_ids: Sequence[str]) -> dict[str, SyncState | None]:
-    return {c: (SyncRecord.load(redis, c) or SyncRecord()).state for c in call_ids}
+    """Each call's sync state (None: no record yet), read in one pipelined round trip."""
+    with redis.pipeline(transaction=False) as pipe:
+        for call_id in call_ids:
+            pipe.hgetall(store.status_key(call_id))
+        raws = pipe.execute()
+    return {c: SyncRecord.from_hash(raw).state if raw else None for c, raw in zip(call_ids, raws, strict=True)}
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
