@@ -26,16 +26,19 @@ FLAT_CALL = "c2a41f0e-77b9-4f3c-a1d8-0b6e9e4c5d21"
 
 
 class Stack:
-    """web + worker processes around one sandbox CRM."""
+    """web + worker processes around one sandbox CRM (``workers=0``: start them later with
+    ``restart_worker``, e.g. once the calls of a burst are all queued)."""
 
-    def __init__(self, crm: str, sandbox, redis_url: str, tmp: Path, mappings: Path, **extra: str) -> None:
+    def __init__(
+        self, crm: str, sandbox, redis_url: str, tmp: Path, mappings: Path, *, workers: int = 1, **extra: str
+    ) -> None:
         self.crm, self.sandbox, self.tmp = crm, sandbox, tmp
         self.port = free_port()
         self.env = crmsync_env(
             crm, sandbox, redis_url, TOKEN, mappings, PORT=str(self.port), WEB_CONCURRENCY="1", **extra
         )
         self.web = Process("web", self.env, tmp)
-        self.workers = [Process("worker", self.env, tmp)]
+        self.workers = [Process("worker", self.env, tmp) for _ in range(workers)]
         wait_http(f"http://127.0.0.1:{self.port}/healthz")
 
     def post(self, body: bytes) -> requests.Response:
