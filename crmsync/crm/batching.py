@@ -6,19 +6,21 @@ the batch implementations (``hubspot_batch``, ``salesforce_batch``) share.
 batch implementations use for each item a batch request did not settle: every item gets
 exactly the answer the one-call path gives it.
 
-A batch ``write_calls`` sorts its items by what the in-flight ledger knows of their call
-(``sort_by_ledger``), sends the new activities in batch creates, each call marked
-``pending`` first (``create_marked``), then the known ones and the people's fields in batch
-updates; an item a request did not settle (``unsettled``) goes through ``write_call`` on
-its own at the end (``settle_alone``).
+A batch ``write_calls`` (``write_batched``) sorts its items by what the in-flight ledger
+knows of their call (``sort_by_ledger``), sends the new activities in batch creates, each
+call marked ``pending`` first (``Batch.create``), then the known ones and the people's
+fields in batch updates; an item a request did not settle (``Batch.unsettled``) goes
+through ``write_call`` on its own at the end (``Batch.settle``). A ``Batch`` holds that
+state, so each CRM module keeps only its own requests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from crmsync.crm.base import CallWrite, Connector, Found, Person, Written
+from crmsync.crm.base import CallWrite, Connector, Found, Person, WriteResult, Written
 from crmsync.crm.ledger import Ledger
 from crmsync.errors import CredentialsError, RateLimited, SyncError
 
@@ -108,19 +110,81 @@ def create_marked(ledger: Ledger, call_ids: Sequence[str], send: Callable[[], T]
         return err
 
 
-def unsettled(err: SyncError, items: list[int], answers: dict[int, Written], alone: list[int]) -> None:
-    """A batch request failed as a whole: a refusal (4xx, not a rate limit) sends each item
-    on its own, to get its own answer; anything else is each item's answer."""
-    if not isinstance(err, RateLimited) and 400 <= err.status < 500:
-        alone.extend(items)
-    else:
-        answers.update(dict.fromkeys(items, err))
+@dataclass
+class Batch:
+    """One batch ``write_calls``'s state: its ``writes``; ``logged``, index -> (activity id,
+    created now) of each call whose activity a request logged; ``answers``, index -> the
+    answer of each item settled; ``alone``, the items left for ``write_call`` on their own."""
+
+    writes: Sequence[CallWrite]
+    logged: dict[int, tuple[str, bool]] = field(default_factory=dict)
+    answers: dict[int, Written] = field(default_factory=dict)
+    alone: list[int] = field(default_factory=list)
+
+    def create(self, ledger: Ledger, items: list[int], send: Callable[[], T]) -> T | SyncError:
+        """``create_marked`` for the calls of ``items``; when it fails, the items are ``unsettled``
+        (refused whole: each on its own; else the answer may be lost after the CRM created them:
+        pending stays, and each call's retry looks before creating)."""
+        result = create_marked(ledger, [self.writes[i].activity.call_id for i in items], send)
+        if isinstance(result, SyncError):
+            self.unsettled(result, items)
+        return result
+
+    def send(self, items: list[int], request: Callable[[], T]) -> T | SyncError:
+        """``request()``, one batch request for ``items``; when it fails whole, the items are
+        ``unsettled`` and its error is returned."""
+        try:
+            return request()
+        except SyncError as err:
+            self.unsettled(err, items)
+            return err
+
+    def unsettled(self, err: SyncError, items: list[int]) -> None:
+        """A batch request failed as a whole: a refusal (4xx, not a rate limit) sends each item
+        on its own, to get its own answer; anything else is each item's answer."""
+        if not isinstance(err, RateLimited) and 400 <= err.status < 500:
+            self.alone.extend(items)
+        else:
+            self.answers.update(dict.fromkeys(items, err))
+
+    def people(self, values: dict[int, dict[str, Any]]) -> tuple[list[int], list[int]]:
+        """The logged calls with person fields to write (``values``: index -> fields), as
+        (calls whose person no other call names, the rest); a call with none is answered now."""
+        for i in [i for i in self.logged if not values[i]]:
+            self.answers[i] = WriteResult(*self.logged[i])
+        return unique_by([i for i in self.logged if values[i]], lambda i: self.writes[i].person.id)
+
+    def done(self, i: int, written: dict[str, Any], rejected: dict[str, str]) -> None:
+        """Answer logged call ``i``: its activity, and the person's fields written and refused."""
+        activity_id, created = self.logged[i]
+        self.answers[i] = WriteResult(activity_id, created, written, rejected)
+
+    def settle(self, connector: Connector) -> list[Written]:
+        """Each item of ``alone`` through ``write_call``, in order; then every answer, in the
+        order of ``writes``."""
+        for i in self.alone:
+            self.answers[i] = write_one(connector, self.writes[i])
+        return [self.answers[i] for i in range(len(self.writes))]
 
 
-def settle_alone(
-    connector: Connector, writes: Sequence[CallWrite], answers: dict[int, Written], alone: list[int]
+def write_batched(
+    conn: Any,
+    writes: Sequence[CallWrite],
+    size: int,
+    create: Callable[[Any, Batch, list[int]], None],
+    update: Callable[[Any, Batch, list[tuple[int, str]]], None],
+    update_people: Callable[[Any, Batch], None],
+    writable: Callable[[Person], bool] = lambda person: True,
 ) -> list[Written]:
-    """Each item of ``alone`` through ``write_call``, in order; then every answer, in the order of ``writes``."""
-    for i in alone:
-        answers[i] = write_one(connector, writes[i])
-    return [answers[i] for i in range(len(writes))]
+    """A batch ``write_calls`` for ``conn`` (a connector with a ``ledger``): ``create`` for each
+    ``size`` of the calls the ledger has never seen, ``update`` for each ``size`` of (index,
+    activity id) it knows, ``update_people`` for the calls they logged, then ``write_call``
+    for each item left alone (see ``sort_by_ledger``); one answer per write, in order."""
+    batch = Batch(writes)
+    fresh, known, batch.alone = sort_by_ledger(writes, conn.ledger, writable)
+    for chunk in chunks(fresh, size):
+        create(conn, batch, chunk)
+    for part in chunks(known, size):
+        update(conn, batch, part)
+    update_people(conn, batch)
+    return batch.settle(conn)

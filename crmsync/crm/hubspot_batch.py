@@ -36,8 +36,8 @@ import phonenumbers
 
 from crmsync import phones
 from crmsync.crm import hubspot_links as links_
-from crmsync.crm.base import CallWrite, Found, Person, WriteResult, Written
-from crmsync.crm.batching import chunks, create_marked, find_each, settle_alone, sort_by_ledger, unique_by, unsettled
+from crmsync.crm.base import CallWrite, Found, Person, Written
+from crmsync.crm.batching import Batch, chunks, find_each, write_batched
 from crmsync.crm.hubspot_calls import OBJECTS, call_properties, person_from, wire
 from crmsync.crm.hubspot_errors import CRM
 from crmsync.crm.hubspot_people import contact_properties, has_number, search_contacts
@@ -100,25 +100,12 @@ def _search(conn: Any, chunk: list[tuple[str, str]], wanted: list[str]) -> list[
 
 def write_many(conn: Any, writes: Sequence[CallWrite]) -> list[Written]:
     """See the module: one answer per write, in order."""
-    answers: dict[int, Written] = {}
-    logged: dict[int, tuple[str, bool]] = {}  # index -> (call id in HubSpot, created now)
-    fresh, known, alone = sort_by_ledger(writes, conn.ledger)  # alone: settled by write_call on its own
-    for chunk in chunks(fresh, MAX_INPUTS):
-        _create_calls(conn, writes, chunk, logged, answers, alone)
-    for part in chunks(known, MAX_INPUTS):
-        _update_calls(conn, writes, part, logged, answers, alone)
-    _update_contacts(conn, writes, logged, answers, alone)
-    return settle_alone(conn, writes, answers, alone)
+    return write_batched(conn, writes, MAX_INPUTS, _create_calls, _update_calls, _update_contacts)
 
 
-def _create_calls(
-    conn: Any,
-    writes: Sequence[CallWrite],
-    chunk: list[int],
-    logged: dict[int, tuple[str, bool]],
-    answers: dict[int, Written],
-    alone: list[int],
-) -> None:
+def _create_calls(conn: Any, batch: Batch, chunk: list[int]) -> None:
+    writes = batch.writes
+
     def send() -> Any:
         inputs = [
             {
@@ -129,84 +116,69 @@ def _create_calls(
         ]
         return conn.client.send(conn.client.calls_batch.create_with_http_info, {"inputs": inputs})
 
-    result = create_marked(conn.ledger, [writes[i].activity.call_id for i in chunk], send)
+    result = batch.create(conn.ledger, chunk, send)
     if isinstance(result, SyncError):
-        # refused whole: each call on its own; else the answer may be lost after HubSpot
-        # created them: pending stays, and each call's retry looks before creating
-        unsettled(result, chunk, answers, alone)
         return
     by_call = {str((r.properties or {}).get("hs_call_external_id")): str(r.id) for r in result.results or []}
     for i in chunk:
         call_id = writes[i].activity.call_id
         created = by_call.get(call_id)
         if created is None:  # not in the answer: it may exist; pending stays, the retry looks first
-            answers[i] = RetryableError(CRM, "HubSpot's batch create answer did not name this call", status=502)
+            batch.answers[i] = RetryableError(CRM, "HubSpot's batch create answer did not name this call", status=502)
         else:
             conn.ledger.record(call_id, created)
-            logged[i] = (created, True)
+            batch.logged[i] = (created, True)
 
 
-def _update_calls(
-    conn: Any,
-    writes: Sequence[CallWrite],
-    part: list[tuple[int, str]],
-    logged: dict[int, tuple[str, bool]],
-    answers: dict[int, Written],
-    alone: list[int],
-) -> None:
+def _update_calls(conn: Any, batch: Batch, part: list[tuple[int, str]]) -> None:
+    writes = batch.writes
     inputs = [{"id": rid, "properties": call_properties(writes[i].activity, writes[i].person)} for i, rid in part]
-    try:
-        result = conn.client.send(conn.client.calls_batch.update_with_http_info, {"inputs": inputs})
-    except SyncError as err:
-        unsettled(err, [i for i, _ in part], answers, alone)
+    result = batch.send(
+        [i for i, _ in part],
+        lambda: conn.client.send(conn.client.calls_batch.update_with_http_info, {"inputs": inputs}),
+    )
+    if isinstance(result, SyncError):
         return
     missing = _missing_ids(result)
     for i, rid in part:
         if rid in missing:
-            alone.append(i)  # deleted in HubSpot: write_call logs it again
+            batch.alone.append(i)  # deleted in HubSpot: write_call logs it again
         else:
-            logged[i] = (rid, False)
+            batch.logged[i] = (rid, False)
 
 
-def _update_contacts(
-    conn: Any,
-    writes: Sequence[CallWrite],
-    logged: dict[int, tuple[str, bool]],
-    answers: dict[int, Written],
-    alone: list[int],
-) -> None:
+def _update_contacts(conn: Any, batch: Batch) -> None:
     """The contacts' fields of every call whose activity is logged; the call's answer."""
-    values = {i: {k: wire(v) for k, v in writes[i].updates.items()} for i in logged}
-    for i in [i for i in logged if not values[i]]:
-        answers[i] = WriteResult(logged[i][0], logged[i][1])
-    pending = [i for i in logged if values[i]]
-    once, twice = unique_by(pending, lambda i: writes[i].person.id)
+    writes = batch.writes
+    values = {i: {k: wire(v) for k, v in writes[i].updates.items()} for i in batch.logged}
+    once, twice = batch.people(values)
     for i in twice:  # one contact named twice in a batch: one request each, in order
-        answers[i] = _contact_alone(conn, writes[i], logged[i], values[i])
+        _contact_alone(conn, batch, i, values[i])
     for part in chunks(once, MAX_INPUTS):
         inputs = [{"id": writes[i].person.id, "properties": values[i]} for i in part]
         try:
             result = conn.client.send(conn.client.contacts_batch.update_with_http_info, {"inputs": inputs})
         except SyncError as err:
             if err.status != 400:
-                answers.update(dict.fromkeys(part, err))
+                batch.answers.update(dict.fromkeys(part, err))
                 continue
             result = None  # a refused field refuses the whole batch: each contact on its own
         missing = _missing_ids(result) if result is not None else set()
         for i in part:
             if result is None or writes[i].person.id in missing:
-                answers[i] = _contact_alone(conn, writes[i], logged[i], values[i])
+                _contact_alone(conn, batch, i, values[i])
             else:
-                answers[i] = WriteResult(logged[i][0], logged[i][1], dict(values[i]), {})
+                batch.done(i, dict(values[i]), {})
 
 
-def _contact_alone(conn: Any, write: CallWrite, logged: tuple[str, bool], values: dict[str, str]) -> Written:
+def _contact_alone(conn: Any, batch: Batch, i: int, values: dict[str, str]) -> None:
     """The contact update of ``write_call``: refused fields dropped and reported."""
     try:
-        written, rejected = conn.writer.update(conn.client.contacts, write.person.id, values)
+        written, rejected = conn.writer.update(conn.client.contacts, batch.writes[i].person.id, values)
     except SyncError as err:
-        return err
-    return WriteResult(logged[0], logged[1], written, rejected)
+        batch.answers[i] = err
+        return
+    batch.done(i, written, rejected)
 
 
 def _missing_ids(result: Any) -> set[str]:

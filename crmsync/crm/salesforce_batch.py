@@ -32,8 +32,8 @@ from typing import Any
 from phonenumbers import NumberParseException
 
 from crmsync import phones
-from crmsync.crm.base import CallWrite, Found, WriteResult, Written
-from crmsync.crm.batching import chunks, create_marked, settle_alone, sort_by_ledger, unique_by, unsettled
+from crmsync.crm.base import CallWrite, Found, Written
+from crmsync.crm.batching import Batch, chunks, write_batched
 from crmsync.crm.salesforce_client import CRM, error_from
 from crmsync.crm.salesforce_people import check_objects
 from crmsync.crm.salesforce_records import is_record
@@ -78,108 +78,83 @@ def find_many(conn: Any, numbers: Sequence[str], objects: Sequence[str], fields:
 
 def write_many(conn: Any, writes: Sequence[CallWrite]) -> list[Written]:
     """See the module: one answer per write, in order."""
-    answers: dict[int, Written] = {}
-    logged: dict[int, tuple[str, bool]] = {}  # index -> (Task id, created now)
-    fresh, known, alone = sort_by_ledger(writes, conn.ledger, is_record)
-    for chunk in chunks(fresh, MAX_RECORDS):
-        _create_tasks(conn, writes, chunk, logged, answers, alone)
-    for part in chunks(known, MAX_RECORDS):
-        records = [
-            {
-                "attributes": {"type": "Task"},
-                "id": rid,
-                **task_fields(writes[i].person, writes[i].activity, create=False),
-            }
-            for i, rid in part
-        ]
-        results = _collection(conn, "PATCH", records, "update the calls' Tasks", [i for i, _ in part], answers, alone)
-        for (i, rid), result in zip(part, results or [], strict=False):
-            if result.get("success"):
-                logged[i] = (rid, False)
-            else:
-                alone.append(i)  # deleted in Salesforce, or refused: write_call settles it
-    _update_people(conn, writes, logged, answers, alone)
-    return settle_alone(conn, writes, answers, alone)
+    return write_batched(conn, writes, MAX_RECORDS, _create_tasks, _update_tasks, _update_people, is_record)
 
 
-def _create_tasks(
-    conn: Any,
-    writes: Sequence[CallWrite],
-    chunk: list[int],
-    logged: dict[int, tuple[str, bool]],
-    answers: dict[int, Written],
-    alone: list[int],
-) -> None:
+def _create_tasks(conn: Any, batch: Batch, chunk: list[int]) -> None:
+    writes = batch.writes
+
     def send() -> Any:
         records = [
             {"attributes": {"type": "Task"}, **task_fields(writes[i].person, writes[i].activity, create=True)}
             for i in chunk
         ]
-        return conn.client.call(
-            "log the calls",
-            lambda sf: sf.restful("composite/sobjects", method="POST", json={"allOrNone": False, "records": records}),
-        )
+        return _request(conn, "POST", records, "log the calls")
 
-    results = create_marked(conn.ledger, [writes[i].activity.call_id for i in chunk], send)
-    if isinstance(results, SyncError):
-        unsettled(results, chunk, answers, alone)
-        return
-    if not isinstance(results, list) or len(results) != len(chunk):
-        answers.update(dict.fromkeys(chunk, error_from(502, None, "log the calls: the answer was incomplete")))
+    results = _complete(batch, batch.create(conn.ledger, chunk, send), chunk, "log the calls")
+    if results is None:
         return
     for i, result in zip(chunk, results, strict=True):
         call_id = writes[i].activity.call_id
         if result.get("success") and result.get("id"):
             conn.ledger.record(call_id, str(result["id"]))
-            logged[i] = (str(result["id"]), True)
+            batch.logged[i] = (str(result["id"]), True)
         else:
             conn.ledger.clear(call_id)  # Salesforce created nothing for this record
-            alone.append(i)
+            batch.alone.append(i)
 
 
-def _update_people(
-    conn: Any,
-    writes: Sequence[CallWrite],
-    logged: dict[int, tuple[str, bool]],
-    answers: dict[int, Written],
-    alone: list[int],
-) -> None:
-    values = {i: SALESFORCE.wire_values(dict(writes[i].updates)) for i in logged}
-    for i in [i for i in logged if not values[i]]:
-        answers[i] = WriteResult(logged[i][0], logged[i][1])
-    once, twice = unique_by([i for i in logged if values[i]], lambda i: writes[i].person.id)
-    alone += twice  # the Task is known now: write_call updates it and the person together
+def _update_tasks(conn: Any, batch: Batch, part: list[tuple[int, str]]) -> None:
+    writes = batch.writes
+    records = [
+        {"attributes": {"type": "Task"}, "id": rid, **task_fields(writes[i].person, writes[i].activity, create=False)}
+        for i, rid in part
+    ]
+    results = _collection(conn, batch, records, "update the calls' Tasks", [i for i, _ in part])
+    for (i, rid), result in zip(part, results or [], strict=False):
+        if result.get("success"):
+            batch.logged[i] = (rid, False)
+        else:
+            batch.alone.append(i)  # deleted in Salesforce, or refused: write_call settles it
+
+
+def _update_people(conn: Any, batch: Batch) -> None:
+    writes = batch.writes
+    values = {i: SALESFORCE.wire_values(dict(writes[i].updates)) for i in batch.logged}
+    once, twice = batch.people(values)
+    batch.alone += twice  # the Task is known now: write_call updates it and the person together
     for part in chunks(once, MAX_RECORDS):
         records = [
             {"attributes": {"type": writes[i].person.object}, "id": writes[i].person.id, **values[i]} for i in part
         ]
-        results = _collection(conn, "PATCH", records, "update the callers", part, answers, alone)
+        results = _collection(conn, batch, records, "update the callers", part)
         for i, result in zip(part, results or [], strict=False):
             if result.get("success"):
-                answers[i] = WriteResult(logged[i][0], logged[i][1], dict(values[i]), {})
+                batch.done(i, dict(values[i]), {})
             else:
-                alone.append(i)  # write_call drops the fields Salesforce named and reports them
+                batch.alone.append(i)  # write_call drops the fields Salesforce named and reports them
 
 
 def _collection(
-    conn: Any,
-    method: str,
-    records: list[dict[str, Any]],
-    what: str,
-    items: list[int],
-    answers: dict[int, Written],
-    alone: list[int],
+    conn: Any, batch: Batch, records: list[dict[str, Any]], what: str, items: list[int]
 ) -> list[dict[str, Any]] | None:
-    """One sObject Collections request; None (and every item settled) when it failed whole."""
-    try:
-        results = conn.client.call(
-            what,
-            lambda sf: sf.restful("composite/sobjects", method=method, json={"allOrNone": False, "records": records}),
-        )
-    except SyncError as err:
-        unsettled(err, items, answers, alone)
+    """One sObject Collections ``PATCH``; None (and every item settled) when it failed whole."""
+    return _complete(batch, batch.send(items, lambda: _request(conn, "PATCH", records, what)), items, what)
+
+
+def _request(conn: Any, method: str, records: list[dict[str, Any]], what: str) -> Any:
+    return conn.client.call(
+        what,
+        lambda sf: sf.restful("composite/sobjects", method=method, json={"allOrNone": False, "records": records}),
+    )
+
+
+def _complete(batch: Batch, results: Any, items: list[int], what: str) -> list[dict[str, Any]] | None:
+    """``results``, one per item; None when the request failed whole (its items are settled
+    already) or its answer was not one result per item (each item gets a retryable error)."""
+    if isinstance(results, SyncError):
         return None
-    if not isinstance(results, list) or len(results) != len(records):
-        answers.update(dict.fromkeys(items, error_from(502, None, f"{what}: the answer was incomplete")))
+    if not isinstance(results, list) or len(results) != len(items):
+        batch.answers.update(dict.fromkeys(items, error_from(502, None, f"{what}: the answer was incomplete")))
         return None
     return results
