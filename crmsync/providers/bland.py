@@ -16,7 +16,7 @@ from typing import Any
 
 from crmsync.canonical import CanonicalEvent
 from crmsync.providers import canonical as c
-from crmsync.providers.signing import SignatureRefused, hex_bytes, hmac_digest, matches_any, required_header
+from crmsync.providers.signing import SignatureRefused, hex_bytes, hex_hmac_matches, required_header
 
 NAME = "bland"
 TITLE = "Bland"
@@ -39,7 +39,7 @@ _STATUSES = {
 def verify(headers: Mapping[str, str], raw: bytes, secrets: Sequence[str], now: float | None = None) -> None:
     """Raise ``SignatureRefused`` unless one of ``secrets`` signed ``raw`` (``now`` is unused: no timestamp)."""
     given = hex_bytes(required_header(headers, HEADER, _FORM), HEADER, _FORM)
-    if not matches_any([given], secrets, lambda secret: hmac_digest(secret, raw).hex().encode()):
+    if not hex_hmac_matches([given], secrets, raw):
         raise SignatureRefused(f"The {HEADER} signature does not match: set {SETTING} to Bland's signing secret.")
 
 

@@ -17,16 +17,7 @@ from typing import Any
 
 from crmsync.canonical import CanonicalEvent
 from crmsync.providers import canonical as c
-from crmsync.providers.signing import (
-    SignatureRefused,
-    check_age,
-    epoch_seconds,
-    hex_bytes,
-    hmac_digest,
-    matches_any,
-    pairs,
-    required_header,
-)
+from crmsync.providers.signing import SignatureRefused, check_age, epoch_seconds, hex_hmac_matches, stamped_signatures
 
 NAME = "elevenlabs"
 TITLE = "ElevenLabs"
@@ -41,14 +32,9 @@ AUDIO_DROPPED = "(audio not kept by crmsync)"
 
 def verify(headers: Mapping[str, str], raw: bytes, secrets: Sequence[str], now: float | None = None) -> None:
     """Raise ``SignatureRefused`` unless one of ``secrets`` signed ``raw``."""
-    parts = pairs(required_header(headers, HEADER, _FORM))
-    if len(parts.get("t", [])) != 1 or not parts.get("v0") or not parts["t"][0].isdigit():
-        raise SignatureRefused(f"The {HEADER} header is not in the expected form {_FORM}.")
-    stamp = parts["t"][0]
-    given = [hex_bytes(v0, HEADER, _FORM) for v0 in parts["v0"]]
+    stamp, given = stamped_signatures(headers, HEADER, _FORM, "t", "v0")
     check_age(epoch_seconds(stamp, HEADER, _FORM), TOLERANCE, HEADER, now)
-    message = stamp.encode() + b"." + raw
-    if not matches_any(given, secrets, lambda secret: hmac_digest(secret, message).hex().encode()):
+    if not hex_hmac_matches(given, secrets, stamp.encode() + b"." + raw):
         raise SignatureRefused(f"The {HEADER} signature does not match: set {SETTING} to the webhook's secret.")
 
 

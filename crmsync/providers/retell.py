@@ -17,16 +17,7 @@ from typing import Any
 
 from crmsync.canonical import CanonicalEvent
 from crmsync.providers import canonical as c
-from crmsync.providers.signing import (
-    SignatureRefused,
-    check_age,
-    epoch_seconds,
-    hex_bytes,
-    hmac_digest,
-    matches_any,
-    pairs,
-    required_header,
-)
+from crmsync.providers.signing import SignatureRefused, check_age, epoch_seconds, hex_hmac_matches, stamped_signatures
 
 NAME = "retell"
 TITLE = "Retell"
@@ -49,14 +40,9 @@ _STATUSES = {
 
 def verify(headers: Mapping[str, str], raw: bytes, secrets: Sequence[str], now: float | None = None) -> None:
     """Raise ``SignatureRefused`` unless one of ``secrets`` (API keys) signed ``raw``."""
-    parts = pairs(required_header(headers, HEADER, _FORM))
-    if len(parts.get("v", [])) != 1 or not parts.get("d") or not parts["v"][0].isdigit():
-        raise SignatureRefused(f"The {HEADER} header is not in the expected form {_FORM}.")
-    stamp = parts["v"][0]
-    given = [hex_bytes(d, HEADER, _FORM) for d in parts["d"]]
+    stamp, given = stamped_signatures(headers, HEADER, _FORM, "v", "d")
     check_age(epoch_seconds(stamp, HEADER, _FORM, milliseconds=True), TOLERANCE, HEADER, now)
-    message = raw + stamp.encode()
-    if not matches_any(given, secrets, lambda key: hmac_digest(key, message).hex().encode()):
+    if not hex_hmac_matches(given, secrets, raw + stamp.encode()):
         raise SignatureRefused(
             f"The {HEADER} signature does not match: set {SETTING} to the Retell API key that has the webhook badge."
         )

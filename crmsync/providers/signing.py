@@ -45,6 +45,17 @@ def pairs(value: str) -> dict[str, list[str]]:
     return found
 
 
+def stamped_signatures(
+    headers: Mapping[str, str], name: str, form: str, stamp_key: str, signature_key: str
+) -> tuple[str, list[bytes]]:
+    """A ``<stamp_key>=<digits>,<signature_key>=<hex>[,<signature_key>=<hex>…]`` header
+    (ElevenLabs', Retell's) as (the stamp, each signature as ``hex_bytes``)."""
+    parts = pairs(required_header(headers, name, form))
+    if len(parts.get(stamp_key, [])) != 1 or not parts.get(signature_key) or not parts[stamp_key][0].isdigit():
+        raise SignatureRefused(f"The {name} header is not in the expected form {form}.")
+    return parts[stamp_key][0], [hex_bytes(value, name, form) for value in parts[signature_key]]
+
+
 def hmac_digest(secret: str, message: bytes, algorithm: str = "sha256") -> bytes:
     return hmac.new(secret.encode(), message, getattr(hashlib, algorithm)).digest()
 
@@ -61,6 +72,11 @@ def matches_any(given: Sequence[bytes], secrets: Iterable[str], expected: Callab
         for candidate in given:
             matched |= hmac.compare_digest(candidate, want)
     return matched
+
+
+def hex_hmac_matches(given: Sequence[bytes], secrets: Iterable[str], message: bytes) -> bool:
+    """``matches_any`` for signatures in lower-case hex (``hex_bytes``) of HMAC-SHA256(secret, ``message``)."""
+    return matches_any(given, secrets, lambda secret: hmac_digest(secret, message).hex().encode())
 
 
 def equals_any(given: str, secrets: Iterable[str]) -> bool:
