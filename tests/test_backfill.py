@@ -4,7 +4,6 @@ sees, ``--json``, ``--dry-run``, repeating it, and bad input."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,18 +15,6 @@ from crmsync import store
 from crmsync.cli import main
 from crmsync.sandbox.hamsa import HamsaSandbox
 from tests.conftest import ROOT
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[HamsaSandbox]:
-    with HamsaSandbox() as hamsa:
-        yield hamsa
-
-
-@pytest.fixture
-def hamsa(sandbox: HamsaSandbox) -> HamsaSandbox:
-    sandbox.reset()
-    return sandbox
 
 
 def run(hamsa: HamsaSandbox, redis_url: str, *args: str, key: str | None = None) -> tuple[int, str]:

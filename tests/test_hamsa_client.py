@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -14,18 +13,6 @@ from crmsync.metrics import Metrics, snapshot
 from crmsync.sandbox.hamsa import DEFAULT_AGENT, LIST_PATH, HamsaSandbox
 
 LIST = f"GET {LIST_PATH}"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[HamsaSandbox]:
-    with HamsaSandbox() as hamsa:
-        yield hamsa
-
-
-@pytest.fixture
-def hamsa(sandbox: HamsaSandbox) -> HamsaSandbox:
-    sandbox.reset()
-    return sandbox
 
 
 def window() -> tuple[int, int]:

@@ -7,7 +7,6 @@ import copy
 import json
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,18 +33,6 @@ from tests.conftest import ROOT
 
 CONVERSATION = "GET /v1/voice-agents/conversation/"
 LIST = f"GET {LIST_PATH}"
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[HamsaSandbox]:
-    with HamsaSandbox() as hamsa:
-        yield hamsa
-
-
-@pytest.fixture
-def hamsa(sandbox: HamsaSandbox) -> HamsaSandbox:
-    sandbox.reset()
-    return sandbox
 
 
 def webhook(fixture_path: Path, conversation_id: str | None, call_id: str) -> dict[str, Any]:
