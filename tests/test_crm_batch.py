@@ -23,25 +23,7 @@ from tests.sf_helpers import activity as sf_activity
 
 HS_BATCH_CREATE = r"POST /crm/v3/objects/calls/batch/create$"
 SF_COLLECTION = r"/composite/sobjects$"
-
-
-@pytest.fixture(scope="module")
-def hubspot_running() -> Iterator[HubSpotSandbox]:
-    with HubSpotSandbox(search_rate_limit=None) as hs:
-        yield hs
-
-
-@pytest.fixture
-def hs(hubspot_running: HubSpotSandbox) -> HubSpotSandbox:
-    hubspot_running.reset()
-    return hubspot_running
-
-
-@pytest.fixture
-def hconn(hs: HubSpotSandbox, redis: Redis) -> Iterator[HubSpotConnector]:
-    conn = HubSpotConnector(hs.settings(), redis, timeout=(1, 3), index_lag=1.0)
-    yield conn
-    conn.close()
+HUBSPOT_LIMITS = {"search_rate_limit": None}  # the portal's (conftest's ``hubspot``): HubSpot's general limit only
 
 
 @pytest.fixture(scope="module")
@@ -72,14 +54,14 @@ def received(case) -> str:
 
 
 # -- the phone table, all cases in one burst ----------------------------------------------------
-def test_hubspot_phone_cases_in_one_batch(hs: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+def test_hubspot_phone_cases_in_one_batch(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
     ids = [
-        hs.seed_contact({"firstname": f"Case {n}", ("phone", "mobilephone")[n % 2]: case.stored})
+        hubspot.seed_contact({"firstname": f"Case {n}", ("phone", "mobilephone")[n % 2]: case.stored})
         for n, case in enumerate(PHONE_CASES)
     ]
     numbers = list(dict.fromkeys(received(c) for c in PHONE_CASES))
     found = hconn.find_people_many(numbers, ["contact"], ["firstname"])
-    batch_searches = hs.count("/search")
+    batch_searches = hubspot.count("/search")
     for cid, case in zip(ids, PHONE_CASES, strict=True):
         people = found[received(case)]
         assert not isinstance(people, Exception)
@@ -92,16 +74,16 @@ def test_hubspot_phone_cases_in_one_batch(hs: HubSpotSandbox, hconn: HubSpotConn
     assert batch_searches < len(numbers) / 4
 
 
-def test_hubspot_number_needing_contains_token_is_found(hs: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+def test_hubspot_number_needing_contains_token_is_found(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
     # "1-415-555-1212": the one-call search finds it only by CONTAINS_TOKEN *4155551212
-    cid = hs.seed_contact({"phone": "1-415-555-1212"})
-    other = hs.seed_contact({"phone": "+44 20 7946 0018"})
+    cid = hubspot.seed_contact({"phone": "1-415-555-1212"})
+    other = hubspot.seed_contact({"phone": "+44 20 7946 0018"})
     found = hconn.find_people_many(["+14155551212", "+442079460018", "+971501234567"], ["contact"], [])
     assert [p.id for p in found["+14155551212"]] == [cid]  # type: ignore[union-attr]
     assert [p.id for p in found["+442079460018"]] == [other]  # type: ignore[union-attr]
     assert found["+971501234567"] == []
     # one IN search for the three, then the one-call search (CONTAINS_TOKEN) for the number not found
-    assert hs.count("/search") == 2
+    assert hubspot.count("/search") == 2
 
 
 def test_hubspot_batch_searches_wait_in_the_shared_search_limit(redis: Redis) -> None:
@@ -143,76 +125,80 @@ def test_salesforce_phone_cases_in_one_batch(sf: SalesforceSandbox, sconn: Sales
 
 
 # -- HubSpot writes ---------------------------------------------------------------------------
-def hs_writes(hs: HubSpotSandbox, count: int, **updates: str) -> list[CallWrite]:
+def hs_writes(hubspot: HubSpotSandbox, count: int, **updates: str) -> list[CallWrite]:
     out = []
     for n in range(count):
-        cid = hs.seed_contact({"firstname": f"C{n}", "phone": f"+1415555{1000 + n}"})
+        cid = hubspot.seed_contact({"firstname": f"C{n}", "phone": f"+1415555{1000 + n}"})
         out.append(CallWrite(Person("contact", cid, {}), make_activity(f"call-{n}"), dict(updates)))
     return out
 
 
-def test_hubspot_batch_costs_two_requests_and_logs_each_call_once(hs: HubSpotSandbox, hconn: HubSpotConnector) -> None:
-    writes = hs_writes(hs, 30, budget="100")
+def test_hubspot_batch_costs_two_requests_and_logs_each_call_once(
+    hubspot: HubSpotSandbox, hconn: HubSpotConnector
+) -> None:
+    writes = hs_writes(hubspot, 30, budget="100")
     answers = hconn.write_calls(writes)
     assert all(isinstance(a, WriteResult) and a.activity_created and a.written == {"budget": "100"} for a in answers)
-    assert hs.count() == 2  # one batch create of the calls, one batch update of the contacts
+    assert hubspot.count() == 2  # one batch create of the calls, one batch update of the contacts
     for write, answer in zip(writes, answers, strict=True):
-        assert [c["_associations"] for c in hs.calls_for(write.activity.call_id)] == [[write.person.id]]
-        assert hs.contact(write.person.id)["budget"] == "100"
-        assert isinstance(answer, WriteResult) and hs.calls[answer.activity_id]
+        assert [c["_associations"] for c in hubspot.calls_for(write.activity.call_id)] == [[write.person.id]]
+        assert hubspot.contact(write.person.id)["budget"] == "100"
+        assert isinstance(answer, WriteResult) and hubspot.calls[answer.activity_id]
     again = hconn.write_calls(writes)  # the ledger knows them: one batch update, no second call
     assert all(isinstance(a, WriteResult) and not a.activity_created for a in again)
-    assert len(hs.calls) == 30 and hs.count(r"batch/update$") == 3
+    assert len(hubspot.calls) == 30 and hubspot.count(r"batch/update$") == 3
 
 
-def test_hubspot_refused_field_touches_only_its_call(hs: HubSpotSandbox, hconn: HubSpotConnector) -> None:
-    writes = hs_writes(hs, 3, interest_level="high")
+def test_hubspot_refused_field_touches_only_its_call(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    writes = hs_writes(hubspot, 3, interest_level="high")
     writes[1].updates = {"interest_level": "huge", "budget": "5"}
     answers = hconn.write_calls(writes)
     assert [type(a) for a in answers] == [WriteResult] * 3
     refused = answers[1]
     assert isinstance(refused, WriteResult) and set(refused.rejected) == {"interest_level"}
-    assert refused.written == {"budget": "5"} and hs.contact(writes[1].person.id)["budget"] == "5"
+    assert refused.written == {"budget": "5"} and hubspot.contact(writes[1].person.id)["budget"] == "5"
     for i in (0, 2):
         answer = answers[i]
         assert isinstance(answer, WriteResult) and answer.written == {"interest_level": "high"} and not answer.rejected
-    assert len(hs.calls) == 3
+    assert len(hubspot.calls) == 3
 
 
-def test_hubspot_refused_input_fails_only_its_call(hs: HubSpotSandbox, hconn: HubSpotConnector) -> None:
-    writes = hs_writes(hs, 3)
+def test_hubspot_refused_input_fails_only_its_call(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    writes = hs_writes(hubspot, 3)
     writes[2].person = Person("contact", "999999", {})  # no such contact: HubSpot refuses the whole batch
     answers = hconn.write_calls(writes)
     assert isinstance(answers[2], PermanentError) and answers[2].status == 400
     assert all(isinstance(a, WriteResult) for a in answers[:2])
-    assert sorted(c["hs_call_external_id"] for c in hs.calls.values()) == ["call-0", "call-1"]
+    assert sorted(c["hs_call_external_id"] for c in hubspot.calls.values()) == ["call-0", "call-1"]
 
 
 def test_hubspot_lost_batch_answer_is_recovered_without_a_duplicate(
-    hs: HubSpotSandbox, hconn: HubSpotConnector
+    hubspot: HubSpotSandbox, hconn: HubSpotConnector
 ) -> None:
-    writes = hs_writes(hs, 4)
-    hs.add_fault(match=HS_BATCH_CREATE, status=502, commit=True, body={"status": "error", "message": "Bad Gateway"})
+    writes = hs_writes(hubspot, 4)
+    hubspot.add_fault(
+        match=HS_BATCH_CREATE, status=502, commit=True, body={"status": "error", "message": "Bad Gateway"}
+    )
     answers = hconn.write_calls(writes)
     assert all(isinstance(a, RetryableError) for a in answers)
-    assert len(hs.calls) == 4  # HubSpot created them; the answer was lost
+    assert len(hubspot.calls) == 4  # HubSpot created them; the answer was lost
     answers = hconn.write_calls(writes)  # each call searched by hs_call_external_id before any create
     assert all(isinstance(a, WriteResult) and not a.activity_created for a in answers)
-    assert hs.count(HS_BATCH_CREATE) == 1 and hs.count(r"POST /crm/v3/objects/calls$") == 0
-    assert all(len(hs.calls_for(w.activity.call_id)) == 1 for w in writes)
+    assert hubspot.count(HS_BATCH_CREATE) == 1 and hubspot.count(r"POST /crm/v3/objects/calls$") == 0
+    assert all(len(hubspot.calls_for(w.activity.call_id)) == 1 for w in writes)
 
 
-def test_hubspot_207_touches_only_the_missing_call(hs: HubSpotSandbox, hconn: HubSpotConnector) -> None:
-    writes = hs_writes(hs, 3)
+def test_hubspot_207_touches_only_the_missing_call(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    writes = hs_writes(hubspot, 3)
     first = hconn.write_calls(writes)
     gone = first[1]
     assert isinstance(gone, WriteResult)
-    with hs.portal.lock:  # someone deleted one call in HubSpot
-        del hs.portal.records["calls"][gone.activity_id]
+    with hubspot.portal.lock:  # someone deleted one call in HubSpot
+        del hubspot.portal.records["calls"][gone.activity_id]
     answers = hconn.write_calls(writes)
-    assert 207 in hs.statuses(r"calls/batch/update$")
+    assert 207 in hubspot.statuses(r"calls/batch/update$")
     assert [isinstance(a, WriteResult) and a.activity_created for a in answers] == [False, True, False]
-    assert all(len(hs.calls_for(w.activity.call_id)) == 1 for w in writes)
+    assert all(len(hubspot.calls_for(w.activity.call_id)) == 1 for w in writes)
 
 
 # -- Salesforce writes -----------------------------------------------------------------------

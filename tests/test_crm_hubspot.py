@@ -6,7 +6,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 
 import pytest
 from redis import Redis
@@ -21,80 +20,62 @@ from tests.hs_helpers import CONNECTED, make_activity
 from tests.phone_cases import PHONE_CASES
 
 CALLS = r"POST /crm/v3/objects/calls$"
+HUBSPOT_LIMITS: dict[str, object] = {}  # the portal's (conftest's ``hubspot``): HubSpot's own limits
 
 
-@pytest.fixture(scope="module")
-def running_sandbox() -> Iterator[HubSpotSandbox]:
-    with HubSpotSandbox() as hs:
-        yield hs
-
-
-@pytest.fixture
-def sandbox(running_sandbox: HubSpotSandbox) -> HubSpotSandbox:
-    running_sandbox.reset()
-    return running_sandbox
-
-
-@pytest.fixture
-def connector(sandbox: HubSpotSandbox, redis: Redis) -> Iterator[HubSpotConnector]:
-    conn = HubSpotConnector(sandbox.settings(), redis, timeout=(1, 3), index_lag=1.0)
-    yield conn
-    conn.close()
-
-
-def person(sandbox: HubSpotSandbox, cid: str, owner: str | None = "1002") -> Person:
-    return Person("contact", cid, {"phone": sandbox.contact(cid).get("phone")}, owner_id=owner)
+def person(hubspot: HubSpotSandbox, cid: str, owner: str | None = "1002") -> Person:
+    return Person("contact", cid, {"phone": hubspot.contact(cid).get("phone")}, owner_id=owner)
 
 
 # -- finding people -----------------------------------------------------------------------
 @pytest.mark.parametrize("field", ["phone", "mobilephone"])
 @pytest.mark.parametrize("case", PHONE_CASES, ids=lambda c: c.why)
-def test_phone_cases(sandbox: HubSpotSandbox, connector: HubSpotConnector, case, field: str) -> None:
-    cid = sandbox.seed_contact({"firstname": "Case", field: case.stored})
-    sandbox.seed_contact({"firstname": "Other", "phone": "+1 212 555 0100"})
+def test_phone_cases(hubspot: HubSpotSandbox, hconn: HubSpotConnector, case, field: str) -> None:
+    cid = hubspot.seed_contact({"firstname": "Case", field: case.stored})
+    hubspot.seed_contact({"firstname": "Other", "phone": "+1 212 555 0100"})
     e164 = to_e164(case.received, case.region)
     assert e164 is not None
-    found = connector.find_people(e164, ["contact"], ["firstname"])
+    found = hconn.find_people(e164, ["contact"], ["firstname"])
     assert [p.id for p in found] == ([cid] if case.match else [])
-    assert sandbox.count("/search") == 1
+    assert hubspot.count("/search") == 1
 
 
-def test_all_candidates_returned_with_owner_and_values(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
+def test_all_candidates_returned_with_owner_and_values(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
     ids = {
-        sandbox.seed_contact({"firstname": "A", "phone": "+966 50 123 4567", "hubspot_owner_id": "1001"}),
-        sandbox.seed_contact({"firstname": "B", "mobilephone": "0501234567"}),
-        sandbox.seed_contact({"firstname": "C", "phone": "00966501234567", "budget": "5"}),
+        hubspot.seed_contact({"firstname": "A", "phone": "+966 50 123 4567", "hubspot_owner_id": "1001"}),
+        hubspot.seed_contact({"firstname": "B", "mobilephone": "0501234567"}),
+        hubspot.seed_contact({"firstname": "C", "phone": "00966501234567", "budget": "5"}),
     }
-    sandbox.seed_contact({"firstname": "UAE", "phone": "+971501234567"})
-    found = connector.find_people("+966501234567", ["contact"], ["firstname", "budget"])
+    hubspot.seed_contact({"firstname": "UAE", "phone": "+971501234567"})
+    found = hconn.find_people("+966501234567", ["contact"], ["firstname", "budget"])
     assert {p.id for p in found} == ids
     by_name = {p.values["firstname"]: p for p in found}
     assert by_name["A"].owner_id == "1001" and by_name["B"].owner_id is None
     assert by_name["C"].values["budget"] == "5" and by_name["A"].modified_at.endswith("Z")
-    assert sandbox.count() == 1
-    groups = sandbox.requests[0].json()["filterGroups"]
+    assert hubspot.count() == 1
+    groups = hubspot.requests[0].json()["filterGroups"]
     assert len(groups) <= 5 and "+966501234567" in str(groups)
 
 
-def test_unsupported_object_is_permanent(connector: HubSpotConnector) -> None:
+def test_unsupported_object_is_permanent(hconn: HubSpotConnector) -> None:
     with pytest.raises(PermanentError):
-        connector.find_people("+14155551212", ["Lead"], [])
+        hconn.find_people("+14155551212", ["Lead"], [])
 
 
-def test_create_person(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
-    created = connector.create_person(
+def test_create_person(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    created = hconn.create_person(
         "contact", {"lastname": "Unknown caller", "phone": "+966501234567", "budget": 80000}, ["lastname", "budget"]
     )
     assert created.created and created.object == "contact"
     assert created.values == {"lastname": "Unknown caller", "budget": "80000"}
-    assert sandbox.contact(created.id)["phone"] == "+966501234567"
+    assert hubspot.contact(created.id)["phone"] == "+966501234567"
 
 
-def test_create_person_answer_lost_is_not_duplicated(sandbox: HubSpotSandbox, redis: Redis) -> None:
-    sandbox.lag = 0.3
-    conn = HubSpotConnector(sandbox.settings(), redis, timeout=(1, 3), index_lag=0.6)
+def test_create_person_answer_lost_is_not_duplicated(hubspot: HubSpotSandbox, redis: Redis) -> None:
+    hubspot.lag = 0.3
+    conn = HubSpotConnector(hubspot.settings(), redis, timeout=(1, 3), index_lag=0.6)
     try:
-        sandbox.add_fault(match=r"POST /crm/v3/objects/contacts$", drop=True)
+        hubspot.add_fault(match=r"POST /crm/v3/objects/contacts$", drop=True)
         props = {"lastname": "Caller", "phone": "+14155551212"}
         with pytest.raises(RetryableError):
             conn.create_person("contact", props, [])
@@ -102,36 +83,34 @@ def test_create_person_answer_lost_is_not_duplicated(sandbox: HubSpotSandbox, re
             conn.create_person("contact", props, [])
         # The pipeline would search first: after the lag the contact is found there.
         time.sleep(0.35)
-        assert [p.id for p in conn.find_people("+14155551212", ["contact"], [])] == list(sandbox.contacts)
+        assert [p.id for p in conn.find_people("+14155551212", ["contact"], [])] == list(hubspot.contacts)
     finally:
         conn.close()
-    assert len(sandbox.contacts) == 1
+    assert len(hubspot.contacts) == 1
 
 
 # -- writing the call ----------------------------------------------------------------------
-def test_synced_call_takes_three_requests(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
-    cid = sandbox.seed_contact({"firstname": "Noura", "phone": "0501234567", "hubspot_owner_id": "1002"})
-    [found] = connector.find_people("+966501234567", ["contact"], ["budget"])
-    result = connector.write_call(
+def test_synced_call_takes_three_requests(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    cid = hubspot.seed_contact({"firstname": "Noura", "phone": "0501234567", "hubspot_owner_id": "1002"})
+    [found] = hconn.find_people("+966501234567", ["contact"], ["budget"])
+    result = hconn.write_call(
         found, make_activity(), {"budget": "80000", "interest_level": "high", "callback_requested": True}
     )
-    assert sandbox.count() == 3
+    assert hubspot.count() == 3
     assert result.activity_created and not result.rejected
     assert result.written == {"budget": "80000", "interest_level": "high", "callback_requested": "true"}
-    [call] = sandbox.calls.values()
+    [call] = hubspot.calls.values()
     assert call["_associations"] == [cid]
     assert call["hs_call_direction"] == "INBOUND" and call["hs_call_status"] == "COMPLETED"
     assert call["hs_call_duration"] == "187000" and call["hs_call_external_id"] == "call-1"
     assert call["hubspot_owner_id"] == "1002" and call["hs_call_disposition"] == CONNECTED
     assert call["hs_call_from_number"] == "+966501234567"
-    assert sandbox.contact(cid)["interest_level"] == "high"
-    assert int(Redis.hget(connector._metrics._redis, "crmsync:metrics:crm_requests_total", "crm=hubspot,status=201"))
+    assert hubspot.contact(cid)["interest_level"] == "high"
+    assert int(Redis.hget(hconn._metrics._redis, "crmsync:metrics:crm_requests_total", "crm=hubspot,status=201"))
 
 
-def test_call_properties_hubspot_would_refuse_are_left_out(
-    sandbox: HubSpotSandbox, connector: HubSpotConnector
-) -> None:
-    cid = sandbox.seed_contact({"phone": "+14155551212"})
+def test_call_properties_hubspot_would_refuse_are_left_out(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    cid = hubspot.seed_contact({"phone": "+14155551212"})
     activity = make_activity(
         recording_url="http://insecure.example.com/a.mp3",
         disposition="interested",
@@ -139,83 +118,83 @@ def test_call_properties_hubspot_would_refuse_are_left_out(
         status="no_answer",
         owner_id="1003",
     )
-    result = connector.write_call(person(sandbox, cid), activity, {})
-    call = sandbox.calls[result.activity_id]
+    result = hconn.write_call(person(hubspot, cid), activity, {})
+    call = hubspot.calls[result.activity_id]
     assert "hs_call_recording_url" not in call and "hs_call_disposition" not in call
     assert call["hs_call_direction"] == "OUTBOUND" and call["hs_call_status"] == "NO_ANSWER"
     assert call["hubspot_owner_id"] == "1003"
-    assert sandbox.count(r"PATCH /crm/v3/objects/contacts") == 0  # nothing to write: no request
+    assert hubspot.count(r"PATCH /crm/v3/objects/contacts") == 0  # nothing to write: no request
 
 
-def test_upserted_three_times_exists_once(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
-    cid = sandbox.seed_contact({"phone": "+14155551212"})
-    results = [connector.write_call(person(sandbox, cid), make_activity(title=f"v{i}"), {}) for i in range(3)]
+def test_upserted_three_times_exists_once(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    cid = hubspot.seed_contact({"phone": "+14155551212"})
+    results = [hconn.write_call(person(hubspot, cid), make_activity(title=f"v{i}"), {}) for i in range(3)]
     assert [r.activity_created for r in results] == [True, False, False]
     assert len({r.activity_id for r in results}) == 1
-    assert [c["hs_call_title"] for c in sandbox.calls_for("call-1")] == ["v2"]
-    assert sandbox.count(CALLS) == 1 and sandbox.count(r"PATCH /crm/v3/objects/calls/") == 2
+    assert [c["hs_call_title"] for c in hubspot.calls_for("call-1")] == ["v2"]
+    assert hubspot.count(CALLS) == 1 and hubspot.count(r"PATCH /crm/v3/objects/calls/") == 2
 
 
-def test_dropped_create_answer_is_found_not_duplicated(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
-    sandbox.lag = 0.4  # connector index_lag is 1.0
-    cid = sandbox.seed_contact({"phone": "+14155551212"})
-    sandbox.add_fault(match=CALLS, drop=True)
+def test_dropped_create_answer_is_found_not_duplicated(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    hubspot.lag = 0.4  # connector index_lag is 1.0
+    cid = hubspot.seed_contact({"phone": "+14155551212"})
+    hubspot.add_fault(match=CALLS, drop=True)
     with pytest.raises(RetryableError):
-        connector.write_call(person(sandbox, cid), make_activity(), {})
-    assert len(sandbox.calls) == 1  # it was created; only the answer was lost
+        hconn.write_call(person(hubspot, cid), make_activity(), {})
+    assert len(hubspot.calls) == 1  # it was created; only the answer was lost
     with pytest.raises(RetryableError, match="search index"):  # the index hides it: wait, don't create
-        connector.write_call(person(sandbox, cid), make_activity(), {})
+        hconn.write_call(person(hubspot, cid), make_activity(), {})
     time.sleep(0.45)
-    results = [connector.write_call(person(sandbox, cid), make_activity(), {"budget": "1"}) for _ in range(3)]
+    results = [hconn.write_call(person(hubspot, cid), make_activity(), {"budget": "1"}) for _ in range(3)]
     assert not any(r.activity_created for r in results)
-    assert len(sandbox.calls_for("call-1")) == 1 and sandbox.count(CALLS) == 1
+    assert len(hubspot.calls_for("call-1")) == 1 and hubspot.count(CALLS) == 1
 
 
-def test_lost_create_that_never_landed_is_created_after_the_lag(sandbox: HubSpotSandbox, redis: Redis) -> None:
-    cid = sandbox.seed_contact({"phone": "+14155551212"})
-    conn = HubSpotConnector(sandbox.settings(), redis, timeout=(1, 3), index_lag=0.3)
+def test_lost_create_that_never_landed_is_created_after_the_lag(hubspot: HubSpotSandbox, redis: Redis) -> None:
+    cid = hubspot.seed_contact({"phone": "+14155551212"})
+    conn = HubSpotConnector(hubspot.settings(), redis, timeout=(1, 3), index_lag=0.3)
     try:
-        sandbox.add_fault(
+        hubspot.add_fault(
             match=CALLS, status=503, body={"status": "error", "message": "down", "category": "INTERNAL_ERROR"}
         )
         with pytest.raises(RetryableError):
-            conn.write_call(person(sandbox, cid), make_activity(), {})
+            conn.write_call(person(hubspot, cid), make_activity(), {})
         with pytest.raises(RetryableError, match="search index"):
-            conn.write_call(person(sandbox, cid), make_activity(), {})
+            conn.write_call(person(hubspot, cid), make_activity(), {})
         time.sleep(0.35)
-        assert conn.write_call(person(sandbox, cid), make_activity(), {}).activity_created
+        assert conn.write_call(person(hubspot, cid), make_activity(), {}).activity_created
     finally:
         conn.close()
-    assert len(sandbox.calls) == 1
+    assert len(hubspot.calls) == 1
 
 
-def test_refused_create_is_retried_without_a_search(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
-    cid = sandbox.seed_contact({"phone": "+14155551212"})
-    sandbox.add_fault(
+def test_refused_create_is_retried_without_a_search(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    cid = hubspot.seed_contact({"phone": "+14155551212"})
+    hubspot.add_fault(
         match=CALLS, status=400, body={"status": "error", "message": "bad", "category": "VALIDATION_ERROR"}
     )
     with pytest.raises(PermanentError):
-        connector.write_call(person(sandbox, cid), make_activity(), {})
-    assert connector.write_call(person(sandbox, cid), make_activity(), {}).activity_created
-    assert sandbox.count("/calls/search") == 0 and len(sandbox.calls) == 1
+        hconn.write_call(person(hubspot, cid), make_activity(), {})
+    assert hconn.write_call(person(hubspot, cid), make_activity(), {}).activity_created
+    assert hubspot.count("/calls/search") == 0 and len(hubspot.calls) == 1
 
 
-def test_refused_property_is_reported_and_call_written(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
-    cid = sandbox.seed_contact({"phone": "+14155551212"})
-    result = connector.write_call(
-        person(sandbox, cid), make_activity(), {"budget": "80000", "interest_level": "huge", "no_such_field": "x"}
+def test_refused_property_is_reported_and_call_written(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    cid = hubspot.seed_contact({"phone": "+14155551212"})
+    result = hconn.write_call(
+        person(hubspot, cid), make_activity(), {"budget": "80000", "interest_level": "huge", "no_such_field": "x"}
     )
     assert set(result.rejected) == {"interest_level", "no_such_field"}
     assert "allowed options" in result.rejected["interest_level"]
     assert "does not exist" in result.rejected["no_such_field"]
     assert result.written == {"budget": "80000"}
-    assert sandbox.contact(cid)["budget"] == "80000" and sandbox.contact(cid).get("interest_level") is None
-    assert len(sandbox.calls_for("call-1")) == 1
+    assert hubspot.contact(cid)["budget"] == "80000" and hubspot.contact(cid).get("interest_level") is None
+    assert len(hubspot.calls_for("call-1")) == 1
 
 
-def test_validation_error_names_property(connector: HubSpotConnector) -> None:
+def test_validation_error_names_property(hconn: HubSpotConnector) -> None:
     with pytest.raises(PermanentError) as info:
-        connector.create_person("contact", {"lastname": "X", "nps": "ten"}, [])
+        hconn.create_person("contact", {"lastname": "X", "nps": "ten"}, [])
     assert info.value.status == 400 and info.value.code == "VALIDATION_ERROR"
     assert info.value.fields == ["nps"] and "nps" in info.value.message
 
@@ -254,20 +233,20 @@ ERRORS = [
 
 
 @pytest.mark.parametrize(("status", "body", "headers", "expected"), ERRORS, ids=[str(e[0]) for e in ERRORS])
-def test_error_statuses(sandbox: HubSpotSandbox, connector: HubSpotConnector, status, body, headers, expected) -> None:
-    sandbox.add_fault(match="/search", status=status, body=body, headers=headers)
+def test_error_statuses(hubspot: HubSpotSandbox, hconn: HubSpotConnector, status, body, headers, expected) -> None:
+    hubspot.add_fault(match="/search", status=status, body=body, headers=headers)
     with pytest.raises(expected) as info:
-        connector.find_people("+966501234567", ["contact"], [])
+        hconn.find_people("+966501234567", ["contact"], [])
     text = str(info.value)
-    assert national_digits("+966501234567") not in text and sandbox.token not in text
+    assert national_digits("+966501234567") not in text and hubspot.token not in text
     if expected is RateLimited:
         assert info.value.retry_after == 7
     if expected is not CredentialsError:
         assert info.value.status == status
 
 
-def test_429_on_a_get_is_not_slept_in_the_client(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
-    sandbox.add_fault(
+def test_429_on_a_get_is_not_slept_in_the_client(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    hubspot.add_fault(
         match="GET /crm/v3/properties",
         status=429,
         headers={"Retry-After": "30"},
@@ -280,24 +259,24 @@ def test_429_on_a_get_is_not_slept_in_the_client(sandbox: HubSpotSandbox, connec
     )
     started = time.monotonic()
     with pytest.raises(RateLimited) as info:
-        connector.check_credentials()
+        hconn.check_credentials()
     assert info.value.retry_after == 30 and time.monotonic() - started < 2
-    assert sandbox.count() == 1
+    assert hubspot.count() == 1
 
 
-def test_timeout_is_retryable(sandbox: HubSpotSandbox, redis: Redis) -> None:
-    conn = HubSpotConnector(sandbox.settings(), redis, timeout=(1, 0.3))
-    sandbox.add_fault(match=CALLS, delay=0.8)
-    cid = sandbox.seed_contact({"phone": "+14155551212"})
+def test_timeout_is_retryable(hubspot: HubSpotSandbox, redis: Redis) -> None:
+    conn = HubSpotConnector(hubspot.settings(), redis, timeout=(1, 0.3))
+    hubspot.add_fault(match=CALLS, delay=0.8)
+    cid = hubspot.seed_contact({"phone": "+14155551212"})
     try:
         with pytest.raises(RetryableError, match="did not answer"):
-            conn.write_call(person(sandbox, cid), make_activity(), {})
+            conn.write_call(person(hubspot, cid), make_activity(), {})
     finally:
         conn.close()
 
 
-def test_connection_refused_is_retryable(redis: Redis, sandbox: HubSpotSandbox) -> None:
-    conn = HubSpotConnector(sandbox.settings(base_url=f"http://127.0.0.1:{free_port()}"), redis, timeout=(1, 1))
+def test_connection_refused_is_retryable(redis: Redis, hubspot: HubSpotSandbox) -> None:
+    conn = HubSpotConnector(hubspot.settings(base_url=f"http://127.0.0.1:{free_port()}"), redis, timeout=(1, 1))
     try:
         with pytest.raises(RetryableError) as info:
             conn.find_people("+14155551212", ["contact"], [])
@@ -306,8 +285,8 @@ def test_connection_refused_is_retryable(redis: Redis, sandbox: HubSpotSandbox) 
         conn.close()
 
 
-def test_wrong_token(sandbox: HubSpotSandbox, redis: Redis) -> None:
-    conn = HubSpotConnector(sandbox.settings(access_token="pat-na1-wrong"), redis)
+def test_wrong_token(hubspot: HubSpotSandbox, redis: Redis) -> None:
+    conn = HubSpotConnector(hubspot.settings(access_token="pat-na1-wrong"), redis)
     try:
         with pytest.raises(CredentialsError, match="INVALID_AUTHENTICATION") as info:
             conn.check_credentials()
@@ -318,8 +297,8 @@ def test_wrong_token(sandbox: HubSpotSandbox, redis: Redis) -> None:
 
 
 # -- metadata ------------------------------------------------------------------------------
-def test_describe_contact(connector: HubSpotConnector) -> None:
-    fields = connector.describe("contact")
+def test_describe_contact(hconn: HubSpotConnector) -> None:
+    fields = hconn.describe("contact")
     assert fields["hs_lead_status"].type == "enumeration" and "OPEN_DEAL" in (fields["hs_lead_status"].options or [])
     assert fields["interest_level"].options == ["high", "medium", "low"]
     assert fields["budget"].type == "number" and fields["budget"].updateable
@@ -327,9 +306,9 @@ def test_describe_contact(connector: HubSpotConnector) -> None:
     assert fields["callback_requested"].options == ["true", "false"]
 
 
-def test_check_credentials_is_one_request(sandbox: HubSpotSandbox, connector: HubSpotConnector) -> None:
-    connector.check_credentials()
-    assert sandbox.count() == 1
+def test_check_credentials_is_one_request(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    hconn.check_credentials()
+    assert hubspot.count() == 1
 
 
 # -- shared rate limits --------------------------------------------------------------------
