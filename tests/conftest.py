@@ -14,7 +14,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,10 @@ from redis import Redis
 
 from crmsync.crm.hubspot import HubSpotConnector
 from crmsync.localredis import free_port, start_redis_server
+from crmsync.runtime import Runtime
 from crmsync.sandbox.hamsa import HamsaSandbox
 from crmsync.sandbox.hubspot import HubSpotSandbox
+from crmsync.settings import Settings
 from crmsync.store import KeyFamily, key_family
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,6 +137,19 @@ def hconn(hubspot: HubSpotSandbox, redis: Redis) -> Iterator[HubSpotConnector]:
     conn = HubSpotConnector(hubspot.settings(), redis, timeout=(1, 3), index_lag=1.0)
     yield conn
     conn.close()
+
+
+@contextmanager
+def installed(env: Mapping[str, str], redis: Redis) -> Iterator[Runtime]:
+    """The ``Runtime`` of the settings in ``env``, installed (as a worker's is) until the block
+    ends, then uninstalled and closed."""
+    built = Runtime.build(Settings.from_env(env), redis)
+    Runtime.install(built)
+    try:
+        yield built
+    finally:
+        Runtime.install(None)
+        built.close()
 
 
 __all__ = ["FIXTURES", "ROOT", "free_port", "start_redis_server"]

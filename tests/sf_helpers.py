@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -10,7 +11,9 @@ from requests.adapters import HTTPAdapter
 
 from crmsync.crm.base import Activity
 from crmsync.crm.salesforce_client import TimeoutSession
+from crmsync.sandbox.salesforce import SalesforceSandbox
 
+MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"  # the shipped mapping files
 LOGIN_HOSTS = ("https://login.salesforce.com/", "https://test.salesforce.com/", "https://acme.my.salesforce.com/")
 
 
@@ -48,3 +51,17 @@ def activity(call_id: str = "call-1", **kw: Any) -> Activity:
     }
     values.update(kw)
     return Activity(call_id=call_id, **values)
+
+
+def salesforce_env(org: SalesforceSandbox, redis_url: str, mappings: Path = MAPPINGS) -> dict[str, str]:
+    """The environment of a crmsync on ``redis_url`` syncing into the sandbox ``org`` (whose
+    certificate it trusts) with the mapping files in ``mappings``, numbers read as Saudi."""
+    return {
+        "REDIS_URL": redis_url,
+        "CRM": "salesforce",
+        "SALESFORCE_INSTANCE_URL": org.url,
+        "SALESFORCE_ACCESS_TOKEN": org.token,
+        "MAPPINGS_DIR": str(mappings),
+        "DEFAULT_REGION": "SA",
+        "REQUESTS_CA_BUNDLE": str(org.ca_path),
+    }

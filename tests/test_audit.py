@@ -18,45 +18,24 @@ from crmsync.audit import Audit
 from crmsync.cli import main
 from crmsync.events import dedupe_key, normalise
 from crmsync.queue import Ingest
-from crmsync.runtime import Runtime
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, installed
+from tests.hs_helpers import hubspot_env
+from tests.sf_helpers import salesforce_env
 
 NUMBER = "+966501234567"
 
 
-@pytest.fixture(scope="module")
-def running_hubspot():
-    with HubSpotSandbox(rate_limit=None, search_rate_limit=None) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
-def hubspot(running_hubspot):
-    running_hubspot.reset()
-    return running_hubspot
-
-
 @pytest.fixture
 def env(hubspot, redis_url):
-    return {
-        "REDIS_URL": redis_url,
-        "CRM": "hubspot",
-        "HUBSPOT_ACCESS_TOKEN": hubspot.token,
-        "HUBSPOT_BASE_URL": hubspot.url,
-        "MAPPINGS_DIR": str(ROOT / "mappings"),
-        "DEFAULT_REGION": "SA",
-    }
+    return hubspot_env(hubspot, redis_url)
 
 
 @pytest.fixture
 def runtime(env, redis):
-    built = Runtime.build(Settings.from_env(env), redis)
-    Runtime.install(built)
-    yield built
-    Runtime.install(None)
-    built.close()
+    with installed(env, redis) as built:
+        yield built
 
 
 def sync(redis, fixture_path: Path, call_id: str, number: str = NUMBER, agent: str | None = None, **outcome) -> str:
@@ -233,24 +212,13 @@ def org(running_org, monkeypatch):
 
 @pytest.fixture
 def sf_env(org, redis_url):
-    return {
-        "REDIS_URL": redis_url,
-        "CRM": "salesforce",
-        "SALESFORCE_INSTANCE_URL": org.url,
-        "SALESFORCE_ACCESS_TOKEN": org.token,
-        "MAPPINGS_DIR": str(ROOT / "mappings"),
-        "DEFAULT_REGION": "SA",
-        "REQUESTS_CA_BUNDLE": str(org.ca_path),
-    }
+    return salesforce_env(org, redis_url)
 
 
 @pytest.fixture
 def sf_runtime(sf_env, redis):
-    built = Runtime.build(Settings.from_env(sf_env), redis)
-    Runtime.install(built)
-    yield built
-    Runtime.install(None)
-    built.close()
+    with installed(sf_env, redis) as built:
+        yield built
 
 
 @pytest.mark.usefixtures("sf_runtime")
@@ -362,26 +330,14 @@ def test_the_mapping_deployed_at_ten_is_undone_in_one_command(hubspot, redis, re
     (folder / "growth.yaml").write_text(
         growth.replace("{high: high, medium: medium, low: low}", "{high: low, medium: low, low: low}")
     )  # the bad deploy
-    env = {
-        "REDIS_URL": redis_url,
-        "CRM": "hubspot",
-        "HUBSPOT_ACCESS_TOKEN": hubspot.token,
-        "HUBSPOT_BASE_URL": hubspot.url,
-        "MAPPINGS_DIR": str(folder),
-        "DEFAULT_REGION": "SA",
-    }
-    built = Runtime.build(Settings.from_env(env), redis)
-    Runtime.install(built)
-    try:
+    env = hubspot_env(hubspot, redis_url, folder)
+    with installed(env, redis):
         sales = hubspot.seed_contact({"phone": NUMBER, "interest_level": "medium"})
         grown = hubspot.seed_contact({"phone": "+966501234568", "interest_level": "medium"})
         time.sleep(1.1)
         since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         sync(redis, fixture_path, "call-sales")
         sync(redis, fixture_path, "call-growth", number="+966501234568", agent="agent-growth")
-    finally:
-        Runtime.install(None)
-        built.close()
     assert hubspot.contact(sales)["interest_level"] == "high"  # the default file's map
     assert hubspot.contact(grown)["interest_level"] == "low"  # growth.yaml's wrong picklist
     rows = json.loads(cli(env, "history", "--call", "call-growth", "--json"))
@@ -416,23 +372,11 @@ def test_a_follow_up_task_and_a_deal_field_are_audited_and_rolled_back(
     folder.mkdir()
     for name in ("hubspot.yaml", "hubspot-callbacks.yaml"):
         shutil.copy(ROOT / "mappings" / name, folder / name)
-    env = {
-        "REDIS_URL": redis_url,
-        "CRM": "hubspot",
-        "HUBSPOT_ACCESS_TOKEN": hubspot.token,
-        "HUBSPOT_BASE_URL": hubspot.url,
-        "MAPPINGS_DIR": str(folder),
-        "DEFAULT_REGION": "SA",
-    }
-    built = Runtime.build(Settings.from_env(env), redis)
-    Runtime.install(built)
-    try:
+    env = hubspot_env(hubspot, redis_url, folder)
+    with installed(env, redis):
         cid = hubspot.seed_contact({"phone": NUMBER, "lastname": "Alharbi"})
         deal = hubspot.seed_deal({"dealname": "Two-bedroom flat", "dealstage": "appointmentscheduled"}, contacts=(cid,))
         sync(redis, fixture_path, "call-cb", agent="agent-callbacks-1")
-    finally:
-        Runtime.install(None)
-        built.close()
     [task_id] = list(hubspot.tasks)
     assert hubspot.deal(deal)["amount"] == "80000"
     rows = json.loads(cli(env, "history", "--call", "call-cb", "--json"))
@@ -457,27 +401,14 @@ def test_salesforce_follow_up_task_and_opportunity_field_roll_back(
     folder.mkdir()
     for name in ("salesforce.yaml", "salesforce-callbacks.yaml"):
         shutil.copy(ROOT / "mappings" / name, folder / name)
-    env = {
-        "REDIS_URL": redis_url,
-        "CRM": "salesforce",
-        "SALESFORCE_INSTANCE_URL": org.url,
-        "SALESFORCE_ACCESS_TOKEN": org.token,
-        "MAPPINGS_DIR": str(folder),
-        "DEFAULT_REGION": "SA",
-        "REQUESTS_CA_BUNDLE": str(org.ca_path),
-    }
-    built = Runtime.build(Settings.from_env(env), redis)
-    Runtime.install(built)
-    try:
+    env = salesforce_env(org, redis_url, folder)
+    with installed(env, redis):
         account = org.seed("Account", {"Name": "Acme"})
         org.seed("Contact", {"LastName": "Alharbi", "Phone": NUMBER, "AccountId": account})
         deal = org.seed(
             "Opportunity", {"Name": "Flat", "StageName": "Prospecting", "CloseDate": "2026-12-31", "AccountId": account}
         )
         sync(redis, fixture_path, "call-sf-cb", agent="agent-callbacks-1")
-    finally:
-        Runtime.install(None)
-        built.close()
     assert org.get("Opportunity", deal)["Amount"] == 80000
     assert len(org.tasks()) == 2  # the call's Task and the follow-up
     out = cli(env, "rollback", "call-sf-cb", "--activities")

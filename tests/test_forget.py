@@ -14,11 +14,10 @@ from rq.serializers import JSONSerializer
 from crmsync import record
 from crmsync.cli import main
 from crmsync.queue import queue_for
-from crmsync.runtime import Runtime
-from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.settings import Settings
 from crmsync.web import create_app
-from tests.conftest import ROOT
+from tests.conftest import installed
+from tests.hs_helpers import hubspot_env
 from tests.redis_scan import holding
 
 TOKEN = "forget-test-token-0001"
@@ -27,40 +26,21 @@ NUMBER = "+966501234567"
 OTHER = "+966551112222"
 
 
-@pytest.fixture
-def hubspot():
-    with HubSpotSandbox(rate_limit=None, search_rate_limit=None) as sandbox:
-        yield sandbox
-
-
 @pytest.fixture(params=["raw body with the event", "raw body apart"])
 def env(request, hubspot, redis_url):
     shorter = {"RAW_BODY_TTL": "3600"} if request.param == "raw body apart" else {}
-    return {
-        **shorter,
-        "REDIS_URL": redis_url,
-        "CRM": "hubspot",
-        "HUBSPOT_ACCESS_TOKEN": hubspot.token,
-        "HUBSPOT_BASE_URL": hubspot.url,
-        "MAPPINGS_DIR": str(ROOT / "mappings"),
-        "DEFAULT_REGION": "SA",
-        "WEBHOOK_TOKENS": TOKEN,
-    }
+    return {**shorter, **hubspot_env(hubspot, redis_url), "WEBHOOK_TOKENS": TOKEN}
 
 
 @pytest.fixture
 def stack(env, redis):
     """The web app's test client; ``work()`` runs the queued jobs in a real RQ worker."""
-    runtime = Runtime.build(Settings.from_env(env), redis)
-    Runtime.install(runtime)
-    app = create_app(Settings.from_env(env), redis)
 
     def work() -> None:
         SimpleWorker([queue_for(redis)], connection=redis, serializer=JSONSerializer).work(burst=True)
 
-    yield app.test_client(), work
-    Runtime.install(None)
-    runtime.close()
+    with installed(env, redis):
+        yield create_app(Settings.from_env(env), redis).test_client(), work
 
 
 def body(fixture_path, call_id: str, number: str, *, event: str = "call.ended") -> dict:

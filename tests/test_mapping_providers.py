@@ -15,10 +15,8 @@ from crmsync.mapping import load_mapping
 from crmsync.providers.registry import PLATFORMS
 from crmsync.queue import Ingest
 from crmsync.record import SyncRecord
-from crmsync.runtime import Runtime
-from crmsync.sandbox.hubspot import HubSpotSandbox
-from crmsync.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, installed
+from tests.hs_helpers import hubspot_env
 from tests.provider_signing import FINAL, call_id, fixture
 
 
@@ -54,31 +52,12 @@ def test_an_unknown_provider_is_refused_with_its_line_and_a_suggestion(tmp_path)
 
 
 @pytest.fixture
-def hubspot():
-    with HubSpotSandbox(rate_limit=None, search_rate_limit=None) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
 def runtime(hubspot, redis, redis_url, tmp_path):
     folder = mapping_with(tmp_path, "providers: [retell, hamsa]")
     mapping = folder / "hubspot.yaml"
     mapping.write_text(mapping.read_text() + "  - from: call.provider\n    to: lead_source\n")
-    settings = Settings.from_env(
-        {
-            "REDIS_URL": redis_url,
-            "CRM": "hubspot",
-            "HUBSPOT_ACCESS_TOKEN": hubspot.token,
-            "HUBSPOT_BASE_URL": hubspot.url,
-            "MAPPINGS_DIR": str(folder),
-            "DEFAULT_REGION": "SA",
-        }
-    )
-    built = Runtime.build(settings, redis)
-    Runtime.install(built)
-    yield built
-    Runtime.install(None)
-    built.close()
+    with installed(hubspot_env(hubspot, redis_url, folder), redis) as built:
+        yield built
 
 
 def receive(redis, platform: str) -> str:

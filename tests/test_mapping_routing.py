@@ -18,9 +18,9 @@ from crmsync.mapping.routing import Routes, load_routes
 from crmsync.metrics import render
 from crmsync.queue import Ingest
 from crmsync.record import call_status
-from crmsync.runtime import Runtime
-from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.settings import Settings
+from tests.conftest import installed
+from tests.hs_helpers import hubspot_env
 
 SALES = "agent-9b21-sales"
 
@@ -50,28 +50,9 @@ def folder(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def hubspot():
-    with HubSpotSandbox(rate_limit=None, search_rate_limit=None) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
 def runtime(hubspot, redis, redis_url, folder):
-    settings = Settings.from_env(
-        {
-            "REDIS_URL": redis_url,
-            "CRM": "hubspot",
-            "HUBSPOT_ACCESS_TOKEN": hubspot.token,
-            "HUBSPOT_BASE_URL": hubspot.url,
-            "MAPPINGS_DIR": str(folder),
-            "DEFAULT_REGION": "SA",
-        }
-    )
-    built = Runtime.build(settings, redis)
-    Runtime.install(built)
-    yield built
-    Runtime.install(None)
-    built.close()
+    with installed(hubspot_env(hubspot, redis_url, folder), redis) as built:
+        yield built
 
 
 def receive(redis, fixture_path: Path, call_id: str, agent: str) -> str:

@@ -13,6 +13,11 @@ def load(**env: str) -> ProviderSettings:
     return ProviderSettings.from_env(lambda name: (env.get(name) or "").strip() or None)
 
 
+def hmac_env(**env: str) -> dict[str, str]:
+    """Vapi's HMAC mode with a secret, and ``env``."""
+    return {"VAPI_WEBHOOK_SECRET": "v", "VAPI_AUTH": "hmac", **env}
+
+
 def test_nothing_set_turns_every_platform_off():
     settings = load()
     assert [settings.secrets(p) for p in ("retell", "vapi", "elevenlabs", "bland")] == [(), (), (), ()]
@@ -56,36 +61,12 @@ def test_vapi_hmac_plan_from_its_settings():
         ({"VAPI_AUTH": "hmac"}, "VAPI_WEBHOOK_SECRET", "is not set"),
         ({"VAPI_WEBHOOK_SECRET": "v", "VAPI_HMAC_ENCODING": "hex"}, "VAPI_HMAC_ENCODING", "VAPI_AUTH is not hmac"),
         ({"VAPI_WEBHOOK_SECRET": "v", "VAPI_BEARER_HEADER": "X-Key"}, "VAPI_BEARER_HEADER", "VAPI_AUTH is not bearer"),
-        (
-            {"VAPI_WEBHOOK_SECRET": "v", "VAPI_AUTH": "hmac", "VAPI_HMAC_ALGORITHM": "md5"},
-            "VAPI_HMAC_ALGORITHM",
-            "sha256, sha512, sha1",
-        ),
-        (
-            {"VAPI_WEBHOOK_SECRET": "v", "VAPI_AUTH": "hmac", "VAPI_HMAC_ENCODING": "base32"},
-            "VAPI_HMAC_ENCODING",
-            "hex or base64",
-        ),
-        (
-            {"VAPI_WEBHOOK_SECRET": "v", "VAPI_AUTH": "hmac", "VAPI_HMAC_PAYLOAD_FORMAT": "{url}.{body}"},
-            "VAPI_HMAC_PAYLOAD_FORMAT",
-            "{url} is not supported",
-        ),
-        (
-            {"VAPI_WEBHOOK_SECRET": "v", "VAPI_AUTH": "hmac", "VAPI_HMAC_PAYLOAD_FORMAT": "{timestamp}"},
-            "VAPI_HMAC_PAYLOAD_FORMAT",
-            "must contain {body}",
-        ),
-        (
-            {"VAPI_WEBHOOK_SECRET": "v", "VAPI_AUTH": "hmac", "VAPI_HMAC_TOLERANCE": "5m"},
-            "VAPI_HMAC_TOLERANCE",
-            "whole number",
-        ),
-        (
-            {"VAPI_WEBHOOK_SECRET": "v", "VAPI_AUTH": "hmac", "VAPI_HMAC_TOLERANCE": "-1"},
-            "VAPI_HMAC_TOLERANCE",
-            "0 (no check)",
-        ),
+        (hmac_env(VAPI_HMAC_ALGORITHM="md5"), "VAPI_HMAC_ALGORITHM", "sha256, sha512, sha1"),
+        (hmac_env(VAPI_HMAC_ENCODING="base32"), "VAPI_HMAC_ENCODING", "hex or base64"),
+        (hmac_env(VAPI_HMAC_PAYLOAD_FORMAT="{url}.{body}"), "VAPI_HMAC_PAYLOAD_FORMAT", "{url} is not supported"),
+        (hmac_env(VAPI_HMAC_PAYLOAD_FORMAT="{timestamp}"), "VAPI_HMAC_PAYLOAD_FORMAT", "must contain {body}"),
+        (hmac_env(VAPI_HMAC_TOLERANCE="5m"), "VAPI_HMAC_TOLERANCE", "whole number"),
+        (hmac_env(VAPI_HMAC_TOLERANCE="-1"), "VAPI_HMAC_TOLERANCE", "0 (no check)"),
     ],
 )
 def test_bad_vapi_settings_name_the_variable(env, variable, says):

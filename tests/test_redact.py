@@ -14,10 +14,8 @@ from crmsync.events import dedupe_key, normalise
 from crmsync.mapping import load_mapping
 from crmsync.mapping.redact import RULES, Redactor, builtin, custom, iban_valid, luhn
 from crmsync.queue import Ingest
-from crmsync.runtime import Runtime
-from crmsync.sandbox.hubspot import HubSpotSandbox
-from crmsync.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, installed
+from tests.hs_helpers import hubspot_env
 
 ALL = builtin(["card_number", "iban", "email"])
 CARD = "4111 1111 1111 1111"  # passes Luhn
@@ -92,29 +90,12 @@ def test_loader_errors_name_file_line_and_what_is_valid(tmp_path):
 
 
 # -- through the job, into the sandbox CRM ----------------------------------------------------
-@pytest.fixture
-def hubspot():
-    with HubSpotSandbox(rate_limit=None, search_rate_limit=None) as sandbox:
-        yield sandbox
-
-
-def runtime_with(hubspot, redis, redis_url, tmp_path, extra: str, activity: str = "") -> Runtime:
+def mapped(hubspot, redis_url, tmp_path, extra: str, activity: str = "") -> dict[str, str]:
+    """The environment of a crmsync on ``hubspot`` whose one mapping file has ``extra`` and ``activity``."""
     folder = tmp_path / "mappings"
     folder.mkdir()
     shutil.move(mapping_file(tmp_path, extra, activity), folder / "hubspot.yaml")
-    settings = Settings.from_env(
-        {
-            "REDIS_URL": redis_url,
-            "CRM": "hubspot",
-            "HUBSPOT_ACCESS_TOKEN": hubspot.token,
-            "HUBSPOT_BASE_URL": hubspot.url,
-            "MAPPINGS_DIR": str(folder),
-            "DEFAULT_REGION": "SA",
-        }
-    )
-    runtime = Runtime.build(settings, redis)
-    Runtime.install(runtime)
-    return runtime
+    return hubspot_env(hubspot, redis_url, folder)
 
 
 def sync(redis, fixture_path, *turns: dict, **outcome) -> str:
@@ -134,15 +115,10 @@ TURNS = (
 
 
 def test_a_redacted_transcript_reaches_the_crm_without_card_or_email(hubspot, redis, redis_url, tmp_path, fixture_path):
-    runtime = runtime_with(
-        hubspot, redis, redis_url, tmp_path, "\nredact: [card_number, iban, email]\n", "  transcript: redacted"
-    )
-    try:
+    env = mapped(hubspot, redis_url, tmp_path, "\nredact: [card_number, iban, email]\n", "  transcript: redacted")
+    with installed(env, redis):
         contact = hubspot.seed_contact({"phone": NUMBER, "lastname": "Alharbi"})
         call_id = sync(redis, fixture_path, *TURNS, summary=f"Paid with {CARD}; confirm to noura@example.com")
-    finally:
-        Runtime.install(None)
-        runtime.close()
     [call] = hubspot.calls_for(call_id)
     body = call["hs_call_body"]
     assert "two-bedroom apartments" in body  # the rest of the transcript is there
@@ -155,13 +131,9 @@ def test_a_redacted_transcript_reaches_the_crm_without_card_or_email(hubspot, re
 
 
 def test_transcript_none_sends_no_transcript_and_full_is_the_default(hubspot, redis, redis_url, tmp_path, fixture_path):
-    runtime = runtime_with(hubspot, redis, redis_url, tmp_path, "", "  transcript: none")
-    try:
+    with installed(mapped(hubspot, redis_url, tmp_path, "", "  transcript: none"), redis):
         hubspot.seed_contact({"phone": NUMBER})
         call_id = sync(redis, fixture_path, *TURNS)
-    finally:
-        Runtime.install(None)
-        runtime.close()
     [call] = hubspot.calls_for(call_id)
     assert "<h3>Transcript</h3>" not in call["hs_call_body"] and "What budget" not in call["hs_call_body"]
     assert "Outcome" in call["hs_call_body"]
