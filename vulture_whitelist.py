@@ -22,7 +22,7 @@ _.ended_at, _.channel, _.event_as_sent, _.transcript_text, _.unavailable, _.join
 _.msg, _.exc_text
 # Jinja2 calls Environment.finalize on every rendered expression (crmsync/mapping/templates.py).
 _.finalize
-# RQ's Job reads these when the Lua script saves the job it built (crmsync/queue.py).
+# RQ's Job reads these when the Lua script saves the job it built (crmsync/ingest.py).
 _.enqueued_at, _.retry_intervals, _._status
 # The sandbox HubSpot dispatches a route to the method its endpoint names (crmsync/sandbox/hubspot.py).
 _.batch, _.archive

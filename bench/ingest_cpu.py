@@ -6,7 +6,7 @@ Redis's own work is not counted) the parts of one request:
 
 * **parse**: the JSON body → a dict;
 * **normalise**: ``events.normalise`` + ``events.dedupe_key`` on the parsed body;
-* **store**: ``queue.Ingest.store`` of a new event (the one Lua script call: packing,
+* **store**: ``ingest.Ingest.store`` of a new event (the one Lua script call: packing,
   the round trip's syscalls, reading the answer);
 * **request**: a whole ``POST`` through the test client (Flask, auth, all of the above),
   and within it the CPU of the app's own normaliser and store calls (**normalise in
@@ -95,7 +95,7 @@ def measure(redis_url: str, requests: int, rounds: int, profile: bool) -> dict[s
 
     from bench.minimal_app import create_app as minimal_app
     from crmsync import events
-    from crmsync.queue import Ingest
+    from crmsync.ingest import Ingest
     from crmsync.settings import Settings
     from crmsync.web import create_app
 

@@ -43,7 +43,7 @@ from crmsync.hamsa.client import HamsaClient
 from crmsync.hamsa.reconcile import Reconciler, Rules
 from crmsync.hamsa.sweep import sweep
 from crmsync.harness import procfile_argv
-from crmsync.queue import Ingest
+from crmsync.ingest import Ingest
 from crmsync.sandbox.hamsa import LIST_PATH, HamsaSandbox
 from crmsync.settings import ReconcileSettings
 

@@ -69,7 +69,7 @@ class CanonicalEvent(TypedDict):
     raw: dict[str, Any]
     source: NotRequired[str]  # a call taken from Hamsa's history: "reconcile" or "backfill"
     unavailable: NotRequired[list[str]]  # what that history did not hold (crmsync/hamsa/conversation.py)
-    joined_from: NotRequired[str]  # the webhook's own call id, when it joined a reconciled call (queue.rekey)
+    joined_from: NotRequired[str]  # the webhook's own call id, when it joined a reconciled call (ingest.rekey)
 
 
 class CallView(CallFields):

@@ -24,7 +24,7 @@ from crmsync.providers.registry import PLATFORMS
 from crmsync.times import now_iso
 
 if TYPE_CHECKING:
-    from crmsync.queue import Ingest
+    from crmsync.ingest import Ingest
 
 LIST_LIMIT = 200  # newest bodies listed
 

@@ -10,8 +10,7 @@ the entry points print that one line and exit.
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,78 +18,26 @@ import phonenumbers
 
 from crmsync.errors import SettingsError
 from crmsync.provider_settings import ProviderSettings
+from crmsync.sub_settings import (
+    BatchSettings,
+    Getter,
+    HubSpotSettings,
+    ReconcileSettings,
+    SalesforceSettings,
+    _int,
+    rate_parts,
+)
+
+# The sub-settings are part of Settings' surface: crm/, hamsa/ and the sandboxes import them from here.
+__all__ = ["BatchSettings", "HubSpotSettings", "ReconcileSettings", "SalesforceSettings", "Settings", "rate_parts"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEDUPE_TTL = 7 * 24 * 3600  # seconds
 AUDIT_TTL = 90 * 24 * 3600  # seconds the field-write audit is kept
 MAX_BODY_BYTES = 2 * 1024 * 1024  # bytes
-HUBSPOT_RATE_LIMIT = "100/10s"  # requests per window, all workers together
-HUBSPOT_SEARCH_RATE_LIMIT = "4/s"  # search requests, all workers together
-SALESFORCE_API_VERSION = "59.0"
-HUBSPOT_APP_URL = "https://app.hubspot.com"
 SECRET_KEY_MIN = 16  # characters
 CRMS = ("salesforce", "hubspot")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-Getter = Callable[[str], str | None]  # one variable, stripped; None when unset or blank
-
-
-@dataclass(frozen=True)
-class SalesforceSettings:
-    instance_url: str | None = None
-    access_token: str | None = field(default=None, repr=False)
-    username: str | None = None
-    password: str | None = field(default=None, repr=False)
-    security_token: str | None = field(default=None, repr=False)
-    consumer_key: str | None = None
-    consumer_secret: str | None = field(default=None, repr=False)
-    private_key: str | None = field(default=None, repr=False)
-    domain: str | None = None
-    api_version: str = SALESFORCE_API_VERSION
-    daily_budget: int | None = None
-
-    @property
-    def auth_mode(self) -> str:
-        """``access_token`` | ``jwt`` | ``password`` | ``client_credentials`` | ``none``."""
-        if self.access_token:
-            return "access_token"
-        if self.username and self.consumer_key and self.private_key:
-            return "jwt"
-        if self.username and self.password:
-            return "password"
-        if self.consumer_key and self.consumer_secret:
-            return "client_credentials"
-        return "none"
-
-
-@dataclass(frozen=True)
-class HubSpotSettings:
-    access_token: str | None = field(default=None, repr=False)
-    base_url: str = "https://api.hubapi.com"
-    rate_limit: str = HUBSPOT_RATE_LIMIT
-    search_rate_limit: str = HUBSPOT_SEARCH_RATE_LIMIT
-    portal_id: str | None = None  # the console's links into HubSpot's UI need it
-    app_url: str = HUBSPOT_APP_URL
-
-
-@dataclass(frozen=True)
-class ReconcileSettings:
-    """The reconciliation sweep (SPEC §5), all in seconds; ``interval == 0`` turns it off."""
-
-    interval: int = 300
-    lookback: int = 7200
-    grace: int = 300
-    agent_ids: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class BatchSettings:
-    """Calls synced together when they queue up (``crmsync.batch``): ``max`` calls at most
-    per batch (None: the CRM's per-request maximum; 1: no batches), gathered for at most
-    ``window`` seconds once a second call is waiting."""
-
-    max: int | None = None
-    window: float = 0.25
 
 
 @dataclass(frozen=True)
@@ -165,12 +112,12 @@ class Settings:
             webhook_auth=auth,
             crm=crm,
             mappings_dir=Path(get("MAPPINGS_DIR") or "mappings"),
-            hubspot=_hubspot(get),
-            salesforce=_salesforce(get),
+            hubspot=HubSpotSettings.from_env(get),
+            salesforce=SalesforceSettings.from_env(get),
             hamsa_api_key=get("HAMSA_API_KEY"),
             hamsa_base_url=(get("HAMSA_BASE_URL") or "https://api.tryhamsa.com").rstrip("/"),
-            reconcile=_reconcile(get, dedupe_ttl),
-            batch=_batch(get),
+            reconcile=ReconcileSettings.from_env(get, dedupe_ttl),
+            batch=BatchSettings.from_env(get),
             default_region=region,
             dedupe_ttl=dedupe_ttl,
             raw_body_ttl=raw_body_ttl,
@@ -251,114 +198,8 @@ def _crm(get: Getter) -> str | None:
     return crm.lower()
 
 
-def _hubspot(get: Getter) -> HubSpotSettings:
-    return HubSpotSettings(
-        access_token=get("HUBSPOT_ACCESS_TOKEN"),
-        base_url=(get("HUBSPOT_BASE_URL") or "https://api.hubapi.com").rstrip("/"),
-        rate_limit=_rate(get, "HUBSPOT_RATE_LIMIT", HUBSPOT_RATE_LIMIT),
-        search_rate_limit=_rate(get, "HUBSPOT_SEARCH_RATE_LIMIT", HUBSPOT_SEARCH_RATE_LIMIT),
-        portal_id=get("HUBSPOT_PORTAL_ID"),
-        app_url=(get("HUBSPOT_APP_URL") or HUBSPOT_APP_URL).rstrip("/"),
-    )
-
-
-def _salesforce(get: Getter) -> SalesforceSettings:
-    return SalesforceSettings(
-        instance_url=get("SALESFORCE_INSTANCE_URL"),
-        access_token=get("SALESFORCE_ACCESS_TOKEN"),
-        username=get("SALESFORCE_USERNAME"),
-        password=get("SALESFORCE_PASSWORD"),
-        security_token=get("SALESFORCE_SECURITY_TOKEN"),
-        consumer_key=get("SALESFORCE_CONSUMER_KEY"),
-        consumer_secret=get("SALESFORCE_CONSUMER_SECRET"),
-        private_key=get("SALESFORCE_PRIVATE_KEY"),
-        domain=get("SALESFORCE_DOMAIN"),
-        api_version=get("SALESFORCE_API_VERSION") or SALESFORCE_API_VERSION,
-        daily_budget=_int(get, "SALESFORCE_DAILY_BUDGET", None, minimum=1),
-    )
-
-
-def _int(get: Getter, name: str, default: int | None, *, minimum: int) -> int | None:
-    raw = get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(name, f"{raw!r} is not a whole number") from None
-    if value < minimum:
-        raise SettingsError(name, f"must be at least {minimum}")
-    return value
-
-
-def _batch(get: Getter) -> BatchSettings:
-    """``SYNC_BATCH_MAX`` (at least 1) and ``SYNC_BATCH_WINDOW`` (seconds, 0 to 5)."""
-    window = BatchSettings.window
-    raw = get("SYNC_BATCH_WINDOW")
-    if raw is not None:
-        try:
-            window = float(raw)
-        except ValueError:
-            raise SettingsError("SYNC_BATCH_WINDOW", f"{raw!r} is not a number of seconds such as 0.25") from None
-        if not 0 <= window <= 5:
-            raise SettingsError("SYNC_BATCH_WINDOW", "must be between 0 and 5 seconds: calls wait for it")
-    return BatchSettings(max=_int(get, "SYNC_BATCH_MAX", None, minimum=1), window=window)
-
-
-def _reconcile(get: Getter, dedupe_ttl: int) -> ReconcileSettings:
-    """``HAMSA_RECONCILE_*`` and ``HAMSA_AGENT_IDS``: a look-back must outlast the grace (else
-    no call is ever old enough to take) and stay within ``DEDUPE_TTL`` (what crmsync
-    remembers receiving)."""
-    defaults = ReconcileSettings()
-    lookback = _int(get, "HAMSA_RECONCILE_LOOKBACK", defaults.lookback, minimum=60) or defaults.lookback
-    grace = _int(get, "HAMSA_RECONCILE_GRACE", defaults.grace, minimum=0)
-    grace = defaults.grace if grace is None else grace
-    if grace >= lookback:
-        raise SettingsError(
-            "HAMSA_RECONCILE_GRACE",
-            f"({grace} s) must be shorter than HAMSA_RECONCILE_LOOKBACK "
-            f"({lookback} s): no call would ever be old enough to take",
-        )
-    if lookback > dedupe_ttl:
-        raise SettingsError(
-            "HAMSA_RECONCILE_LOOKBACK",
-            f"({lookback} s) must not exceed DEDUPE_TTL ({dedupe_ttl} s): "
-            "crmsync forgets older webhooks and would log them twice",
-        )
-    interval = _int(get, "HAMSA_RECONCILE_INTERVAL", defaults.interval, minimum=0)
-    agents = tuple(a.strip() for a in (get("HAMSA_AGENT_IDS") or "").split(",") if a.strip())
-    return ReconcileSettings(
-        interval=defaults.interval if interval is None else interval, lookback=lookback, grace=grace, agent_ids=agents
-    )
-
-
-_RATE = re.compile(r"^\s*(\d+)\s*/\s*(\d*)\s*(s|m|h|d|day)\s*$")
-
-
-def rate_parts(text: str) -> tuple[int, int, str]:
-    """``"100/10s"`` → ``(100, 10, "s")``: requests, windows of ``unit``, and the unit
-    (``s``, ``m``, ``h``, ``d`` or ``day``); ValueError naming the text otherwise. The
-    grammar of ``HUBSPOT_RATE_LIMIT`` and its kind, read by ``crm.ratelimit``."""
-    match = _RATE.match(text or "")
-    if not match:
-        raise ValueError(f"{text!r} is not a rate like 100/10s, 4/s or 15000/day")
-    amount, multiples, unit = int(match[1]), int(match[2] or 1), match[3]
-    if amount < 1 or multiples < 1:
-        raise ValueError(f"{text!r} must allow at least one request per window")
-    return amount, multiples, unit
-
-
 def _secret_key(get: Getter) -> str | None:
     key = get("SECRET_KEY")
     if key is not None and len(key) < SECRET_KEY_MIN:
         raise SettingsError("SECRET_KEY", f"is too short: use at least {SECRET_KEY_MIN} random characters")
     return key
-
-
-def _rate(get: Getter, name: str, default: str) -> str:
-    raw = get(name) or default
-    try:
-        rate_parts(raw)
-    except ValueError as exc:
-        raise SettingsError(name, str(exc)) from None
-    return raw

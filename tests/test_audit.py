@@ -17,7 +17,7 @@ from crmsync import jobs
 from crmsync.audit import Audit
 from crmsync.cli import main
 from crmsync.events import dedupe_key, normalise
-from crmsync.queue import Ingest
+from crmsync.ingest import Ingest
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.settings import Settings
 from tests.conftest import ROOT, installed

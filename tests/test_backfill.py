@@ -123,7 +123,7 @@ def test_a_backfill_older_than_dedupe_ttl_adds_nothing_for_calls_a_webhook_broug
     hamsa, redis, redis_url, fixture_path
 ) -> None:
     from crmsync import events
-    from crmsync.queue import Ingest
+    from crmsync.ingest import Ingest
 
     conversation = hamsa.add_call(ended_ago=86400 * 3)
     body = json.loads((fixture_path / "call_ended_documented.json").read_text())

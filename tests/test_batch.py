@@ -12,7 +12,8 @@ from rq.registry import FinishedJobRegistry, ScheduledJobRegistry
 
 from crmsync import batch, jobs, metrics, store
 from crmsync.events import dedupe_key, normalise
-from crmsync.queue import Ingest, queue_for, reschedule
+from crmsync.ingest import Ingest
+from crmsync.queue import queue_for, reschedule
 from crmsync.record import SyncRecord
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from tests import test_jobs

@@ -13,8 +13,8 @@ from crmsync.crm.base import Activity, Person
 from crmsync.crm.salesforce_task import task_fields
 from crmsync.errors import MappingError
 from crmsync.events import dedupe_key, normalise
+from crmsync.ingest import Ingest
 from crmsync.mapping import load_mapping
-from crmsync.queue import Ingest
 from crmsync.record import SyncRecord
 from tests.conftest import ROOT
 from tests.test_jobs import hubspot, runtime_for  # noqa: F401  (fixtures)

@@ -14,7 +14,7 @@ from rq.serializers import JSONSerializer
 
 from crmsync import jobs, metrics, queue, store
 from crmsync.events import dedupe_key, normalise
-from crmsync.queue import Ingest
+from crmsync.ingest import Ingest
 from crmsync.record import SyncRecord, call_status, update
 from crmsync.runtime import Runtime
 from crmsync.sandbox.hubspot import HubSpotSandbox

@@ -14,8 +14,8 @@ import pytest
 from crmsync import jobs
 from crmsync.errors import MappingError
 from crmsync.events import dedupe_key, normalise
+from crmsync.ingest import Ingest
 from crmsync.mapping import load_mapping
-from crmsync.queue import Ingest
 from crmsync.record import SyncRecord
 from crmsync.runtime import Runtime
 from crmsync.sandbox.hubspot import HubSpotSandbox

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from crmsync.mapping import loader
+from crmsync.mapping import sections
 from crmsync.mapping.coerce import TYPES
 from crmsync.mapping.context import CALL_KEYS
 from crmsync.mapping.model import EVENTS, ON_MISSING, ON_MULTIPLE, WRITE_MODES
@@ -58,12 +58,12 @@ def test_every_key_of_the_spec_format_is_documented() -> None:
 
 def test_every_key_the_loader_accepts_is_documented() -> None:
     keys = [
-        *loader.TOP_KEYS,
-        *(f"match.{k}" for k in loader.MATCH_KEYS),
-        *(f"match.create.{k}" for k in loader.CREATE_KEYS),
-        *(f"activity.{k}" for k in loader.ACTIVITY_KEYS),
-        *(f"activity.disposition.{k}" for k in loader.DISPOSITION_KEYS),
-        *(f"fields[].{k}" for k in loader.FIELD_KEYS),
+        *sections.TOP_KEYS,
+        *(f"match.{k}" for k in sections.MATCH_KEYS),
+        *(f"match.create.{k}" for k in sections.CREATE_KEYS),
+        *(f"activity.{k}" for k in sections.ACTIVITY_KEYS),
+        *(f"activity.disposition.{k}" for k in sections.DISPOSITION_KEYS),
+        *(f"fields[].{k}" for k in sections.FIELD_KEYS),
     ]
     missing = [key for key in keys if not documented(key)]
     assert missing == [], f"document these keys in docs/mappings.md: {missing}"

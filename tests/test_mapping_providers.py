@@ -11,9 +11,9 @@ import pytest
 from crmsync import jobs
 from crmsync.errors import MappingError
 from crmsync.events import dedupe_key
+from crmsync.ingest import Ingest
 from crmsync.mapping import load_mapping
 from crmsync.providers.registry import PLATFORMS
-from crmsync.queue import Ingest
 from crmsync.record import SyncRecord
 from tests.conftest import ROOT, installed
 from tests.hs_helpers import hubspot_env

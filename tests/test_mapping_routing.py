@@ -14,9 +14,9 @@ from click.testing import CliRunner
 from crmsync import jobs
 from crmsync.cli import main
 from crmsync.events import dedupe_key, normalise
+from crmsync.ingest import Ingest
 from crmsync.mapping.routing import Routes, load_routes
 from crmsync.metrics import render
-from crmsync.queue import Ingest
 from crmsync.record import call_status
 from crmsync.settings import Settings
 from tests.conftest import installed

@@ -7,7 +7,7 @@ from rq import Queue
 from rq.serializers import JSONSerializer
 
 from crmsync import quarantine, store
-from crmsync.queue import Ingest
+from crmsync.ingest import Ingest
 
 DETAILS = {"callId": ["is missing"]}
 

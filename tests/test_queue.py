@@ -9,6 +9,7 @@ from rq.serializers import JSONSerializer
 
 from crmsync import store
 from crmsync.events import dedupe_key, normalise
+from crmsync.ingest import Ingest
 from crmsync.queue import (
     CRASH_RETRIES,
     CRASH_RETRY_INTERVALS,
@@ -17,7 +18,6 @@ from crmsync.queue import (
     JOB_FUNC,
     JOB_RESULT_TTL,
     JOB_TIMEOUT,
-    Ingest,
     job_id_for,
     replay,
     reschedule,

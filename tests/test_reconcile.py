@@ -23,8 +23,8 @@ from crmsync.hamsa import schedule
 from crmsync.hamsa import sweep as sweeps
 from crmsync.hamsa.client import HamsaClient, HamsaUnavailable
 from crmsync.hamsa.reconcile import Reconciler, Rules
+from crmsync.ingest import Ingest
 from crmsync.metrics import CREDENTIALS_KEY, Metrics, snapshot
-from crmsync.queue import Ingest
 from crmsync.record import SyncRecord
 from crmsync.sandbox.hamsa import LIST_PATH, HamsaSandbox
 from crmsync.settings import ReconcileSettings, Settings

@@ -11,9 +11,9 @@ import pytest
 from crmsync import jobs
 from crmsync.errors import MappingError
 from crmsync.events import dedupe_key, normalise
+from crmsync.ingest import Ingest
 from crmsync.mapping import load_mapping
 from crmsync.mapping.redact import RULES, Redactor, builtin, custom, iban_valid, luhn
-from crmsync.queue import Ingest
 from tests.conftest import ROOT, installed
 from tests.hs_helpers import hubspot_env
 

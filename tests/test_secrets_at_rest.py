@@ -10,7 +10,7 @@ import pytest
 
 from crmsync import jobs
 from crmsync.events import dedupe_key, normalise
-from crmsync.queue import Ingest
+from crmsync.ingest import Ingest
 from crmsync.runtime import Runtime
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.sandbox.salesforce import SalesforceSandbox

@@ -226,7 +226,7 @@ def test_vapi_hmac_mode_checks_signature_and_timestamp(redis, make_client):
 
 def test_a_quarantined_platform_body_is_replayed_with_its_own_normaliser(redis, redis_url):
     from crmsync import quarantine
-    from crmsync.queue import Ingest
+    from crmsync.ingest import Ingest
 
     body = fixture(FINAL["elevenlabs"])
     qid = quarantine.keep(redis, body, {"data": ["example"]}, "127.0.0.1", "elevenlabs")

@@ -64,7 +64,7 @@ def quarantine_show(qid: str) -> None:
 @click.argument("qid")
 def quarantine_replay(qid: str) -> None:
     """Submit a quarantined body again, once the receiver or mapping understands it."""
-    from crmsync.queue import Ingest
+    from crmsync.ingest import Ingest
     from crmsync.web.subscriptions import Subscriptions
 
     settings, redis = settings_and_redis()

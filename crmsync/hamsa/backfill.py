@@ -20,7 +20,7 @@ from redis import Redis
 from crmsync import store, times
 from crmsync.hamsa.client import HamsaClient
 from crmsync.hamsa.reconcile import Reconciler, Rules, Summary
-from crmsync.queue import Ingest
+from crmsync.ingest import Ingest
 
 
 class BadPeriod(ValueError):

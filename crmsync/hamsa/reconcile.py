@@ -45,8 +45,8 @@ from crmsync.hamsa.conversation import (
     now_utc,
     reconciled_event,
 )
+from crmsync.ingest import Ingest
 from crmsync.metrics import Metrics
-from crmsync.queue import Ingest
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,9 @@ from crmsync.errors import CrmsyncError
 from crmsync.hamsa.client import HamsaClient
 from crmsync.hamsa.reconcile import Reconciler, Rules
 from crmsync.hamsa.sweep import sweep
+from crmsync.ingest import Ingest
 from crmsync.metrics import Metrics
-from crmsync.queue import Ingest, SweepJob
+from crmsync.queue import SweepJob
 from crmsync.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """A loaded mapping: the parts of SPEC §6, compiled, and the questions the pipeline asks of it.
 
-Built only by ``crmsync.mapping.loader`` (which validates first). Every method here is pure:
+Built only by ``crmsync.mapping.sections`` (which validates first). Every method here is pure:
 no I/O, the same answers for the same inputs, so the worker, the preview command and the
 tests all see the same decisions.
 """

@@ -21,10 +21,11 @@ from crmsync import phones, times
 from crmsync.crm.base import Person
 from crmsync.errors import MappingError
 from crmsync.events import CallContext, CanonicalEvent, call_context
-from crmsync.mapping.loader import _Checker, load_mapping
+from crmsync.mapping.loader import load_mapping
 from crmsync.mapping.model import Mapping
 from crmsync.mapping.remote import choose_person
 from crmsync.mapping.routing import Routes, conflicts
+from crmsync.mapping.sections import MappingChecker
 from crmsync.mapping.source import YamlSyntaxError, read_yaml
 
 # find(number, objects, fields) -> people: the connector's lookup, for a remote preview
@@ -67,7 +68,7 @@ def load_text(text: str, name: str) -> Mapping:
         located = read_yaml(text)
     except YamlSyntaxError as exc:
         raise MappingError([f"{name}:{exc.line}: {exc.message}"]) from None
-    checker = _Checker(Path(name), located)
+    checker = MappingChecker(Path(name), located)
     mapping = checker.mapping()
     if checker.problems:
         raise MappingError(checker.sorted_problems())

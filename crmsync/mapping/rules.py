@@ -1,5 +1,5 @@
 """The compiled parts of a mapping file (SPEC §6): one ``fields:`` entry, ``match:`` and
-``activity:``. Plain data, built by ``crmsync.mapping.loader``; ``crmsync.mapping.model.Mapping``
+``activity:``. Plain data, built by ``crmsync.mapping.sections``; ``crmsync.mapping.model.Mapping``
 holds them and ``crmsync.mapping.engine`` reads them."""
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ from flask import current_app
 from redis import Redis
 
 from crmsync import store
+from crmsync.ingest import Ingest
 from crmsync.metrics import Metrics
-from crmsync.queue import Ingest
 from crmsync.settings import Settings
 from crmsync.web.subscriptions import Subscriptions
 
