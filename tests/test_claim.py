@@ -68,8 +68,10 @@ def test_claims_of_a_dead_batch_go_back_to_the_queue_when_due(redis: Redis) -> N
     scheduler.acquire_locks()
     scheduler.enqueue_scheduled_jobs()
     assert rq_queue.count == 0  # not due yet
-    time.sleep(1.1)
-    scheduler.enqueue_scheduled_jobs()
+    deadline = time.monotonic() + 5  # RQ's scheduler reads the registry in whole seconds
+    while rq_queue.count < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+        scheduler.enqueue_scheduled_jobs()
     scheduler.release_locks()
     assert sorted(rq_queue.job_ids) == sorted(c.job_id for c in claimed)
     assert Claims(redis).settle(claimed) == 0  # a late settle leaves them to RQ
