@@ -25,13 +25,14 @@ from typing import Any
 
 from redis import Redis
 
-from crmsync import audit, callindex, hamsa, metrics, pipeline, record, store
+from crmsync import audit, callindex, hamsa, metrics, record, store
 from crmsync.audit import Audit
 from crmsync.callindex import CallIndex
 from crmsync.canonical import CallContext
 from crmsync.errors import ConfigurationError, CredentialsError, PermanentError, RateLimited, RetryableError
 from crmsync.events import call_context
 from crmsync.mapping.model import Mapping
+from crmsync.outcome import Outcome
 from crmsync.queue import reschedule
 from crmsync.record import SyncRecord, SyncState
 from crmsync.runtime import Runtime
@@ -129,7 +130,7 @@ def failed(runtime: Runtime, call_id: str, trigger: str, exc: Exception, attempt
     return retry_later(runtime, call_id, trigger, error={"message": f"crmsync error: {type(exc).__name__}"})
 
 
-def synced(runtime: Runtime, call: Call, outcome: pipeline.Outcome) -> SyncState:
+def synced(runtime: Runtime, call: Call, outcome: Outcome) -> SyncState:
     """The pipeline ran: the CRM accepts crmsync again; record what the sync did."""
     runtime.redis.hdel(metrics.CREDENTIALS_KEY, runtime.connector.name)
     if outcome.activity_id:  # /metrics: calls per CRM request

@@ -221,7 +221,7 @@ class Audit:
 
 
 def sync_entries(call_id: str, crm: str, profile: Any, mapping: Any, outcome: Any) -> list[Entry]:
-    """The entries one sync (``crmsync.pipeline.Outcome``) leaves: the person it created, the
+    """The entries one sync (``crmsync.outcome.Outcome``) leaves: the person it created, the
     activity and follow-up task it created, the fields it wrote on the person and on the
     linked deal (``<deal object>.<field>`` in the outcome). ``profile`` is the CRM's
     (``crmsync.crm.base.Profile``), ``mapping`` the ``Mapping`` the call used."""

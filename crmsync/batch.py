@@ -35,6 +35,7 @@ from crmsync import attempt, pipeline, store
 from crmsync.attempt import Call
 from crmsync.claim import Claimed
 from crmsync.crm.base import Found
+from crmsync.outcome import Outcome
 from crmsync.queue import JOB_TIMEOUT, reschedule
 from crmsync.record import SyncState
 from crmsync.runtime import Runtime
@@ -137,7 +138,7 @@ class Batch:
                 continue
             self.begun[call_id] = call
             step = pipeline.begin(call.context, call.mapping, region)
-            if isinstance(step, pipeline.Outcome):
+            if isinstance(step, Outcome):
                 self.states[call_id] = attempt.synced(self.runtime, call, step)
             else:
                 lookups[call_id] = step
@@ -174,7 +175,7 @@ class Batch:
                 if isinstance(people, Exception):
                     raise people
                 plan = pipeline.plan_call(lookup, people, connector, redis)
-                if isinstance(plan, pipeline.Outcome):
+                if isinstance(plan, Outcome):
                     self.states[call_id] = attempt.synced(self.runtime, call, plan)
                 elif not plan.batchable:
                     self.states[call_id] = attempt.synced(self.runtime, call, pipeline.write(plan, connector))

@@ -14,44 +14,17 @@ from redis import Redis
 
 from crmsync import store
 from crmsync.canonical import CallContext
-from crmsync.crm.base import Activity, CallWrite, Connector, FollowUp, Links, Person, WriteResult
+from crmsync.crm.base import Activity, CallWrite, Connector, Links, Person, WriteResult
 from crmsync.errors import PermanentError
-from crmsync.mapping.coerce import readable
 from crmsync.mapping.engine import FieldPlan, Plan
 from crmsync.mapping.links import follow_up
 from crmsync.mapping.model import Mapping
 from crmsync.mapping.remote import choose_person
+from crmsync.outcome import Extras, Outcome, of_write
+from crmsync.record import SyncState
 from crmsync.times import now_iso
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class Outcome:
-    """What one sync did, for the sync record."""
-
-    state: str  # synced | partial | skipped
-    person: dict[str, Any] | None = None
-    activity_id: str | None = None
-    activity_created: bool = False  # this sync created the activity (the audit records it; rollback deletes it)
-    written: dict[str, Any] = field(default_factory=dict)  # field -> the value as the CRM took it (wire form)
-    values: dict[str, Any] = field(default_factory=dict)  # the same fields' values as a person reads them
-    previous: dict[str, Any] = field(default_factory=dict)  # the values the written fields replaced
-    skipped: dict[str, str] = field(default_factory=dict)
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    reason: str | None = None
-    links: dict[str, Any] = field(default_factory=dict)  # company / deal the activity is on, follow-up task
-
-
-@dataclass
-class Extras:
-    """What ``link:`` and ``follow_up:`` add to one call: the follow-up task (or why none),
-    the deal's field plan, and their problems."""
-
-    follow_up: FollowUp | None = None
-    follow_up_reason: str = ""
-    deal_fields: list[FieldPlan] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -105,16 +78,16 @@ def begin(context: CallContext, mapping: Mapping, region: str) -> Outcome | Look
     otherwise the number to look up and the fields to read."""
     unserved = mapping.refuses_provider(context["call"])
     if unserved:
-        return Outcome(state="skipped", reason=unserved)
+        return Outcome(state=SyncState.SKIPPED, reason=unserved)
     status = context["call"].get("status")
     if status and status not in mapping.statuses:
         return Outcome(
-            state="skipped",
+            state=SyncState.SKIPPED,
             reason=f"the call's status is {status}: the mapping logs {', '.join(mapping.statuses)} (statuses:)",
         )
     number = mapping.lookup_number(context, region)
     if not number or not number.startswith("+"):
-        return Outcome(state="skipped", reason="no usable customer phone number in the call")
+        return Outcome(state=SyncState.SKIPPED, reason="no usable customer phone number in the call")
     objects = tuple(mapping.match.objects)
     return Lookup(context, mapping, region, number, objects, tuple(_read_fields(mapping, list(objects))))
 
@@ -125,7 +98,7 @@ def plan_call(lookup: Lookup, people: list[Person], connector: Connector, redis:
     context, mapping, region = lookup.context, lookup.mapping, lookup.region
     person, _ = choose_person(people, mapping.match.on_multiple)
     if person is None and people:
-        return Outcome(state="skipped", reason=f"ambiguous: {len(people)} people have this number")
+        return Outcome(state=SyncState.SKIPPED, reason=f"ambiguous: {len(people)} people have this number")
     extras = _extras(context, mapping, region)
     at_create: dict[str, Any] = {}  # fields written by the create itself (typed values)
     logged: WriteResult | None = None  # the call, when the create logged it too
@@ -133,7 +106,7 @@ def plan_call(lookup: Lookup, people: list[Person], connector: Connector, redis:
         person = remembered(redis, connector.name, lookup.number)
     if person is None:
         if mapping.match.on_missing != "create":
-            return Outcome(state="skipped", reason="no person in the CRM has this number")
+            return Outcome(state=SyncState.SKIPPED, reason="no person in the CRM has this number")
         person, at_create, logged = create_once(
             context, mapping, connector, redis, lookup.number, list(lookup.read), region, extras
         )
@@ -151,7 +124,7 @@ def write(planned: Planned, connector: Connector) -> Outcome:
 
 def complete(planned: Planned, connector: Connector, result: WriteResult) -> Outcome:
     """The outcome of a planned call whose write came back as ``result``."""
-    return _outcome(connector, planned.person, planned.plan, planned.at_create, result, planned.extras)
+    return of_write(connector, planned.person, planned.plan, planned.at_create, result, planned.extras)
 
 
 def _extras(context: CallContext, mapping: Mapping, region: str) -> Extras:
@@ -191,49 +164,6 @@ def _links(
             for rule in mapping.deal_fields()
         ]
     return links
-
-
-def _outcome(
-    connector: Connector, person: Person, plan: Plan, at_create: dict[str, Any], result: WriteResult, extras: Extras
-) -> Outcome:
-    deal = connector.profile.deal_object
-    written = {**connector.profile.wire_values(at_create), **result.written}
-    values = {k: readable(v) for k, v in at_create.items()} | {
-        f.to: readable(f.value) for f in plan.fields if f.action == "write" and f.to in result.written
-    }
-    skipped = {f.to: f.reason for f in plan.fields if f.action == "skip" and f.to not in at_create}
-    previous = {f.to: f.old for f in plan.fields if f.action == "write" and f.to in result.written}
-    problems: list[Any] = [f for f in plan.fields + extras.deal_fields if f.action == "skip" and f.problem]
-    problems += [*plan.problems, *extras.problems]
-    rejected = result.rejected | {f"{deal}.{name}": reason for name, reason in result.deal_rejected.items()}
-    for plan_field in extras.deal_fields:  # the deal's fields, named deal.<field> (Opportunity.<field>)
-        name = f"{deal}.{plan_field.to}"
-        if plan_field.action == "write" and plan_field.to in result.deal_written:
-            written[name] = result.deal_written[plan_field.to]
-            values[name] = readable(plan_field.value)
-            previous[name] = plan_field.old
-        elif plan_field.action == "skip":
-            skipped[name] = plan_field.reason
-    for name, reason in rejected.items():
-        skipped[name] = f"refused by the CRM: {reason}"
-    errors: list[dict[str, Any]] = [{"field": name, "message": reason} for name, reason in rejected.items()]
-    errors += [{"message": problem} for problem in [*plan.problems, *extras.problems]]
-    state = "partial" if problems or rejected else "synced"
-    links = dict(result.linked)
-    if extras.follow_up is not None or extras.follow_up_reason:
-        links["follow_up"] = result.follow_up_id or f"not created: {extras.follow_up_reason}"
-    return Outcome(
-        state=state,
-        person=person.to_dict(),
-        activity_id=result.activity_id,
-        activity_created=result.activity_created,
-        written=written,
-        values=values,
-        previous=previous | dict.fromkeys(at_create),
-        skipped=skipped,
-        errors=errors,
-        links=links,
-    )
 
 
 def _read_fields(mapping: Mapping, objects: list[str]) -> list[str]:
