@@ -30,6 +30,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 
 from redis.exceptions import LockError
+from redis.lock import Lock
 
 from crmsync import attempt, pipeline, store
 from crmsync.attempt import Call
@@ -57,8 +58,9 @@ def batch_limit(runtime: Runtime) -> int:
 
 def run(runtime: Runtime, call_id: str, trigger: str, claimed: Sequence[Claimed]) -> SyncState:
     """Sync ``call_id`` (whose lock the caller holds) and the ``claimed`` calls together;
-    returns ``call_id``'s state. The claims are settled whatever happens, unless the
-    process dies, in which case RQ hands them back (``crmsync.claim``)."""
+    returns ``call_id``'s state. The claim of every call the batch settles is settled; a
+    call cut short (the process stopping or dying) is left to RQ, which hands its job back
+    (``crmsync.claim``)."""
     calls = {call_id: trigger}
     for claim in claimed:  # one call claimed twice (an event and a replay): one sync, replay wins
         if claim.call_id not in calls or claim.trigger == "replay":
@@ -93,9 +95,9 @@ def _lock_others(runtime: Runtime, calls: dict[str, str], first: str, locks: Exi
     return states
 
 
-def _release(lock: object) -> None:
+def _release(lock: Lock) -> None:
     try:
-        lock.release()  # type: ignore[attr-defined]
+        lock.release()
     except LockError:
         pass  # expired: nothing to release
 
