@@ -36,8 +36,11 @@ from crmsync.record import SyncRecord, SyncState
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "bench" / "results"
 TOKEN = "bench-webhook-token"
+WEBHOOK_HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 FIXTURE = ROOT / "crmsync" / "demo" / "call_ended_documented.json"
 DONE_STATES = (SyncState.SYNCED, SyncState.PARTIAL)
+# crmsync's limits set so high that only the sandbox (or its added latency) bounds a worker.
+FAST_LIMITS = {"HUBSPOT_RATE_LIMIT": "10000/10s", "HUBSPOT_SEARCH_RATE_LIMIT": "1000/s", "LOG_LEVEL": "WARNING"}
 
 # Requests a worker makes once in its life, not per call: logins, describes, property lists.
 ONE_OFF = re.compile(r"/describe$|/services/oauth2/|/services/Soap/|/limits/?$|^GET /crm/v3/properties")
@@ -163,11 +166,7 @@ class InProcessIngest:
         self._client = create_app(Settings.from_env(env), redis).test_client()
 
     def post(self, body: bytes) -> dict[str, Any]:
-        answer = self._client.post(
-            "/webhooks/hamsa",
-            data=body,
-            headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
-        )
+        answer = self._client.post("/webhooks/hamsa", data=body, headers=WEBHOOK_HEADERS)
         if answer.status_code != 200:
             raise RuntimeError(f"webhook answered {answer.status_code}: {answer.get_data(as_text=True)[:300]}")
         return dict(answer.get_json())
@@ -187,6 +186,32 @@ def queue_calls(
     for call_id, e164 in zip(call_ids, numbers, strict=True):
         assert ingest.post(call_body(call_id, e164))["status"] == "accepted"
     return call_ids
+
+
+@dataclass
+class Queued:
+    """A sandbox CRM and a throwaway Redis with calls waiting in crmsync's queue."""
+
+    sandbox: Any
+    env: dict[str, str]
+    redis: Redis
+    work: Path  # scratch directory for logs
+    call_ids: list[str]
+
+
+@contextlib.contextmanager
+def queued(crm: str, calls: int, prefix: str, callers: str = "known", **extra: str) -> Iterator[Queued]:
+    """A sandbox ``crm`` with its own rate limits off, a throwaway Redis, and ``calls``
+    webhooks queued by :func:`queue_calls`; crmsync's environment has :data:`FAST_LIMITS`
+    plus ``extra``. The sandbox is stopped after (what it recorded stays readable)."""
+    sandbox = start_sandbox(crm, **({"rate_limit": None, "search_rate_limit": None} if crm == "hubspot" else {}))
+    try:
+        with local_redis() as (redis_url, redis, work):
+            env = crm_env(crm, sandbox, redis_url, **{**FAST_LIMITS, **extra})
+            call_ids = queue_calls(crm, sandbox, env, redis, calls, callers, prefix)
+            yield Queued(sandbox, env, redis, work, call_ids)
+    finally:
+        sandbox.stop()
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -242,6 +267,11 @@ def states(redis: Redis, call_ids: Sequence[str]) -> dict[str, SyncState | None]
     return {c: SyncRecord.from_hash(raw).state if raw else None for c, raw in zip(call_ids, raws, strict=True)}
 
 
+def count_done(redis: Redis, call_ids: Sequence[str]) -> int:
+    """How many of ``call_ids`` are synced or partial."""
+    return sum(1 for state in states(redis, call_ids).values() if state in DONE_STATES)
+
+
 def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.5) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -262,6 +292,12 @@ class JobTimes:
     @property
     def count(self) -> int:
         return len(self.starts)
+
+    @property
+    def rate(self) -> float:
+        """Jobs per second from the end of the first job to the end of the last."""
+        ends = sorted(self.ends)
+        return (len(ends) - 1) / (ends[-1] - ends[0]) if len(ends) > 1 else 0.0
 
     @property
     def median_in_job(self) -> float:
@@ -307,6 +343,18 @@ def _rq_time(raw: bytes) -> float:
         with contextlib.suppress(ValueError):
             return datetime.strptime(text, fmt).replace(tzinfo=UTC).timestamp()
     return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
+    """:func:`table`, printed and returned (for the results file)."""
+    lines = table(header, rows)
+    print("\n".join(lines))
+    return lines
+
+
+def crms_of(args: Any, both: Sequence[str] = ("hubspot", "salesforce")) -> list[str]:
+    """The CRMs that ``--crm`` names, ``both`` in that order."""
+    return list(both) if args.crm == "both" else [args.crm]
 
 
 def api_requests(recorded: Sequence[Any]) -> tuple[list[Any], list[Any]]:

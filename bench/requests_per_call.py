@@ -44,20 +44,17 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    DONE_STATES,
     ROOT,
     activities,
     api_requests,
     breakdown,
-    crm_env,
-    local_redis,
+    count_done,
+    crms_of,
     machine,
-    queue_calls,
+    print_table,
+    queued,
     report,
     run_burst_worker,
-    start_sandbox,
-    states,
-    table,
 )
 
 TARGETS = {"salesforce": 2, "hubspot": 3}
@@ -72,7 +69,6 @@ DEAL_FIELD = {
     "salesforce": "  - {from: outcome.budget, to: Amount, type: number, object: Opportunity, write: if_empty}\n",
 }
 LINK_TARGETS = {("salesforce", "company+deal"): 3, ("hubspot", "company+deal"): 5, ("hubspot", "follow-up"): 4}
-FAST_LIMITS = {"HUBSPOT_RATE_LIMIT": "10000/10s", "HUBSPOT_SEARCH_RATE_LIMIT": "1000/s", "LOG_LEVEL": "WARNING"}
 
 
 @dataclass
@@ -127,31 +123,28 @@ def link_people(crm: str, sandbox: Any) -> None:
 
 
 def measure(crm: str, callers: str, calls: int) -> Result:
-    sandbox = start_sandbox(crm, **({"rate_limit": None, "search_rate_limit": None} if crm == "hubspot" else {}))
     folder = Path(tempfile.mkdtemp(prefix="bench-rpc-mappings-"))
+    kind = "unknown" if callers == "unknown" else "known"
+    mappings = str(mappings_for(crm, callers, folder))
     try:
-        with local_redis() as (redis_url, redis, work):
-            env = crm_env(crm, sandbox, redis_url, **FAST_LIMITS, MAPPINGS_DIR=str(mappings_for(crm, callers, folder)))
-            kind = "unknown" if callers == "unknown" else "known"
-            call_ids = queue_calls(crm, sandbox, env, redis, calls, kind, f"bench-rpc-{crm}-{callers}")
+        with queued(crm, calls, f"bench-rpc-{crm}-{callers}", kind, MAPPINGS_DIR=mappings) as run:
             if callers in LINKS:
-                link_people(crm, sandbox)
-            before = len(sandbox.requests)
-            seconds = run_burst_worker(env, work / f"worker-{crm}-{callers}.log", timeout=300)
-            recorded = list(sandbox.requests)[before:]
-            final = states(redis, call_ids)
+                link_people(crm, run.sandbox)
+            before = len(run.sandbox.requests)
+            seconds = run_burst_worker(run.env, run.work / f"worker-{crm}-{callers}.log", timeout=300)
+            recorded = list(run.sandbox.requests)[before:]
+            done = count_done(run.redis, run.call_ids)
     finally:
-        sandbox.stop()
         shutil.rmtree(folder, ignore_errors=True)
 
     per_call, one_off = api_requests(recorded)
-    made = activities(crm, sandbox)
+    made = activities(crm, run.sandbox)
     return Result(
         crm=crm,
         callers=callers,
         calls=calls,
-        done=sum(1 for s in final.values() if s in DONE_STATES),
-        single_activity=sum(1 for c in call_ids if made.get(c) == 1),
+        done=done,
+        single_activity=sum(1 for c in run.call_ids if made.get(c) == 1),
         per_call=len(per_call),
         one_off=len(one_off),
         non_2xx=sum(1 for r in recorded if not 200 <= r.status < 300),
@@ -180,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     host = machine()
-    crms = ["salesforce", "hubspot"] if args.crm == "both" else [args.crm]
+    crms = crms_of(args, both=("salesforce", "hubspot"))
     results: list[Result] = []
     for crm in crms:
         for callers in args.callers:
@@ -221,8 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         "one-offs (excluded)",
         "non-2xx answers",
     ]
-    lines = table(header, rows)
-    print("\n".join(lines))
+    lines = print_table(header, rows)
     body = [
         "CRM API requests per synced call: N `call.ended` webhooks through crmsync's webhook app (Flask test "
         "client, real Lua enqueue), synced by the Procfile worker (`crmsync worker --burst`, one process) "

@@ -43,23 +43,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.common import (
-    DONE_STATES,
     ROOT,
     Proc,
     api_requests,
-    crm_env,
+    count_done,
+    crms_of,
     job_times,
-    local_redis,
     machine,
-    queue_calls,
+    print_table,
+    queued,
     report,
-    start_sandbox,
-    states,
-    table,
 )
 
 MODES = {"simple": 1, "fork": 1, "pool": 2, "simple x2": 2}  # mode -> worker processes
-FAST_LIMITS = {"HUBSPOT_RATE_LIMIT": "10000/10s", "HUBSPOT_SEARCH_RATE_LIMIT": "1000/s", "LOG_LEVEL": "WARNING"}
 POOL_SIZE = 2
 
 
@@ -144,36 +140,29 @@ class Result:
 
 def measure(crm: str, mode: str, calls: int) -> Result:
     processes = MODES[mode]
-    sandbox = start_sandbox(crm, **({"rate_limit": None, "search_rate_limit": None} if crm == "hubspot" else {}))
-    try:
-        with local_redis() as (redis_url, redis, work):
-            env = crm_env(crm, sandbox, redis_url, **FAST_LIMITS)
-            call_ids = queue_calls(crm, sandbox, env, redis, calls, "known", f"bench-modes-{crm}")
-            before = len(sandbox.requests)
-            child = "simple" if mode == "simple x2" else mode
-            argv = [sys.executable, "-m", "bench.worker_modes", "--child", child]
-            cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-            started = time.time()
-            launches = 2 if mode == "simple x2" else 1  # the pool forks its own processes
-            workers = [Proc(argv, env, work / f"worker-{mode.replace(' ', '')}-{n}.log") for n in range(launches)]
-            try:
-                deadline = time.monotonic() + 60 + calls
-                for worker in workers:
-                    code = worker.wait(max(1.0, deadline - time.monotonic()))
-                    if code != 0:
-                        raise RuntimeError(f"{mode} worker exited with {code}:\n{worker.tail()}")
-            except subprocess.TimeoutExpired:
-                raise RuntimeError(f"{mode} did not drain {calls} jobs in time:\n{workers[0].tail()}") from None
-            finally:
-                for worker in workers:
-                    worker.stop()
-            cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            recorded = list(sandbox.requests)[before:]
-            final = states(redis, call_ids)
-            times = job_times(redis)
-    finally:
-        sandbox.stop()
-    ends = sorted(times.ends)
+    with queued(crm, calls, f"bench-modes-{crm}") as run:
+        before = len(run.sandbox.requests)
+        child = "simple" if mode == "simple x2" else mode
+        argv = [sys.executable, "-m", "bench.worker_modes", "--child", child]
+        cpu_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.time()
+        launches = 2 if mode == "simple x2" else 1  # the pool forks its own processes
+        workers = [Proc(argv, run.env, run.work / f"worker-{mode.replace(' ', '')}-{n}.log") for n in range(launches)]
+        try:
+            deadline = time.monotonic() + 60 + calls
+            for worker in workers:
+                code = worker.wait(max(1.0, deadline - time.monotonic()))
+                if code != 0:
+                    raise RuntimeError(f"{mode} worker exited with {code}:\n{worker.tail()}")
+        except subprocess.TimeoutExpired:
+            raise RuntimeError(f"{mode} did not drain {calls} jobs in time:\n{workers[0].tail()}") from None
+        finally:
+            for worker in workers:
+                worker.stop()
+        cpu_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        recorded = list(run.sandbox.requests)[before:]
+        done = count_done(run.redis, run.call_ids)
+        times = job_times(run.redis)
     cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     per_call, one_off = api_requests(recorded)
     return Result(
@@ -181,8 +170,8 @@ def measure(crm: str, mode: str, calls: int) -> Result:
         mode=mode,
         processes=processes,
         calls=calls,
-        done=sum(1 for s in final.values() if s in DONE_STATES),
-        rate=(len(ends) - 1) / (ends[-1] - ends[0]) if len(ends) > 1 else 0.0,
+        done=done,
+        rate=times.rate,
         in_job=times.median_in_job,
         first_job=times.first_in_job,
         cpu=cpu / calls,
@@ -200,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         return run_child(args.child)
     host = machine()
-    crms = ["hubspot", "salesforce"] if args.crm == "both" else [args.crm]
+    crms = crms_of(args)
     results: list[Result] = []
     for crm in crms:
         for mode in MODES:
@@ -246,8 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         "CRM requests per job",
         "s to first job",
     ]
-    lines = table(header, rows)
-    print("\n".join(lines))
+    lines = print_table(header, rows)
     verdict = []
     for crm in crms:
         mine = {r.mode: r for r in results if r.crm == crm}

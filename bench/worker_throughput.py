@@ -26,22 +26,18 @@ import sys
 from dataclasses import dataclass
 
 from bench.common import (
-    DONE_STATES,
     api_requests,
-    crm_env,
+    count_done,
+    crms_of,
     job_times,
-    local_redis,
     machine,
-    queue_calls,
+    print_table,
+    queued,
     report,
     run_burst_worker,
-    start_sandbox,
-    states,
-    table,
 )
 
 LATENCY = 0.05  # seconds added to every CRM request
-FAST_LIMITS = {"HUBSPOT_RATE_LIMIT": "10000/10s", "HUBSPOT_SEARCH_RATE_LIMIT": "1000/s", "LOG_LEVEL": "WARNING"}
 
 
 @dataclass
@@ -65,29 +61,21 @@ class Result:
 
 
 def measure(crm: str, calls: int, latency: float) -> Result:
-    sandbox = start_sandbox(crm, **({"rate_limit": None, "search_rate_limit": None} if crm == "hubspot" else {}))
-    try:
-        with local_redis() as (redis_url, redis, work):
-            env = crm_env(crm, sandbox, redis_url, **FAST_LIMITS)
-            call_ids = queue_calls(crm, sandbox, env, redis, calls, "known", f"bench-tput-{crm}")
-            if latency:
-                sandbox.add_fault(match=".*", delay=latency, times=None)
-            before = len(sandbox.requests)
-            run_burst_worker(env, work / f"worker-{crm}-{latency}.log", timeout=60 + calls * 2)
-            per_call, _ = api_requests(list(sandbox.requests)[before:])
-            final = states(redis, call_ids)
-            times = job_times(redis)
-    finally:
-        sandbox.stop()
-    ends = sorted(times.ends)
-    rate = (len(ends) - 1) / (ends[-1] - ends[0]) if len(ends) > 1 else 0.0
+    with queued(crm, calls, f"bench-tput-{crm}") as run:
+        if latency:
+            run.sandbox.add_fault(match=".*", delay=latency, times=None)
+        before = len(run.sandbox.requests)
+        run_burst_worker(run.env, run.work / f"worker-{crm}-{latency}.log", timeout=60 + calls * 2)
+        per_call, _ = api_requests(list(run.sandbox.requests)[before:])
+        done = count_done(run.redis, run.call_ids)
+        times = job_times(run.redis)
     return Result(
         crm=crm,
         latency=latency,
         calls=calls,
-        done=sum(1 for s in final.values() if s in DONE_STATES),
+        done=done,
         per_call=len(per_call) / calls,
-        rate=rate,
+        rate=times.rate,
         mean_in_job=times.mean_in_job,
     )
 
@@ -98,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crm", choices=["hubspot", "salesforce", "both"], default="both")
     args = parser.parse_args(argv)
     host = machine()
-    crms = ["hubspot", "salesforce"] if args.crm == "both" else [args.crm]
+    crms = crms_of(args)
     results: list[Result] = []
     for crm in crms:
         for latency in (LATENCY, 0.0):
@@ -137,8 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "mean ms in job",
         "ms per call beyond latency",
     ]
-    lines = table(header, rows)
-    print("\n".join(lines))
+    lines = print_table(header, rows)
     body = [
         "One Procfile worker (`crmsync worker --burst`: a SimpleWorker, one call at a time) drains N queued "
         "`call.ended` calls from known callers; the sandbox adds the stated latency to every request (fault "
