@@ -202,12 +202,15 @@ class Queued:
 @contextlib.contextmanager
 def queued(crm: str, calls: int, prefix: str, callers: str = "known", **extra: str) -> Iterator[Queued]:
     """A sandbox ``crm`` with its own rate limits off, a throwaway Redis, and ``calls``
-    webhooks queued by :func:`queue_calls`; crmsync's environment has :data:`FAST_LIMITS`
-    plus ``extra``. The sandbox is stopped after (what it recorded stays readable)."""
+    webhooks queued by :func:`queue_calls`; crmsync's environment has :data:`FAST_LIMITS`,
+    ``SYNC_BATCH_MAX=1`` and ``extra``. The sandbox is stopped after (what it recorded stays
+    readable). Every call is synced on its own: these benchmarks measure what one call
+    costs (requests, worker time), which a batch would hide; ``bench.burst`` measures
+    batches."""
     sandbox = start_sandbox(crm, **({"rate_limit": None, "search_rate_limit": None} if crm == "hubspot" else {}))
     try:
         with local_redis() as (redis_url, redis, work):
-            env = crm_env(crm, sandbox, redis_url, **{**FAST_LIMITS, **extra})
+            env = crm_env(crm, sandbox, redis_url, **{**FAST_LIMITS, "SYNC_BATCH_MAX": "1", **extra})
             call_ids = queue_calls(crm, sandbox, env, redis, calls, callers, prefix)
             yield Queued(sandbox, env, redis, work, call_ids)
     finally:
