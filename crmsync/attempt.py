@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 RETRY_WINDOW = 3600  # seconds of retryable failures before a call is marked failed
 MAX_BACKOFF = 60  # seconds between two retries at most
 CONFIG_RETRY = 300  # seconds between retries while credentials or the mapping are broken
+LOCKED_RETRY = 5  # seconds before trying a call whose lock another job holds
 
 
 @dataclass
@@ -164,6 +165,12 @@ def synced(runtime: Runtime, call: Call, outcome: Outcome) -> SyncState:
         reason=outcome.reason,
         events_synced=call.events,
     )
+
+
+def locked(runtime: Runtime, call_id: str, trigger: str) -> SyncState:
+    """Another job holds the call's lock: try it again in ``LOCKED_RETRY`` seconds."""
+    reschedule(runtime.redis, call_id, trigger, LOCKED_RETRY)
+    return SyncState.LOCKED
 
 
 def _new_events(before: SyncRecord, redis: Redis, call_id: str) -> bool:

@@ -43,7 +43,6 @@ from crmsync.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
-LOCKED_RETRY = 5  # seconds before trying a call whose lock another job holds
 BUDGET = JOB_TIMEOUT / 2  # seconds of one-call writes a batch does before handing the rest back
 
 
@@ -81,7 +80,7 @@ def run(runtime: Runtime, call_id: str, trigger: str, claimed: Sequence[Claimed]
 
 def _lock_others(runtime: Runtime, calls: dict[str, str], first: str, locks: ExitStack) -> dict[str, SyncState]:
     """Take each claimed call's lock (released when ``locks`` closes); a call whose lock
-    another job holds is queued again in ``LOCKED_RETRY`` seconds and left out."""
+    another job holds is queued again (``attempt.locked``) and left out."""
     states: dict[str, SyncState] = {}
     for call_id, trigger in calls.items():
         if call_id == first:
@@ -90,8 +89,7 @@ def _lock_others(runtime: Runtime, calls: dict[str, str], first: str, locks: Exi
         if lock.acquire(blocking=False):
             locks.callback(_release, lock)
         else:
-            reschedule(runtime.redis, call_id, trigger, LOCKED_RETRY)
-            states[call_id] = SyncState.LOCKED
+            states[call_id] = attempt.locked(runtime, call_id, trigger)
     return states
 
 

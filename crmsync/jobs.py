@@ -24,29 +24,22 @@ from redis import Redis
 from redis.exceptions import LockError
 
 from crmsync import attempt, batch, metrics, pipeline, queue, record, store
-from crmsync.attempt import CONFIG_RETRY, RETRY_WINDOW, backoff
-from crmsync.batch import LOCKED_RETRY
 from crmsync.callindex import CallIndex
 from crmsync.hamsa import schedule
-from crmsync.queue import JOB_TIMEOUT, reschedule
 from crmsync.record import SyncState
 from crmsync.runtime import Runtime
 from crmsync.times import now_iso
 
 log = logging.getLogger(__name__)
 
-CALL_LOCK_TIMEOUT = JOB_TIMEOUT + 10  # seconds (= store.CALL_LOCK_TTL): RQ stops a job at JOB_TIMEOUT
-__all__ = ["CALL_LOCK_TIMEOUT", "CONFIG_RETRY", "LOCKED_RETRY", "RETRY_WINDOW", "backoff"]
-
 
 def sync_call(call_id: str, trigger: str) -> SyncState:
     """RQ entry point. Returns the call's state, or ``retrying``/``locked`` when it was
     queued again (kept in RQ's result for a day)."""
     runtime = Runtime.current()
-    lock = runtime.redis.lock(store.call_lock_key(call_id), timeout=CALL_LOCK_TIMEOUT, blocking_timeout=0)
+    lock = runtime.redis.lock(store.call_lock_key(call_id), timeout=store.CALL_LOCK_TTL, blocking_timeout=0)
     if not lock.acquire(blocking=False):
-        reschedule(runtime.redis, call_id, trigger, LOCKED_RETRY)
-        return SyncState.LOCKED
+        return attempt.locked(runtime, call_id, trigger)
     try:
         most = batch.batch_limit(runtime)
         if most > 1:

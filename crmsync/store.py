@@ -39,7 +39,7 @@ CONVERSATION_TTL = LEDGER_TTLS["activity"]
 CREATED_TTL = 3600  # seconds a created person is remembered by number: longer than any search-index lag
 NUMBER_LOCK_TIMEOUT = 60  # seconds
 RECONCILE_LOCK_TTL = 180  # seconds: crmsync.hamsa.sweep.LOCK_TTL, renewed between calls and retries
-CALL_LOCK_TTL = 60  # seconds: crmsync.jobs.CALL_LOCK_TIMEOUT (RQ stops a job after 50 s)
+CALL_LOCK_TTL = 60  # seconds a call stays locked by its job (RQ stops a job after queue.JOB_TIMEOUT, 50 s)
 DAY = 24 * 3600
 
 

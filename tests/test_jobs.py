@@ -13,6 +13,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from crmsync import jobs, metrics, queue, store
+from crmsync.attempt import CONFIG_RETRY, LOCKED_RETRY, RETRY_WINDOW, backoff
 from crmsync.events import dedupe_key, normalise
 from crmsync.ingest import Ingest
 from crmsync.record import SyncRecord, call_status, update
@@ -139,7 +140,7 @@ def test_retry_after_is_honoured(runtime, hubspot, redis, fixture_path):
 
 @pytest.mark.parametrize("attempt", range(1, 15))
 def test_backoff_grows_and_stays_under_a_minute(attempt):
-    values = [jobs.backoff(attempt) for _ in range(50)]
+    values = [backoff(attempt) for _ in range(50)]
     assert all(min(60.0, 2.0**attempt) / 2 <= v <= min(60.0, 2.0**attempt) for v in values)
     assert len(set(values)) > 1  # jitter
 
@@ -147,7 +148,7 @@ def test_backoff_grows_and_stays_under_a_minute(attempt):
 def test_after_an_hour_of_outage_the_call_fails_and_stays_replayable(runtime, hubspot, redis, fixture_path):
     hubspot.add_fault(match=".*", status=503, body={"message": "down"}, times=None)
     call_id = receive(redis, fixture_path)
-    update(redis, call_id, first_failure_at=time.time() - jobs.RETRY_WINDOW - 1)
+    update(redis, call_id, first_failure_at=time.time() - RETRY_WINDOW - 1)
     assert jobs.sync_call(call_id, "call.ended") == "failed"
     record = load(redis, call_id)
     assert record.state == "failed" and "60 minutes" in record.reason
@@ -177,21 +178,21 @@ def test_a_permanent_refusal_fails_at_once_with_the_crms_words(runtime, hubspot,
 def test_refused_credentials_wait_instead_of_failing(hubspot, redis, runtime_for, fixture_path):
     runtime_for(hubspot, HUBSPOT_ACCESS_TOKEN="pat-revoked")
     call_id = receive(redis, fixture_path)
-    update(redis, call_id, first_failure_at=time.time() - 5 * jobs.RETRY_WINDOW)
+    update(redis, call_id, first_failure_at=time.time() - 5 * RETRY_WINDOW)
     assert jobs.sync_call(call_id, "call.ended") == "retrying"
     assert load(redis, call_id).state == "queued"  # never failed for this
     [delay] = delays(redis)
-    assert delay == pytest.approx(jobs.CONFIG_RETRY, abs=2)
+    assert delay == pytest.approx(CONFIG_RETRY, abs=2)
     assert metrics.credential_problems(redis) and "hubspot" in metrics.credential_problems(redis)[0]
     assert metrics.snapshot(redis)["credential_errors_total"]["crm=hubspot"] == 1
 
 
 def test_a_call_whose_lock_is_held_is_tried_again_shortly(runtime, redis, fixture_path):
     call_id = receive(redis, fixture_path)
-    redis.set(store.call_lock_key(call_id), "another job", ex=jobs.CALL_LOCK_TIMEOUT)
+    redis.set(store.call_lock_key(call_id), "another job", ex=store.CALL_LOCK_TTL)
     assert jobs.sync_call(call_id, "call.ended") == "locked"
     [delay] = delays(redis)
-    assert delay == pytest.approx(jobs.LOCKED_RETRY, abs=1)
+    assert delay == pytest.approx(LOCKED_RETRY, abs=1)
 
 
 def test_no_customer_number_is_skipped_with_a_reason(runtime, redis, fixture_path):
@@ -287,7 +288,7 @@ def test_a_daily_rate_limit_delays_without_failing(runtime, hubspot, redis, fixt
         },
     )
     call_id = receive(redis, fixture_path)
-    update(redis, call_id, first_failure_at=time.time() - 2 * jobs.RETRY_WINDOW)
+    update(redis, call_id, first_failure_at=time.time() - 2 * RETRY_WINDOW)
     assert jobs.sync_call(call_id, "call.ended") == "retrying"
     record = load(redis, call_id)
     assert record.state == "queued" and record.first_failure_at is None
