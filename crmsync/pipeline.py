@@ -56,7 +56,7 @@ class Planned:
     def batchable(self) -> bool:
         """Its write may join a batch (``Connector.write_calls``): nothing is logged yet and
         nothing is linked (links and follow-ups take ``write_call``'s own path)."""
-        return self.logged is None and not self.lookup.mapping.link.any and self.extras.follow_up is None
+        return self.logged is None and not _attaches(self.lookup.mapping, self.extras)
 
     def call_write(self) -> CallWrite:
         return CallWrite(self.person, self.activity, self.plan.updates)
@@ -137,11 +137,16 @@ def _extras(context: CallContext, mapping: Mapping, region: str) -> Extras:
     return extras
 
 
+def _attaches(mapping: Mapping, extras: Extras) -> bool:
+    """The call's write attaches something: a company, a deal or a follow-up."""
+    return mapping.link.any or extras.follow_up is not None
+
+
 def _links(
     context: CallContext, mapping: Mapping, connector: Connector, person: Person, region: str, extras: Extras
 ) -> Links | None:
     """What ``write_call`` attaches; None (no request more) when the mapping links nothing."""
-    if not mapping.link.any and extras.follow_up is None:
+    if not _attaches(mapping, extras):
         return None
     links = Links(company=mapping.link.company, follow_up=extras.follow_up)
     if mapping.link.deal != "none":
