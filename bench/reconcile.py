@@ -45,7 +45,7 @@ from crmsync.hamsa.sweep import sweep
 from crmsync.harness import procfile_argv
 from crmsync.ingest import Ingest
 from crmsync.sandbox.hamsa import LIST_PATH, HamsaSandbox
-from crmsync.settings import ReconcileSettings
+from crmsync.sub_settings import ReconcileSettings
 
 SWEEPS = [(50, 0), (50, 5), (200, 20), (450, 45), (1000, 100), (1000, 0)]
 DEDUPE_TTL = 7 * 24 * 3600  # seconds

@@ -24,12 +24,8 @@ from crmsync.sub_settings import (
     HubSpotSettings,
     ReconcileSettings,
     SalesforceSettings,
-    _int,
-    rate_parts,
+    int_var,
 )
-
-# The sub-settings are part of Settings' surface: crm/, hamsa/ and the sandboxes import them from here.
-__all__ = ["BatchSettings", "HubSpotSettings", "ReconcileSettings", "SalesforceSettings", "Settings", "rate_parts"]
 
 DEFAULT_REDIS_URL = "redis://localhost:6379/0"
 DEDUPE_TTL = 7 * 24 * 3600  # seconds
@@ -97,8 +93,8 @@ class Settings:
         redis_url = get("REDIS_URL") or DEFAULT_REDIS_URL
         if not redis_url.startswith(("redis://", "rediss://", "unix://")):
             raise SettingsError("REDIS_URL", "must start with redis://, rediss:// or unix://")
-        dedupe_ttl = _int(get, "DEDUPE_TTL", DEDUPE_TTL, minimum=60) or DEDUPE_TTL
-        raw_body_ttl = _int(get, "RAW_BODY_TTL", dedupe_ttl, minimum=60) or dedupe_ttl
+        dedupe_ttl = int_var(get, "DEDUPE_TTL", DEDUPE_TTL, minimum=60)
+        raw_body_ttl = int_var(get, "RAW_BODY_TTL", dedupe_ttl, minimum=60)
         if raw_body_ttl > dedupe_ttl:
             raise SettingsError(
                 "RAW_BODY_TTL",
@@ -121,7 +117,7 @@ class Settings:
             default_region=region,
             dedupe_ttl=dedupe_ttl,
             raw_body_ttl=raw_body_ttl,
-            audit_ttl=_int(get, "AUDIT_TTL", AUDIT_TTL, minimum=60) or AUDIT_TTL,
+            audit_ttl=int_var(get, "AUDIT_TTL", AUDIT_TTL, minimum=60),
             log_level=level,
             metrics_token=get("METRICS_TOKEN"),
             console_password=get("CONSOLE_PASSWORD"),

@@ -4,8 +4,8 @@ each CRM's (``settings.salesforce``, ``settings.hubspot``), the reconciliation s
 them (the other platforms' are ``crmsync.provider_settings``'); a bad value raises
 ``SettingsError`` naming the variable.
 
-``_int`` and ``_rate`` read one variable each; ``tests/test_docs.py`` finds the variables
-crmsync reads by these names, so they keep them.
+``int_var`` and ``rate_var`` read one variable each (``tests/test_docs.py`` finds the
+variables crmsync reads by these names and ``get``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import overload
 
 from crmsync.errors import SettingsError
 
@@ -64,7 +65,7 @@ class SalesforceSettings:
             private_key=get("SALESFORCE_PRIVATE_KEY"),
             domain=get("SALESFORCE_DOMAIN"),
             api_version=get("SALESFORCE_API_VERSION") or SALESFORCE_API_VERSION,
-            daily_budget=_int(get, "SALESFORCE_DAILY_BUDGET", None, minimum=1),
+            daily_budget=int_var(get, "SALESFORCE_DAILY_BUDGET", None, minimum=1),
         )
 
 
@@ -82,8 +83,8 @@ class HubSpotSettings:
         return cls(
             access_token=get("HUBSPOT_ACCESS_TOKEN"),
             base_url=(get("HUBSPOT_BASE_URL") or "https://api.hubapi.com").rstrip("/"),
-            rate_limit=_rate(get, "HUBSPOT_RATE_LIMIT", HUBSPOT_RATE_LIMIT),
-            search_rate_limit=_rate(get, "HUBSPOT_SEARCH_RATE_LIMIT", HUBSPOT_SEARCH_RATE_LIMIT),
+            rate_limit=rate_var(get, "HUBSPOT_RATE_LIMIT", HUBSPOT_RATE_LIMIT),
+            search_rate_limit=rate_var(get, "HUBSPOT_SEARCH_RATE_LIMIT", HUBSPOT_SEARCH_RATE_LIMIT),
             portal_id=get("HUBSPOT_PORTAL_ID"),
             app_url=(get("HUBSPOT_APP_URL") or HUBSPOT_APP_URL).rstrip("/"),
         )
@@ -104,9 +105,8 @@ class ReconcileSettings:
         no call is ever old enough to take) and stay within ``DEDUPE_TTL`` (what crmsync
         remembers receiving)."""
         defaults = cls()
-        lookback = _int(get, "HAMSA_RECONCILE_LOOKBACK", defaults.lookback, minimum=60) or defaults.lookback
-        grace = _int(get, "HAMSA_RECONCILE_GRACE", defaults.grace, minimum=0)
-        grace = defaults.grace if grace is None else grace
+        lookback = int_var(get, "HAMSA_RECONCILE_LOOKBACK", defaults.lookback, minimum=60)
+        grace = int_var(get, "HAMSA_RECONCILE_GRACE", defaults.grace, minimum=0)
         if grace >= lookback:
             raise SettingsError(
                 "HAMSA_RECONCILE_GRACE",
@@ -119,10 +119,10 @@ class ReconcileSettings:
                 f"({lookback} s) must not exceed DEDUPE_TTL ({dedupe_ttl} s): "
                 "crmsync forgets older webhooks and would log them twice",
             )
-        interval = _int(get, "HAMSA_RECONCILE_INTERVAL", defaults.interval, minimum=0)
+        interval = int_var(get, "HAMSA_RECONCILE_INTERVAL", defaults.interval, minimum=0)
         agents = tuple(a.strip() for a in (get("HAMSA_AGENT_IDS") or "").split(",") if a.strip())
         return cls(
-            interval=defaults.interval if interval is None else interval,
+            interval=interval,
             lookback=lookback,
             grace=grace,
             agent_ids=agents,
@@ -150,10 +150,15 @@ class BatchSettings:
                 raise SettingsError("SYNC_BATCH_WINDOW", f"{raw!r} is not a number of seconds such as 0.25") from None
             if not 0 <= window <= 5:
                 raise SettingsError("SYNC_BATCH_WINDOW", "must be between 0 and 5 seconds: calls wait for it")
-        return cls(max=_int(get, "SYNC_BATCH_MAX", None, minimum=1), window=window)
+        return cls(max=int_var(get, "SYNC_BATCH_MAX", None, minimum=1), window=window)
 
 
-def _int(get: Getter, name: str, default: int | None, *, minimum: int) -> int | None:
+@overload
+def int_var(get: Getter, name: str, default: int, *, minimum: int) -> int: ...
+@overload
+def int_var(get: Getter, name: str, default: None, *, minimum: int) -> int | None: ...
+def int_var(get: Getter, name: str, default: int | None, *, minimum: int) -> int | None:
+    """Variable ``name`` as a whole number of at least ``minimum``; ``default`` when unset."""
     raw = get(name)
     if raw is None:
         return default
@@ -182,7 +187,8 @@ def rate_parts(text: str) -> tuple[int, int, str]:
     return amount, multiples, unit
 
 
-def _rate(get: Getter, name: str, default: str) -> str:
+def rate_var(get: Getter, name: str, default: str) -> str:
+    """Variable ``name`` as a rate like ``100/10s`` (``rate_parts``); ``default`` when unset."""
     raw = get(name) or default
     try:
         rate_parts(raw)

@@ -16,7 +16,7 @@ from redis import Redis
 from crmsync.crm.base import Activity
 from crmsync.crm.hubspot import HubSpotConnector
 from crmsync.sandbox.hubspot import DEFAULT_TOKEN, HubSpotSandbox
-from crmsync.settings import HubSpotSettings
+from crmsync.sub_settings import HubSpotSettings
 
 CONNECTED = "f240bbac-87c9-4f6e-bf70-924b57d47db7"
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"  # the shipped mapping files

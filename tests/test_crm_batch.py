@@ -16,7 +16,7 @@ from crmsync.crm.salesforce import SalesforceConnector
 from crmsync.errors import PermanentError, RateLimited, RetryableError
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.sandbox.salesforce import SalesforceSandbox
-from crmsync.settings import SalesforceSettings
+from crmsync.sub_settings import SalesforceSettings
 from tests.hs_helpers import make_activity
 from tests.phone_cases import PHONE_CASES
 from tests.sf_helpers import activity as sf_activity

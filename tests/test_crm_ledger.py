@@ -20,7 +20,7 @@ from crmsync.crm.salesforce import SalesforceConnector
 from crmsync.errors import RetryableError
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.sandbox.salesforce import SalesforceSandbox
-from crmsync.settings import SalesforceSettings
+from crmsync.sub_settings import SalesforceSettings
 from tests.hs_helpers import make_activity
 from tests.sf_helpers import activity as sf_activity
 

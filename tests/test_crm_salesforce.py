@@ -14,7 +14,7 @@ from crmsync.crm.salesforce import SalesforceConnector
 from crmsync.crm.salesforce_task import TRUNCATED
 from crmsync.errors import CredentialsError, PermanentError, RateLimited, RetryableError
 from crmsync.sandbox.salesforce import SalesforceSandbox
-from crmsync.settings import SalesforceSettings
+from crmsync.sub_settings import SalesforceSettings
 from tests.phone_cases import PHONE_CASES
 from tests.sf_helpers import activity, login_session
 

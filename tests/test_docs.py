@@ -20,9 +20,9 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 APP_JSON = json.loads((ROOT / "app.json").read_text(encoding="utf-8"))
 
 # How the code reads the environment: Settings.from_env's get("NAME") and its
-# _int(get, "NAME", ...) / _rate(get, "NAME", ...) helpers, and os.environ / os.getenv.
+# int_var(get, "NAME", ...) / rate_var(get, "NAME", ...) helpers, and os.environ / os.getenv.
 READS = [
-    re.compile(r"""(?<![.\w])(?:get|_int|_rate)\(\s*(?:get\s*,\s*)?["']([A-Z][A-Z0-9_]*)["']"""),
+    re.compile(r"""(?<![.\w])(?:get|int_var|rate_var)\(\s*(?:get\s*,\s*)?["']([A-Z][A-Z0-9_]*)["']"""),
     re.compile(r"""\bos\.environ(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]*)["']"""),
     re.compile(r"""\bos\.getenv\(\s*["']([A-Z][A-Z0-9_]*)["']"""),
 ]

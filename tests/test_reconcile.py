@@ -27,7 +27,8 @@ from crmsync.ingest import Ingest
 from crmsync.metrics import CREDENTIALS_KEY, Metrics, snapshot
 from crmsync.record import SyncRecord
 from crmsync.sandbox.hamsa import LIST_PATH, HamsaSandbox
-from crmsync.settings import ReconcileSettings, Settings
+from crmsync.settings import Settings
+from crmsync.sub_settings import ReconcileSettings
 from crmsync.web import create_app
 from tests.conftest import ROOT
 

@@ -41,7 +41,7 @@ from crmsync.crm.hubspot_records import HubSpotRecords
 from crmsync.crm.hubspot_writer import HubSpotWriter
 from crmsync.crm.ledger import Ledger
 from crmsync.metrics import Metrics
-from crmsync.settings import HubSpotSettings
+from crmsync.sub_settings import HubSpotSettings
 
 
 class HubSpotConnector:

@@ -27,7 +27,7 @@ from crmsync.crm.ledger import Ledger
 from crmsync.crm.ratelimit import SharedLimiter
 from crmsync.errors import CredentialsError, RetryableError, SyncError
 from crmsync.metrics import Metrics
-from crmsync.settings import HubSpotSettings
+from crmsync.sub_settings import HubSpotSettings
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from limits.strategies import MovingWindowRateLimiter
 from redis import Redis
 
 from crmsync.errors import RateLimited
-from crmsync.settings import rate_parts
+from crmsync.sub_settings import rate_parts
 
 _UNITS: dict[str, type[RateLimitItem]] = {
     "s": RateLimitItemPerSecond,

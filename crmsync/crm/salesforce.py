@@ -37,7 +37,7 @@ from crmsync.crm.salesforce_records import SalesforceRecords
 from crmsync.crm.salesforce_task import SALESFORCE
 from crmsync.crm.salesforce_writer import SalesforceWriter
 from crmsync.metrics import Metrics
-from crmsync.settings import SalesforceSettings
+from crmsync.sub_settings import SalesforceSettings
 
 
 class SalesforceConnector:

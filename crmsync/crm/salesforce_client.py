@@ -33,7 +33,7 @@ from crmsync.crm.network import wrong_host
 from crmsync.crm.ratelimit import SharedLimiter
 from crmsync.errors import CredentialsError, PermanentError, RateLimited, RetryableError, SettingsError, SyncError
 from crmsync.metrics import Metrics
-from crmsync.settings import SalesforceSettings
+from crmsync.sub_settings import SalesforceSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -26,7 +26,7 @@ from redis.exceptions import LockError
 from crmsync import metrics, store
 from crmsync.errors import CredentialsError, CrmsyncError
 from crmsync.hamsa.reconcile import Reconciler, Summary
-from crmsync.settings import ReconcileSettings
+from crmsync.sub_settings import ReconcileSettings
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from werkzeug.wrappers import Request, Response
 from crmsync.sandbox.hubspot_api import Handlers, HubSpotError, error_body
 from crmsync.sandbox.hubspot_portal import Portal
 from crmsync.sandbox.server import HostedSandbox, SandboxServer
-from crmsync.settings import HubSpotSettings
+from crmsync.sub_settings import HubSpotSettings
 
 DEFAULT_TOKEN = "pat-na1-sandbox-0000"
 DAILY_LIMIT = 250_000
