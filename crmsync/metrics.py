@@ -41,6 +41,11 @@ def label_field(**labels: object) -> str:
     return ",".join(f"{k}={str(labels[k]).replace(',', '_').replace('=', '_')}" for k in sorted(labels))
 
 
+def parse_field(field: str) -> dict[str, str]:
+    """The labels of a hash field written by ``label_field``."""
+    return dict(pair.split("=", 1) for pair in field.split(",") if "=" in pair)
+
+
 class Metrics:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
@@ -108,9 +113,7 @@ def render(redis: Redis) -> str:
         text, kind = helps[name]
         lines += [f"# HELP crmsync_{name} {text}", f"# TYPE crmsync_{name} {kind}"]
         for field, value in sorted(values.items()):
-            labels = ",".join(
-                f'{k}="{_escape(v)}"' for k, v in (pair.split("=", 1) for pair in field.split(",") if "=" in pair)
-            )
+            labels = ",".join(f'{k}="{_escape(v)}"' for k, v in parse_field(field).items())
             number = int(value) if float(value).is_integer() else value
             lines.append(f"crmsync_{name}{{{labels}}} {number}" if labels else f"crmsync_{name} {number}")
     return "\n".join(lines + _calls_per_request(figures)) + "\n"
@@ -118,20 +121,26 @@ def render(redis: Redis) -> str:
 
 def _calls_per_request(figures: dict[str, dict[str, float]]) -> list[str]:
     """``crmsync_calls_per_crm_request{crm}``: calls logged per CRM request sent (any answer),
-    since the counters began; it rises above 1 when calls go in batch requests."""
-    requests: dict[str, float] = {}
-    for field, value in figures["crm_requests_total"].items():
-        labels = dict(pair.split("=", 1) for pair in field.split(",") if "=" in pair)
-        requests[labels.get("crm", "")] = requests.get(labels.get("crm", ""), 0.0) + value
+    since the counters began; it rises above 1 when calls go in batch requests (for the
+    current rate, divide ``rate()`` of the two counters)."""
+    requests = _by_crm(figures["crm_requests_total"])
     lines = [
         "# HELP crmsync_calls_per_crm_request Calls logged per CRM request sent (above 1: batch requests)",
         "# TYPE crmsync_calls_per_crm_request gauge",
     ]
-    for field, logged in sorted(figures["calls_logged_total"].items()):
-        crm = field.split("=", 1)[1] if "=" in field else ""
+    for crm, logged in sorted(_by_crm(figures["calls_logged_total"]).items()):
         if requests.get(crm):
             lines.append(f'crmsync_calls_per_crm_request{{crm="{_escape(crm)}"}} {round(logged / requests[crm], 3)}')
     return lines
+
+
+def _by_crm(values: dict[str, float]) -> dict[str, float]:
+    """A counter's values summed per ``crm`` label, over its other labels."""
+    totals: dict[str, float] = {}
+    for field, value in values.items():
+        crm = parse_field(field).get("crm", "")
+        totals[crm] = totals.get(crm, 0.0) + value
+    return totals
 
 
 def _escape(value: str) -> str:

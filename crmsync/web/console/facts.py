@@ -84,7 +84,7 @@ def _utc(moment: float, form: str) -> str:
 
 
 def _label(field: str, name: str) -> str:
-    return dict(pair.split("=", 1) for pair in field.split(",") if "=" in pair).get(name, "")
+    return metrics.parse_field(field).get(name, "")
 
 
 def _by_label(values: dict[str, float], name: str) -> dict[str, int]:

@@ -5,12 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, redirect, request, url_for
 
 from crmsync.web.console.pages import Console, local_target, page
-
-
-def source() -> str:
-    """The client's address: the last hop the platform's router appended, else the peer."""
-    forwarded = request.headers.get("X-Forwarded-For", "")
-    return forwarded.split(",")[-1].strip() or (request.remote_addr or "?")
+from crmsync.web.responses import source
 
 
 def add_routes(blueprint: Blueprint, console: Console) -> None:
