@@ -5,30 +5,39 @@ lock and record per call. The real processes are in tests/test_e2e_burst.py."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from redis import Redis
 from rq.registry import FinishedJobRegistry, ScheduledJobRegistry
 
-from crmsync import batch, jobs, metrics, store
+from crmsync import batch, jobs, metrics, queue, record, store
 from crmsync.events import dedupe_key, normalise
 from crmsync.ingest import Ingest
 from crmsync.queue import queue_for, reschedule
-from crmsync.record import SyncRecord
+from crmsync.record import SyncRecord, SyncState
 from crmsync.sandbox.hubspot import HubSpotSandbox
+from crmsync.sandbox.salesforce import SalesforceSandbox
 from tests import test_jobs
+from tests.conftest import installed
+from tests.sf_helpers import salesforce_env
 
 hubspot, runtime_for, runtime = test_jobs.hubspot, test_jobs.runtime_for, test_jobs.runtime  # fixtures
 BATCH_CREATE = "POST /crm/v3/objects/calls/batch/create$"
 
 
-def receive_many(redis: Redis, fixture_path: Path, sandbox: HubSpotSandbox, count: int) -> list[str]:
+def receive_many(
+    redis: Redis, fixture_path: Path, sandbox: HubSpotSandbox | SalesforceSandbox, count: int
+) -> list[str]:
     """``count`` calls from known callers, each queued as the webhook queues it."""
     body = json.loads((fixture_path / "call_ended_documented.json").read_text())
     call_ids = []
     for i in range(count):
         number = f"+96650100{i:04d}"
-        sandbox.seed_contact({"phone": number, "lastname": f"Caller {i}"})
+        if isinstance(sandbox, HubSpotSandbox):
+            sandbox.seed_contact({"phone": number, "lastname": f"Caller {i}"})
+        else:
+            sandbox.seed("Contact", {"Phone": number, "LastName": f"Caller {i}"})
         body["callId"] = f"batch-{i}"
         body["data"]["data"]["callParams"]["userNumber"] = number
         body["data"]["data"]["conversationId"] = f"conversation-{i}"
@@ -96,7 +105,7 @@ def test_a_claimed_call_another_job_holds_is_queued_again(runtime, hubspot, redi
     held.release()
 
 
-def test_one_refused_lookup_touches_only_its_call(runtime, hubspot, redis, fixture_path):
+def test_a_failed_batch_search_retries_each_of_its_calls(runtime, hubspot, redis, fixture_path):
     call_ids = receive_many(redis, fixture_path, hubspot, 3)
     hubspot.add_fault(match="POST /crm/v3/objects/contacts/search$", status=503, body={"message": "down"}, times=1)
     assert jobs.sync_call(take_first(redis), "call.ended") == "retrying"
@@ -104,6 +113,46 @@ def test_one_refused_lookup_touches_only_its_call(runtime, hubspot, redis, fixtu
     done = records(redis, call_ids)
     assert all(r.state == "queued" and r.errors[0]["status"] == 503 for r in done.values())
     assert ScheduledJobRegistry(queue=queue_for(redis)).count == 3  # each call's own retry
+
+
+def test_a_number_the_crm_cannot_look_up_fails_only_its_call(runtime, hubspot, redis, fixture_path):
+    call_ids = receive_many(redis, fixture_path, hubspot, 3)
+    body = json.loads((fixture_path / "call_ended_documented.json").read_text())
+    body["callId"], body["data"]["data"]["callParams"]["userNumber"] = "batch-bad", "+9991234567"  # no such country
+    event = normalise(body, "SA")
+    Ingest(redis, 3600).store(event, dedupe_key(event), enqueue=True)
+    assert jobs.sync_call(take_first(redis), "call.ended") == "synced"
+    failed = SyncRecord.load(redis, "batch-bad")
+    assert failed is not None and failed.state == "failed" and "E.164" in failed.reason, failed
+    assert {c: r.state for c, r in records(redis, call_ids).items()} == dict.fromkeys(call_ids, "synced")
+    assert hubspot.count(BATCH_CREATE) == 1 and hubspot.calls_for("batch-bad") == []
+
+
+def test_a_replay_claimed_beside_an_event_of_its_call_replays_it(runtime, hubspot, redis, fixture_path):
+    first, again = receive_many(redis, fixture_path, hubspot, 2)
+    assert jobs.sync_call(take_first(redis), "call.ended") == "synced"  # both synced, one batch
+    before = SyncRecord.load(redis, again).attempts  # type: ignore[union-attr]
+    reschedule(redis, first, "call.ended", 0)  # the batch's own job
+    reschedule(redis, again, "call.ended", 0)  # a delivery again: a synced call, nothing new
+    queue.replay(redis, again)  # and an admin's replay of the same call ...
+    record.update(redis, again, state=SyncState.SYNCED)  # ... which another job then synced: the replay still runs
+    assert jobs.sync_call(take_first(redis), "call.ended") == "synced"
+    assert SyncRecord.load(redis, again).attempts == before + 1  # type: ignore[union-attr]  # replayed once
+    assert len(hubspot.calls_for(again)) == 1
+
+
+def test_a_spent_salesforce_budget_makes_every_call_of_the_batch_wait(redis, redis_url, fixture_path, monkeypatch):
+    with SalesforceSandbox() as org:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(org.ca_path))
+        call_ids = receive_many(redis, fixture_path, org, 4)
+        with installed({**salesforce_env(org, redis_url), "SALESFORCE_DAILY_BUDGET": "1"}, redis):
+            assert jobs.sync_call(take_first(redis), "call.ended") == "retrying"
+        assert org.api_requests() <= 1  # the one unit, whatever it was spent on
+        assert [t for t in org.tasks() if t.get("CallObject") in call_ids] == []
+    done = records(redis, call_ids)
+    assert all(r.state == "queued" and r.next_attempt_at for r in done.values()), done  # waiting, not failed
+    assert all(r.next_attempt_at - time.time() > 3600 for r in done.values())  # until the budget has room
+    assert ScheduledJobRegistry(queue=queue_for(redis)).count == 4
 
 
 def test_refused_credentials_make_every_call_wait(runtime, hubspot, redis, fixture_path):
@@ -141,6 +190,6 @@ def test_a_batch_past_its_budget_hands_the_rest_back(runtime, hubspot, redis, fi
     assert all(SyncRecord.load(redis, c).state == "queued" for c in rest)  # type: ignore[union-attr]
     assert all(hubspot.calls_for(c) == [] for c in rest)
     assert queue_for(redis).count == 2
-    monkeypatch.setattr(batch, "BUDGET", batch.JOB_TIMEOUT / 2)
+    monkeypatch.undo()
     assert jobs.sync_call(take_first(redis), "call.ended") == "synced"  # the next job takes the last one
     assert all(len(hubspot.calls_for(c)) == 1 for c in call_ids)

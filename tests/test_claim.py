@@ -87,7 +87,14 @@ def test_a_claim_whose_job_is_gone_is_dropped(redis: Redis) -> None:
 
 
 def test_gather_returns_at_once_when_nothing_waits(redis: Redis) -> None:
-    assert Claims(redis).gather(99, window=30) == []  # 30 s window: a lone call still does not wait
+    # a lone call does not wait the window: a call arriving just after is not taken with it
+    later = threading.Timer(0.3, lambda: enqueue(redis, "call-late"))
+    later.start()
+    try:
+        assert Claims(redis).gather(99, window=5) == []
+    finally:
+        later.join()
+    assert queue_for(redis).count == 1  # a gather that had waited would have claimed it
 
 
 def test_gather_keeps_taking_what_arrives_within_the_window(redis: Redis) -> None:
