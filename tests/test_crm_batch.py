@@ -172,6 +172,28 @@ def test_hubspot_refused_input_fails_only_its_call(hubspot: HubSpotSandbox, hcon
     assert sorted(c["hs_call_external_id"] for c in hubspot.calls.values()) == ["call-0", "call-1"]
 
 
+def test_hubspot_429_stops_the_batch_and_is_every_rest_answer(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+    # 150 calls: two creates of 100 and 50; HubSpot refuses the first with a 429, so crmsync
+    # sends nothing more (no second create, no contact update, no call on its own)
+    writes = hs_writes(hubspot, 150, budget="5")
+    hubspot.add_fault(
+        match=HS_BATCH_CREATE,
+        status=429,
+        headers={"Retry-After": "7"},
+        body={
+            "status": "error",
+            "message": "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT",
+        },
+        times=1,
+    )
+    before = hubspot.count()
+    answers = hconn.write_calls(writes)
+    assert all(isinstance(a, RateLimited) for a in answers)
+    assert hubspot.count() - before == 1 and hubspot.calls == {}
+    assert all(hconn.ledger.get(w.activity.call_id) is None for w in writes)  # nothing created: no mark left
+
+
 def test_hubspot_lost_batch_answer_is_recovered_without_a_duplicate(
     hubspot: HubSpotSandbox, hconn: HubSpotConnector
 ) -> None:

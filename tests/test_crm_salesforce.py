@@ -445,6 +445,18 @@ def test_a_number_that_is_not_e164_is_permanent(connector):
         connector.find_people("not a number", ["Contact"], [])
 
 
+def test_a_value_too_long_is_not_repeated_in_the_reason(sandbox, connector):
+    # Salesforce's STRING_TOO_LONG repeats the value, which may be a call summary
+    sandbox.seed("Contact", {"Phone": CALLER})
+    person = connector.find_people(CALLER, ["Contact"], FIELDS)[0]
+    summary = "The customer said her card ends 4242 and she moves house in May. " * 5
+    result = connector.write_call(person, activity(), {"Preferred_Time__c": summary, "NPS__c": 7})
+    reason = result.rejected["Preferred_Time__c"]
+    assert "STRING_TOO_LONG" in reason and "max length=255" in reason, reason
+    assert "moves house" not in reason and "4242" not in reason
+    assert result.written == {"NPS__c": 7}
+
+
 def test_a_refusal_without_field_names_still_writes_the_task(sandbox, connector):
     sandbox.seed("Contact", {"Phone": CALLER})
     person = connector.find_people(CALLER, ["Contact"], FIELDS)[0]

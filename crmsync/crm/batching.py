@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from crmsync.crm.base import CallWrite, Connector, Found, Person, WriteResult, Written
-from crmsync.crm.ledger import Ledger
-from crmsync.errors import CredentialsError, RateLimited, SyncError
+from crmsync.crm.ledger import Ledger, nothing_created
+from crmsync.errors import CredentialsError, PermanentError, RateLimited, SyncError
 
 T = TypeVar("T")
 
@@ -102,8 +102,8 @@ def create_marked(ledger: Ledger, call_ids: Sequence[str], send: Callable[[], T]
     try:
         return send()
     except (SyncError, CredentialsError) as err:
-        if isinstance(err, CredentialsError | RateLimited) or 400 <= err.status < 500:
-            for call_id in call_ids:  # refused (or never sent): nothing was created
+        if nothing_created(err):
+            for call_id in call_ids:
                 ledger.clear(call_id)
         if isinstance(err, CredentialsError):
             raise
@@ -120,6 +120,7 @@ class Batch:
     logged: dict[int, tuple[str, bool]] = field(default_factory=dict)
     answers: dict[int, Written] = field(default_factory=dict)
     alone: list[int] = field(default_factory=list)
+    limited: RateLimited | None = None  # a rate limit met: nothing more is sent, it is every rest's answer
 
     def create(self, ledger: Ledger, items: list[int], send: Callable[[], T]) -> T | SyncError:
         """``create_marked`` for the calls of ``items``; when it fails, the items are ``unsettled``
@@ -140,12 +141,21 @@ class Batch:
             return err
 
     def unsettled(self, err: SyncError, items: list[int]) -> None:
-        """A batch request failed as a whole: a refusal (4xx, not a rate limit) sends each item
-        on its own, to get its own answer; anything else is each item's answer."""
-        if not isinstance(err, RateLimited) and 400 <= err.status < 500:
+        """A batch request failed as a whole: the CRM refusing its data (one bad input refuses
+        them all) sends each item on its own, to get its own answer; anything else (an outage,
+        a rate limit: then nothing more is sent) is each item's answer."""
+        if isinstance(err, PermanentError):
             self.alone.extend(items)
-        else:
-            self.answers.update(dict.fromkeys(items, err))
+            return
+        if isinstance(err, RateLimited):
+            self.limited = err
+        self.answers.update(dict.fromkeys(items, err))
+
+    def held(self, items: Sequence[int]) -> bool:
+        """True (and ``items`` answered with it) once a rate limit was met."""
+        if self.limited is not None:
+            self.answers.update(dict.fromkeys(items, self.limited))
+        return self.limited is not None
 
     def people(self, values: dict[int, dict[str, Any]]) -> tuple[list[int], list[int]]:
         """The logged calls with person fields to write (``values``: index -> fields), as
@@ -163,7 +173,8 @@ class Batch:
         """Each item of ``alone`` through ``write_call``, in order; then every answer, in the
         order of ``writes``."""
         for i in self.alone:
-            self.answers[i] = write_one(connector, self.writes[i])
+            if not self.held([i]):
+                self.answers[i] = write_one(connector, self.writes[i])
         return [self.answers[i] for i in range(len(self.writes))]
 
 
@@ -183,8 +194,11 @@ def write_batched(
     batch = Batch(writes)
     fresh, known, batch.alone = sort_by_ledger(writes, conn.ledger, writable)
     for chunk in chunks(fresh, size):
-        create(conn, batch, chunk)
+        if not batch.held(chunk):
+            create(conn, batch, chunk)
     for part in chunks(known, size):
-        update(conn, batch, part)
-    update_people(conn, batch)
+        if not batch.held([i for i, _ in part]):
+            update(conn, batch, part)
+    if not batch.held([i for i in batch.logged if i not in batch.answers]):
+        update_people(conn, batch)
     return batch.settle(conn)

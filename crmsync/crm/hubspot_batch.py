@@ -23,7 +23,7 @@ never joins a batch create.
 
 What a batch request does not settle goes through ``write_call`` on its own and gets that
 path's answer: a batch HubSpot refuses (4xx: one invalid input refuses all of them, and
-nothing was created), ids a 207 reports missing, contacts named twice in one batch, and
+nothing was created), records a 207 leaves out of its results, contacts named twice in one batch, and
 contact fields HubSpot refuses (``write_call`` drops and reports them per call).
 """
 
@@ -139,12 +139,12 @@ def _update_calls(conn: Any, batch: Batch, part: list[tuple[int, str]]) -> None:
     )
     if isinstance(result, SyncError):
         return
-    missing = _missing_ids(result)
+    updated = _updated_ids(result)
     for i, rid in part:
-        if rid in missing:
-            batch.alone.append(i)  # deleted in HubSpot: write_call logs it again
-        else:
+        if rid in updated:
             batch.logged[i] = (rid, False)
+        else:
+            batch.alone.append(i)  # a 207 left it out (deleted in HubSpot?): write_call settles it
 
 
 def _update_contacts(conn: Any, batch: Batch) -> None:
@@ -163,12 +163,12 @@ def _update_contacts(conn: Any, batch: Batch) -> None:
                 batch.answers.update(dict.fromkeys(part, err))
                 continue
             result = None  # a refused field refuses the whole batch: each contact on its own
-        missing = _missing_ids(result) if result is not None else set()
+        updated = _updated_ids(result) if result is not None else set()
         for i in part:
-            if result is None or writes[i].person.id in missing:
-                _contact_alone(conn, batch, i, values[i])
-            else:
+            if writes[i].person.id in updated:
                 batch.done(i, dict(values[i]), {})
+            else:  # refused with the rest, or left out of a 207: on its own
+                _contact_alone(conn, batch, i, values[i])
 
 
 def _contact_alone(conn: Any, batch: Batch, i: int, values: dict[str, str]) -> None:
@@ -181,10 +181,7 @@ def _contact_alone(conn: Any, batch: Batch, i: int, values: dict[str, str]) -> N
     batch.done(i, written, rejected)
 
 
-def _missing_ids(result: Any) -> set[str]:
-    """The ids a 207 answer reports not found."""
-    missing: set[str] = set()
-    for error in getattr(result, "errors", None) or []:
-        context = getattr(error, "context", None) or {}
-        missing.update(str(i) for i in context.get("ids") or [])
-    return missing
+def _updated_ids(result: Any) -> set[str]:
+    """The records a batch update's answer says it updated (a 207 names the rest in its
+    errors, for whatever reason: only what ``results`` holds counts as done)."""
+    return {str(r.id) for r in getattr(result, "results", None) or []}

@@ -23,7 +23,7 @@ from redis import Redis
 from urllib3.util.retry import Retry
 
 from crmsync.crm.hubspot_errors import CRM, is_api_exception, is_network_error, scrub, translate
-from crmsync.crm.ledger import Ledger
+from crmsync.crm.ledger import Ledger, nothing_created
 from crmsync.crm.ratelimit import SharedLimiter
 from crmsync.errors import CredentialsError, RetryableError, SyncError
 from crmsync.metrics import Metrics
@@ -134,9 +134,8 @@ class HubSpotClient:
         try:
             created = self.send(method, body)
         except (SyncError, CredentialsError) as err:
-            status = getattr(err, "status", 0)
-            if isinstance(err, CredentialsError) or 400 <= status < 500:
-                ledger.clear(name)  # HubSpot answered with a refusal: nothing was created
+            if nothing_created(err):
+                ledger.clear(name)
             raise
         ledger.record(name, str(created.id))
         return created

@@ -29,6 +29,7 @@ from typing import Any
 from redis import Redis
 
 from crmsync import store
+from crmsync.errors import CredentialsError, RateLimited, SyncError
 
 PENDING = "pending"
 
@@ -98,3 +99,11 @@ def person_name(object: str, properties: Mapping[str, Any], phone_fields: Sequen
     )
     what = f"phone:{phone}" if phone is not None else json.dumps(properties, sort_keys=True, default=str)
     return hashlib.sha256(f"{object.lower()}\n{what}".encode()).hexdigest()[:32]
+
+
+def nothing_created(err: SyncError | CredentialsError) -> bool:
+    """A create that failed so: the CRM created nothing (a refusal, 4xx; refused credentials;
+    a rate limit, ours or the CRM's, so nothing was sent), and its ``pending`` mark is
+    cleared. Any other failure (a timeout, a 5xx) may have lost the answer of a create that
+    landed: the mark stays, and the retry looks before creating."""
+    return isinstance(err, CredentialsError | RateLimited) or 400 <= err.status < 500

@@ -99,6 +99,8 @@ def _create_tasks(conn: Any, batch: Batch, chunk: list[int]) -> None:
         if result.get("success") and result.get("id"):
             conn.ledger.record(call_id, str(result["id"]))
             batch.logged[i] = (str(result["id"]), True)
+        elif result.get("success"):  # created, but the answer has no id: a lost answer, pending stays
+            batch.answers[i] = error_from(502, None, "log the calls: the answer named no Task id")
         else:
             conn.ledger.clear(call_id)  # Salesforce created nothing for this record
             batch.alone.append(i)

@@ -41,6 +41,7 @@ CRM = "salesforce"
 USAGE_KEY = "crmsync:salesforce:api_usage"
 USAGE_TTL = 300  # seconds a Sforce-Limit-Info reading is trusted; then one request may refresh it
 LIMIT_RETRY_AFTER = 60.0  # seconds, after REQUEST_LIMIT_EXCEEDED (Salesforce sends no Retry-After)
+_ECHOED_VALUE = re.compile(r"(data value too large):.*?(\s*\(max length=\d+\)|$)", re.DOTALL)
 _LONG_DIGITS = re.compile(r"(?<![\w])\+?\d[\d\s().\-]{5,}\d(?![\w])")
 
 
@@ -74,8 +75,10 @@ def apply_timeout(session: requests.Session, timeout: float | tuple[float, float
 
 
 def scrub(text: str, limit: int = 500) -> str:
-    """A vendor message safe for logs and ``crmsync status``: long digit runs (phone
-    numbers) masked, dates and record ids kept, cut to ``limit`` characters."""
+    """A vendor message safe for logs and ``crmsync status``: the value Salesforce repeats in
+    a ``STRING_TOO_LONG`` (it may be a summary or transcript) left out, long digit runs
+    (phone numbers) masked, dates and record ids kept, cut to ``limit`` characters."""
+    text = _ECHOED_VALUE.sub(r"\1 (value not repeated)\2", text)
 
     def mask(match: re.Match[str]) -> str:
         value = match.group()

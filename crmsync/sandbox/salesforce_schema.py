@@ -252,7 +252,10 @@ def _check_value(fd: FieldDef, value: Any) -> Any:
             raise bad_type
         if fd.length and len(value) > fd.length:
             raise SfApiError(
-                400, "STRING_TOO_LONG", f"{fd.label}: data value too large (max length={fd.length})", [fd.name]
+                400,
+                "STRING_TOO_LONG",
+                f"{fd.label}: data value too large: {value} (max length={fd.length})",  # Salesforce echoes it
+                [fd.name],
             )
         if fd.restricted and value not in fd.picklist:
             raise SfApiError(
