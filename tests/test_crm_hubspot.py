@@ -90,7 +90,7 @@ def test_create_person_answer_lost_is_not_duplicated(hubspot: HubSpotSandbox, re
 
 
 # -- writing the call ----------------------------------------------------------------------
-def test_synced_call_takes_three_requests(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:
+def test_synced_call_takes_three_requests(hubspot: HubSpotSandbox, hconn: HubSpotConnector, redis: Redis) -> None:
     cid = hubspot.seed_contact({"firstname": "Noura", "phone": "0501234567", "hubspot_owner_id": "1002"})
     [found] = hconn.find_people("+966501234567", ["contact"], ["budget"])
     result = hconn.write_call(
@@ -106,7 +106,7 @@ def test_synced_call_takes_three_requests(hubspot: HubSpotSandbox, hconn: HubSpo
     assert call["hubspot_owner_id"] == "1002" and call["hs_call_disposition"] == CONNECTED
     assert call["hs_call_from_number"] == "+966501234567"
     assert hubspot.contact(cid)["interest_level"] == "high"
-    assert int(Redis.hget(hconn._metrics._redis, "crmsync:metrics:crm_requests_total", "crm=hubspot,status=201"))
+    assert int(redis.hget("crmsync:metrics:crm_requests_total", "crm=hubspot,status=201"))  # type: ignore[arg-type]
 
 
 def test_call_properties_hubspot_would_refuse_are_left_out(hubspot: HubSpotSandbox, hconn: HubSpotConnector) -> None:

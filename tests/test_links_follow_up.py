@@ -344,7 +344,7 @@ def test_follow_up_without_due_is_due_a_day_after_the_call(install, hubspot, red
 def test_a_lost_task_answer_is_looked_up_not_created_again(install, hubspot, redis, fixture_path):
     seed_hubspot(hubspot)
     runtime = on_hubspot(install, hubspot, hubspot_mapping(FOLLOW_UP))
-    runtime.connector._index_lag = 0.0  # type: ignore[attr-defined]  # trust "not found" at once
+    runtime.connector.client.index_lag = 0.0  # type: ignore[attr-defined]  # trust "not found" at once
     call_id = receive(redis, fixture_path, follow_up_date="2026-03-04")
     hubspot.add_fault(match="POST /crm/v3/objects/tasks$", drop=True, times=1)  # created, answer lost
     assert jobs.sync_call(call_id, "call.ended") == "retrying"

@@ -61,24 +61,18 @@ class HubSpotConnector:
         index_lag: float = INDEX_LAG,
         max_wait: float = 30.0,
     ) -> None:
-        self._metrics = metrics if metrics is not None else Metrics(redis)
         self.client = HubSpotClient(
-            settings, redis, timeout=timeout, metrics=self._metrics, index_lag=index_lag, max_wait=max_wait
+            settings,
+            redis,
+            timeout=timeout,
+            metrics=metrics if metrics is not None else Metrics(redis),
+            index_lag=index_lag,
+            max_wait=max_wait,
         )
         self.ledger = Ledger(redis, CRM, "activity")
         self.callers = HubSpotPeople(self.client, Ledger(redis, CRM, "person"))
         self.writer = HubSpotWriter(self.client, activities=self.ledger, follow_ups=Ledger(redis, CRM, "follow_up"))
         self.records = HubSpotRecords(self.client)
-
-    @property
-    def _index_lag(self) -> float:
-        """Seconds a lost create waits for HubSpot's search index (``HubSpotClient.index_lag``;
-        tests set it to trust "not found" at once)."""
-        return self.client.index_lag
-
-    @_index_lag.setter
-    def _index_lag(self, seconds: float) -> None:
-        self.client.index_lag = seconds
 
     def close(self) -> None:
         """Close the connection pools (tests; a worker keeps the connector for its life)."""
