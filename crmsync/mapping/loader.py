@@ -29,11 +29,17 @@ def load_mapping(path: str | Path) -> Mapping:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise MappingError([f"{path}: cannot read the file: {reason}"]) from None
+    return load_text(text, path)
+
+
+def load_text(text: str, path: str | Path) -> Mapping:
+    """A mapping from ``text`` as if it were the file ``path`` (a draft pasted in the console
+    too); raises ``MappingError`` with every problem found, each naming ``path`` and line."""
     try:
         located = read_yaml(text)
     except YamlSyntaxError as exc:
         raise MappingError([f"{path}:{exc.line}: {exc.message}"]) from None
-    checker = MappingChecker(path, located)
+    checker = MappingChecker(Path(path), located)
     mapping = checker.mapping()
     mapping.digest = hashlib.sha256(text.encode()).hexdigest()[:12]
     if checker.problems:

@@ -21,12 +21,10 @@ from crmsync import phones, times
 from crmsync.crm.base import Person
 from crmsync.errors import MappingError
 from crmsync.events import CallContext, CanonicalEvent, call_context
-from crmsync.mapping.loader import load_mapping
+from crmsync.mapping.loader import load_mapping, load_text
 from crmsync.mapping.model import Mapping
 from crmsync.mapping.remote import choose_person
 from crmsync.mapping.routing import Routes, conflicts
-from crmsync.mapping.sections import MappingChecker
-from crmsync.mapping.source import YamlSyntaxError, read_yaml
 
 # find(number, objects, fields) -> people: the connector's lookup, for a remote preview
 Finder = Callable[[str, Sequence[str], Sequence[str]], list[Person]]
@@ -60,19 +58,6 @@ def check_folder(directory: Path) -> tuple[dict[str, Any], dict[Path, Mapping]]:
     crms = dict.fromkeys(m.crm for m in loaded.values())
     report["routes"] = {crm: Routes(crm, [m for m in loaded.values() if m.crm == crm]).table() for crm in crms}
     return report, loaded
-
-
-def load_text(text: str, name: str) -> Mapping:
-    """A mapping from ``text`` as if it were the file ``name``; raises ``MappingError``."""
-    try:
-        located = read_yaml(text)
-    except YamlSyntaxError as exc:
-        raise MappingError([f"{name}:{exc.line}: {exc.message}"]) from None
-    checker = MappingChecker(Path(name), located)
-    mapping = checker.mapping()
-    if checker.problems:
-        raise MappingError(checker.sorted_problems())
-    return mapping
 
 
 def check_text(text: str, name: str) -> tuple[Mapping | None, list[str]]:
