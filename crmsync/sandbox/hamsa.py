@@ -127,13 +127,7 @@ class HamsaSandbox(HostedSandbox):
         self.server.requests.clear()
         self.server.clear_faults()
 
-    # -- test helpers (the life cycle is HostedSandbox's) -------------------------------------
-    def clear_faults(self) -> None:
-        self.server.clear_faults()
-
-    def count(self, pattern: str = ".*") -> int:
-        return self.server.count(pattern)
-
+    # -- test helpers (the life cycle, requests and faults are HostedSandbox's) ----------------
     def add_call(
         self,
         *,

@@ -118,12 +118,6 @@ class HubSpotSandbox(HostedSandbox):
         values: dict[str, Any] = {"access_token": self.token, "base_url": self.url, **overrides}
         return HubSpotSettings(**values)
 
-    def clear_faults(self) -> None:
-        self.server.clear_faults()
-
-    def count(self, pattern: str = ".*") -> int:
-        return self.server.count(pattern)
-
     def seed_contact(self, properties: dict[str, Any], *, indexed: bool = True) -> str:
         """Store a contact as if typed in HubSpot's UI (no validation); returns its id.
         ``indexed=False`` makes it subject to the index lag like an API-created one."""

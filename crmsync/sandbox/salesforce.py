@@ -24,10 +24,9 @@ import re
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs
 
-from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Request, Response
 
 from crmsync.sandbox.salesforce_collections import run_collection
@@ -43,7 +42,7 @@ from crmsync.sandbox.salesforce_login import (
 from crmsync.sandbox.salesforce_org import Org
 from crmsync.sandbox.salesforce_query import parse_sosl
 from crmsync.sandbox.salesforce_schema import SCHEMA, SfApiError, object_name
-from crmsync.sandbox.server import Fault, RecordedRequest, SandboxServer
+from crmsync.sandbox.server import HostedSandbox, SandboxServer
 
 DEFAULT_TOKEN = "00D000000000001!sandbox-session"
 
@@ -198,14 +197,7 @@ class SalesforceApp:
         raise SfApiError(405, "METHOD_NOT_ALLOWED", f"HTTP Method '{method}' not allowed")
 
 
-class _QuietHandler(WSGIRequestHandler):
-    """werkzeug logs each request line, and a SOSL URL holds the phone number searched for."""
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        pass
-
-
-class SalesforceSandbox:
+class SalesforceSandbox(HostedSandbox):
     """An org served over TLS on 127.0.0.1: ``start()``/``stop()`` or a ``with`` block.
 
     ``token`` is a valid session from the start (``SALESFORCE_ACCESS_TOKEN``); ``creds``
@@ -229,22 +221,10 @@ class SalesforceSandbox:
         self.app = SalesforceApp(self.org, self.creds, token=token, api_max=api_max)
         self.server = SandboxServer(self.app, tls=True, cert_dir=cert_dir)
 
-    def start(self) -> SalesforceSandbox:
-        self.server.start()
-        inner = getattr(self.server, "_server", None)
-        if inner is not None:  # until SandboxServer takes a request handler of its own
-            inner.RequestHandlerClass = _QuietHandler
+    def start(self) -> Self:
+        super().start()
         self.app.public_url = self.server.url
         return self
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def __enter__(self) -> SalesforceSandbox:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def reset(self) -> None:
         """Forget records, faults, the request log, issued sessions and API usage."""
@@ -256,25 +236,11 @@ class SalesforceSandbox:
         self.app.api_used = 0
         self.app.logins = 0
 
-    # -- what tests and the demo use --------------------------------------------------------
-    @property
-    def url(self) -> str:
-        return self.server.url
-
+    # -- what tests and the demo use (and HostedSandbox's url, requests, faults, count) ------------
     @property
     def ca_path(self) -> Path:
         assert self.server.ca_path is not None, "the sandbox is not started"
         return self.server.ca_path
-
-    @property
-    def requests(self) -> list[RecordedRequest]:
-        return self.server.requests
-
-    def add_fault(self, **kwargs: Any) -> Fault:
-        return self.server.add_fault(**kwargs)
-
-    def count(self, pattern: str = ".*") -> int:
-        return self.server.count(pattern)
 
     def api_requests(self) -> int:
         """Requests to the data API (``/services/data/…``), whatever their answer."""

@@ -233,3 +233,10 @@ class HostedSandbox:
     def add_fault(self, **kwargs: Any) -> Fault:
         """See ``SandboxServer.add_fault``; ``match`` is a regex on ``"METHOD /path"``."""
         return self.server.add_fault(**kwargs)
+
+    def clear_faults(self) -> None:
+        self.server.clear_faults()
+
+    def count(self, pattern: str = ".*") -> int:
+        """How many recorded requests match ``pattern`` (regex on ``"METHOD /path"``)."""
+        return self.server.count(pattern)
