@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -131,10 +132,14 @@ def seed_caller(crm: str, sandbox: Any, e164: str) -> str:
     return str(sandbox.seed("Contact", {"Phone": national, "LastName": "Bench", "FirstName": "Caller"}))
 
 
+@lru_cache(maxsize=1)
+def _fixture() -> dict[str, Any]:
+    return dict(json.loads(FIXTURE.read_text()))
+
+
 def call_body(call_id: str, e164: str) -> bytes:
     """The documented ``call.ended`` webhook with another call id and customer number."""
-    body = json.loads(FIXTURE.read_text())
-    body = copy.deepcopy(body)
+    body = copy.deepcopy(_fixture())
     body["callId"] = call_id
     body["data"]["data"]["callParams"]["userNumber"] = e164
     return json.dumps(body).encode()
