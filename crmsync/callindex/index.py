@@ -24,10 +24,8 @@ MAPPINGS_KEY = PREFIX + "mappings"
 STATES = tuple(
     s.value for s in (SyncState.QUEUED, SyncState.SYNCED, SyncState.PARTIAL, SyncState.SKIPPED, SyncState.FAILED)
 )
-ENTRY_FIELDS = (
-    "call_id",
-    "at",
-    "state",
+# what ``summary`` keeps of a call, and so what an entry holds of it
+SUMMARY_FIELDS = (
     "agent_id",
     "agent_name",
     "mapping",
@@ -36,11 +34,8 @@ ENTRY_FIELDS = (
     "direction",
     "duration_seconds",
     "started_at",
-    "crm",
-    "person_type",
-    "person_id",
-    "updated_at",
 )
+ENTRY_FIELDS = ("call_id", "at", "state", *SUMMARY_FIELDS, "crm", "person_type", "person_id", "updated_at")
 
 _WRITE_SCRIPT = """
 -- KEYS: all, entry, state key, then the sets to add to (agent, mapping, source, phone…), then the state keys to
@@ -149,16 +144,7 @@ class CallIndex:
         fields: dict[str, Any] = {"call_id": call_id, "state": state, "updated_at": updated_at or "", "crm": crm}
         if person:
             fields.update(person_type=person.get("type"), person_id=person.get("id"))
-        for name in (
-            "agent_id",
-            "agent_name",
-            "mapping",
-            "source",
-            "number",
-            "direction",
-            "duration_seconds",
-            "started_at",
-        ):
+        for name in SUMMARY_FIELDS:
             if call.get(name) not in (None, ""):
                 fields[name] = call[name]
         flat = [str(x) for pair in fields.items() if pair[1] not in (None, "") for x in pair]
