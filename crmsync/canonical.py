@@ -54,6 +54,11 @@ class CallFields(TypedDict):
     source: NotRequired[str]  # "reconcile" or "backfill" when not a webhook (SPEC §5)
 
 
+# The keys of ``CallFields`` that an event's normaliser fills (``source`` is set on calls taken
+# from Hamsa's history, not by a normaliser); the mappings' ``call.*`` adds ``event`` to them.
+CALL_KEYS = tuple(key for key in CallFields.__annotations__ if key != "source")
+
+
 class CanonicalEvent(TypedDict):
     """One accepted webhook body. ``call_id`` is always a non-empty id found in ``raw``."""
 

@@ -13,26 +13,12 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from crmsync.canonical import CALL_KEYS as EVENT_CALL_KEYS
+
 ROOTS = ("call", "transcript", "transcript_text", "outcome", "tools")
-CALL_KEYS = (
-    "id",
-    "conversation_id",
-    "event",
-    "agent_id",
-    "agent_name",
-    "project_id",
-    "direction",
-    "customer_number",
-    "agent_number",
-    "started_at",
-    "answered_at",
-    "ended_at",
-    "duration_seconds",
-    "status",
-    "recording_url",
-    "channel",
-    "provider",
-)
+# ``call.*`` as mappings see it (SPEC §5, in its order): an event's call keys, and after the
+# ids the type of the latest event
+CALL_KEYS = (*EVENT_CALL_KEYS[:2], "event", *EVENT_CALL_KEYS[2:])
 _PART = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_-]*|\d+)$")
 _MISSING = object()
 

@@ -5,12 +5,11 @@ for Hamsa (the same keys, plus ``call.provider``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, cast
 
 from crmsync import phones, times
-from crmsync.canonical import CanonicalEvent
+from crmsync.canonical import CALL_KEYS, CanonicalEvent
 from crmsync.events import InvalidEvent
 
 # How each platform names the two sides of a conversation, as Hamsa's transcripts do.
@@ -199,8 +198,8 @@ def canonical_event(
     received_at: str | None,
 ) -> CanonicalEvent:
     """The canonical event; ``call`` holds the SPEC §5 call fields this event tells."""
-    fields: dict[str, Any] = dict.fromkeys(_CALL_KEYS)
-    fields.update({key: value for key, value in call.items() if key in _CALL_KEYS})
+    fields: dict[str, Any] = dict.fromkeys(CALL_KEYS)
+    fields.update({key: value for key, value in call.items() if key in CALL_KEYS})
     fields["id"] = call_id
     fields["provider"] = provider
     fields["customer_number"] = phones.normalise(text(fields["customer_number"]), region)
@@ -220,23 +219,3 @@ def canonical_event(
         "raw": raw,
     }
     return cast(CanonicalEvent, built)  # the call fields are built by key above
-
-
-_CALL_KEYS: Iterable[str] = (
-    "id",
-    "conversation_id",
-    "agent_id",
-    "agent_name",
-    "project_id",
-    "provider",
-    "direction",
-    "customer_number",
-    "agent_number",
-    "started_at",
-    "answered_at",
-    "ended_at",
-    "duration_seconds",
-    "status",
-    "recording_url",
-    "channel",
-)
