@@ -4,7 +4,7 @@ vulture parses this file (it is never run). Reviewed by hand: add a name only wi
 # ruff: noqa
 _ = object()
 
-# RQ calls this override of Worker.get_heartbeat_ttl (crmsync/worker.py, bench/worker_modes.py),
+# RQ calls this override of Worker.get_heartbeat_ttl (crmsync/worker.py's CrmsyncHeartbeat),
 # with `working_time` as its keyword.
 _.get_heartbeat_ttl
 working_time

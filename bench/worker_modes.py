@@ -40,7 +40,6 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from bench.common import (
     ROOT,
@@ -67,34 +66,17 @@ def run_child(mode: str) -> int:
     from rq.serializers import JSONSerializer
 
     from crmsync import logs, store
-    from crmsync.queue import JOB_TIMEOUT
-    from crmsync.runtime import Runtime
     from crmsync.settings import Settings
-    from crmsync.worker import MAINTENANCE_INTERVAL, WORKER_TTL, CrmsyncWorker, build_worker
+    from crmsync.worker import CrmsyncHeartbeat, CrmsyncWorker, build_worker
+
+    class ForkingCrmsyncWorker(CrmsyncHeartbeat, Worker):
+        """crmsync's worker settings on RQ's forking Worker (a work horse per job)."""
 
     settings = Settings.from_env()
     logs.configure(settings.log_level)
-    if mode == "simple":
-        worker, _ = build_worker(settings)
+    if mode in ("simple", "fork"):
+        worker, _ = build_worker(settings, ForkingCrmsyncWorker if mode == "fork" else CrmsyncWorker)
         worker.work(burst=True, with_scheduler=True, logging_level=settings.log_level)
-    elif mode == "fork":
-
-        class ForkingCrmsyncWorker(Worker):
-            """crmsync's worker settings on RQ's forking Worker (a work horse per job)."""
-
-            def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
-                return int(job.timeout or JOB_TIMEOUT) + 20
-
-        runtime = Runtime.build(settings)
-        Runtime.install(runtime)
-        forking = ForkingCrmsyncWorker(
-            [store.QUEUE_NAME],
-            connection=runtime.redis,
-            serializer=JSONSerializer,
-            maintenance_interval=MAINTENANCE_INTERVAL,
-            worker_ttl=WORKER_TTL,
-        )
-        forking.work(burst=True, with_scheduler=True, logging_level=settings.log_level)
     elif mode == "pool":
         from rq.worker_pool import WorkerPool
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from rq import SimpleWorker
 from rq.serializers import JSONSerializer
+from rq.worker import BaseWorker
 
 from crmsync import store
 from crmsync.hamsa import schedule
@@ -28,15 +29,24 @@ MAINTENANCE_INTERVAL = 15  # seconds between sweeps for abandoned and scheduled 
 WORKER_TTL = 35  # seconds; RQ waits on the queue for WORKER_TTL - 15 s, so an idle worker sweeps every 20 s
 
 
-class CrmsyncWorker(SimpleWorker):
+class CrmsyncHeartbeat:
+    """crmsync's heartbeat for an RQ worker class (put it first among the bases): a started
+    job's entry lives ``JOB_TIMEOUT + 20`` seconds."""
+
     def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
         return int(job.timeout or JOB_TIMEOUT) + 20
 
 
-def build_worker(settings: Settings) -> tuple[CrmsyncWorker, Runtime]:
+class CrmsyncWorker(CrmsyncHeartbeat, SimpleWorker):
+    """The worker ``crmsync worker`` runs: no fork per job (the module docstring says why)."""
+
+
+def build_worker(settings: Settings, worker_class: type[BaseWorker] = CrmsyncWorker) -> tuple[BaseWorker, Runtime]:
+    """The Runtime, built and installed, and a ``worker_class`` on crmsync's queue with its
+    serializer and timings (``bench/worker_modes.py`` passes RQ's forking ``Worker`` instead)."""
     runtime = Runtime.build(settings)
     Runtime.install(runtime)
-    worker = CrmsyncWorker(
+    worker = worker_class(
         [store.QUEUE_NAME],
         connection=runtime.redis,
         serializer=JSONSerializer,
