@@ -8,7 +8,6 @@ import copy
 import json
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -31,7 +30,7 @@ from crmsync.metrics import snapshot
 from crmsync.record import SyncRecord
 from crmsync.sandbox.hamsa import HamsaSandbox
 from tests.conftest import FIXTURES, ROOT, free_port, key_problems
-from tests.processes import Process, crmsync_env, wait_for, wait_http
+from tests.processes import Process, crmsync_env, run_cli, wait_for, wait_http
 
 pytestmark = pytest.mark.e2e
 TOKEN = "e2e-reconcile-token"
@@ -84,14 +83,7 @@ class Stack:
         )
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(Path(sys.executable).parent / "crmsync"), *args],
-            env={**self.env, "PATH": ""},
-            capture_output=True,
-            text=True,
-            timeout=120,
-            cwd=ROOT,
-        )
+        return run_cli(self.env, *args, timeout=120)
 
     def state(self, call_id: str) -> dict[str, Any]:
         record = SyncRecord.load(self.redis, call_id)

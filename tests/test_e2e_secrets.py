@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import requests
 
 from crmsync.sandbox.hamsa import HamsaSandbox
 from tests.conftest import ROOT, free_port
-from tests.processes import Process, crmsync_env, start_sandbox, wait_for, wait_http
+from tests.processes import Process, crmsync_env, run_cli, start_sandbox, wait_for, wait_http
 from tests.redis_scan import everything, holding
 
 pytestmark = pytest.mark.e2e
@@ -65,17 +62,6 @@ def run(request, redis_url, tmp_path_factory):
         hamsa.stop()
 
 
-def cli(env, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(Path(sys.executable).parent / "crmsync"), *args],
-        env={**env, "PATH": ""},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-
-
 def exercise(base: str, env: dict[str, str]) -> None:
     body = json.loads((ROOT / "crmsync" / "demo" / "call_ended_documented.json").read_text())
     call_id = body["callId"]
@@ -105,13 +91,13 @@ def exercise(base: str, env: dict[str, str]) -> None:
         )
         assert login.status_code == 200 and "Log out" in login.text
     wait_for(
-        lambda: json.loads(cli(env, "status", call_id, "--json").stdout or "{}").get("state") == "synced",
+        lambda: json.loads(run_cli(env, "status", call_id, "--json").stdout or "{}").get("state") == "synced",
         60,
         interval=0.5,
         what="the call synced",
     )
-    assert cli(env, "history", "--call", call_id).returncode == 0
-    assert cli(env, "rollback", call_id, "--dry-run").returncode == 0
+    assert run_cli(env, "history", "--call", call_id).returncode == 0
+    assert run_cli(env, "rollback", call_id, "--dry-run").returncode == 0
 
 
 def test_no_configured_secret_is_anywhere_in_redis(run, redis_url):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,7 @@ import requests
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.sandbox.salesforce import SalesforceSandbox
 from tests.conftest import ROOT, free_port
-from tests.processes import Process, crmsync_env, wait_for, wait_http
+from tests.processes import Process, crmsync_env, run_cli, wait_for, wait_http
 
 pytestmark = pytest.mark.e2e
 TOKEN = "e2e-webhook-token"
@@ -50,14 +49,7 @@ class Stack:
         )
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(Path(sys.executable).parent / "crmsync"), *args],
-            env={**self.env, "PATH": ""},
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=ROOT,
-        )
+        return run_cli(self.env, *args)
 
     def status(self, call_id: str) -> dict:
         done = self.cli("status", call_id, "--json")
