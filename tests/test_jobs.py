@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -18,51 +19,23 @@ from crmsync.events import dedupe_key, normalise
 from crmsync.ingest import Ingest
 from crmsync.record import SyncRecord, call_status, update
 from crmsync.runtime import Runtime
-from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.sandbox.server import SandboxServer
-from crmsync.settings import Settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, installed
+from tests.hs_helpers import hubspot_env
 
 CALL = "call_7f3a9c2e-5b1d-4e8a-9c6f-2d4b8e1a0f37"
 
 
 @pytest.fixture
-def hubspot():
-    with HubSpotSandbox(rate_limit=None, search_rate_limit=None) as sandbox:
-        yield sandbox
-
-
-@pytest.fixture
 def runtime_for(redis, redis_url):
-    """Build and install a Runtime for a sandbox; closed and uninstalled after the test."""
-    built: list[Runtime] = []
+    """Build and install a Runtime for a sandbox HubSpot (``env`` added to its settings); each
+    one closed and uninstalled after the test."""
+    with ExitStack() as stack:
 
-    def build(sandbox, **env) -> Runtime:
-        runtime = make_runtime(sandbox, redis, redis_url, **env)
-        built.append(runtime)
-        return runtime
+        def build(sandbox, **env) -> Runtime:
+            return stack.enter_context(installed({**hubspot_env(sandbox, redis_url), **env}, redis))
 
-    yield build
-    Runtime.install(None)
-    for runtime in built:
-        runtime.close()
-
-
-def make_runtime(sandbox, redis, redis_url, **env) -> Runtime:
-    settings = Settings.from_env(
-        {
-            "REDIS_URL": redis_url,
-            "CRM": "hubspot",
-            "HUBSPOT_ACCESS_TOKEN": sandbox.token,
-            "HUBSPOT_BASE_URL": sandbox.url,
-            "MAPPINGS_DIR": str(ROOT / "mappings"),
-            "DEFAULT_REGION": "SA",
-            **env,
-        }
-    )
-    runtime = Runtime.build(settings, redis)
-    Runtime.install(runtime)
-    return runtime
+        yield build
 
 
 @pytest.fixture
