@@ -18,6 +18,8 @@ from click.testing import CliRunner, Result
 from crmsync.cli.mappings import mappings
 from crmsync.sandbox.hubspot import HubSpotSandbox
 from crmsync.sandbox.salesforce import SalesforceSandbox
+from tests.hs_helpers import hubspot_env
+from tests.sf_helpers import salesforce_env
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "mappings"
@@ -249,38 +251,9 @@ def test_preview_needs_crm_and_a_valid_event(tmp_path: Path, fixture_path: Path)
 
 
 @pytest.fixture(scope="module")
-def hubspot() -> Iterator[HubSpotSandbox]:
-    with HubSpotSandbox(rate_limit=None, search_rate_limit=None) as hs:
-        yield hs
-
-
-@pytest.fixture(scope="module")
 def salesforce() -> Iterator[SalesforceSandbox]:
     with SalesforceSandbox() as sf:
         yield sf
-
-
-def hubspot_env(hs: HubSpotSandbox, redis_url: str, mdir: Path) -> dict[str, str]:
-    return {
-        "CRM": "hubspot",
-        "HUBSPOT_ACCESS_TOKEN": hs.token,
-        "HUBSPOT_BASE_URL": hs.url,
-        "REDIS_URL": redis_url,
-        "MAPPINGS_DIR": str(mdir),
-        "DEFAULT_REGION": "SA",
-    }
-
-
-def salesforce_env(sf: SalesforceSandbox, redis_url: str, mdir: Path) -> dict[str, str]:
-    return {
-        "CRM": "salesforce",
-        "SALESFORCE_INSTANCE_URL": sf.url,
-        "SALESFORCE_ACCESS_TOKEN": sf.token,
-        "REQUESTS_CA_BUNDLE": str(sf.ca_path),
-        "REDIS_URL": redis_url,
-        "MAPPINGS_DIR": str(mdir),
-        "DEFAULT_REGION": "SA",
-    }
 
 
 def test_check_remote_hubspot(hubspot: HubSpotSandbox, redis: Any, redis_url: str, mdir: Path) -> None:
@@ -335,7 +308,6 @@ def test_check_remote_salesforce(salesforce: SalesforceSandbox, redis: Any, redi
 def test_preview_remote_hubspot_shows_current_values(
     hubspot: HubSpotSandbox, redis: Any, redis_url: str, mdir: Path, fixture_path: Path
 ) -> None:
-    hubspot.reset()
     cid = hubspot.seed_contact(
         {
             "firstname": "Sara",
