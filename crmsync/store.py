@@ -1,6 +1,6 @@
 """What crmsync keeps in Redis, and for how long: every key family, in ``KEY_FAMILIES``.
 
-A key crmsync (or a library it drives: RQ, ``limits``) writes belongs to exactly one
+A key crmsync (or a library it drives: RQ) writes belongs to exactly one
 family below; ``tests/conftest.py`` fails a test that leaves a key of an undeclared family,
 or one that lives longer than its family's TTL. A new kind of record starts here.
 
@@ -126,7 +126,12 @@ KEY_FAMILIES: tuple[KeyFamily, ...] = (
         "crm.ledger",
     ),
     KeyFamily("crmsync:salesforce:api_usage", "Salesforce's last Sforce-Limit-Info", 300, "crm.salesforce_client"),
-    KeyFamily("crmsync:limits:*", "the limits library's moving windows (CRM rate limits)", DAY, "crm.ratelimit"),
+    KeyFamily(
+        "crmsync:limits:*",
+        "a CRM rate limit's moving window: slot times, newest first",
+        DAY + 60,  # the longest window (Salesforce's day) plus the guard
+        "crm.ratelimit",
+    ),
     KeyFamily("crmsync:audit:call:*", "a call's field-write audit: JSON lines (crmsync.audit)", AUDIT_TTL, "audit"),
     KeyFamily("crmsync:audit:record:*", "the calls that wrote a CRM record, one id a line", AUDIT_TTL, "audit"),
     KeyFamily("crmsync:audit:calls", "zset call id -> time of its last audit entry", AUDIT_TTL, "audit"),

@@ -327,6 +327,21 @@ def test_rate_limit_shared_by_two_processes(redis: Redis, redis_url: str) -> Non
         assert redis.hgetall("crmsync:metrics:rate_limit_waits_total")  # the processes did wait
 
 
+def test_a_slot_taken_as_it_frees_arrives_outside_hubspot_window(
+    hubspot: HubSpotSandbox, hconn: HubSpotConnector
+) -> None:
+    # HubSpot counts a search when it arrives. The first of four arrives 25 ms late (a delay
+    # within the limiter's guard); a fifth sent the moment the first's slot frees in our
+    # window (without waiting) must still arrive a full second after it, not be its 5th.
+    hubspot.add_fault(match="/search$", delay=0.025)
+    started = time.time()
+    for _ in range(4):
+        hconn.find_people("+14155551212", ["contact"], [])
+    time.sleep(max(0.0, started + 1.005 - time.time()))
+    hconn.find_people("+14155551212", ["contact"], [])
+    assert hubspot.statuses("/search$") == [200] * 5
+
+
 def test_a_host_that_cannot_be_resolved_is_a_configuration_problem():
     import socket
 
