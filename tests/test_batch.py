@@ -22,7 +22,7 @@ from tests import test_jobs
 from tests.conftest import installed
 from tests.sf_helpers import salesforce_env
 
-hubspot, runtime_for, runtime = test_jobs.hubspot, test_jobs.runtime_for, test_jobs.runtime  # fixtures
+runtime_for, runtime = test_jobs.runtime_for, test_jobs.runtime  # fixtures (hubspot: conftest)
 BATCH_CREATE = "POST /crm/v3/objects/calls/batch/create$"
 
 

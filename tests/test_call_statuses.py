@@ -17,7 +17,7 @@ from crmsync.ingest import Ingest
 from crmsync.mapping import load_mapping
 from crmsync.record import SyncRecord
 from tests.conftest import ROOT
-from tests.test_jobs import hubspot, runtime_for  # noqa: F401  (fixtures)
+from tests.test_jobs import runtime_for  # noqa: F401  (fixture; hubspot: conftest)
 
 
 def mapping_dir(tmp_path: Path, statuses: str | None) -> Path:
