@@ -131,6 +131,14 @@ def test_value_maps(tmp_path: Path) -> None:
     assert (field.action, field.reason, field.problem) == ("skip", '"maybe" is not in the value map (high, low)', True)
 
 
+def test_every_key_of_the_call_is_a_path(tmp_path: Path) -> None:
+    # SPEC §5: call.source (webhook, reconcile, backfill) and call.provider are the mapping's too
+    ctx = copy.deepcopy(CONTEXT)
+    ctx["call"].update(source="reconcile", provider="hamsa")
+    assert one(tmp_path, "- {from: call.source, to: came_by}", context=ctx).new == "reconcile"
+    assert one(tmp_path, "- {from: call.provider, to: platform}", context=ctx).new == "hamsa"
+
+
 def test_a_value_map_with_another_type_is_coerced_after_mapping(tmp_path: Path) -> None:
     field = one(tmp_path, "- {from: outcome.interest, to: score, type: integer, values: {high: '3', low: 1}}")
     assert field.new == "3"

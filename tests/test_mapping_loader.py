@@ -101,9 +101,9 @@ LINE_CASES: list[tuple[str, str | list[str]]] = [
     ),
     (
         "fields:\n  - from: call.customer_numbr\n    to: phone\n",
-        '2: fields[0].from: "customer_numbr" is not a key of call: id, conversation_id, event, agent_id, agent_name, '
+        '2: fields[0].from: "customer_numbr" is not a key of call: id, conversation_id, agent_id, agent_name, '
         "project_id, direction, customer_number, agent_number, started_at, answered_at, ended_at, duration_seconds, "
-        'status, recording_url, channel, provider (did you mean "customer_number"?)',
+        'status, recording_url, channel, provider, event, source (did you mean "customer_number"?)',
     ),
     (
         "fields:\n  - from: outcome.__class__\n    to: x\n",
@@ -149,9 +149,9 @@ LINE_CASES: list[tuple[str, str | list[str]]] = [
     ("fields:\n  from: outcome.a\n", "1: fields: must be a list of entries, each starting with - to: ..."),
     (
         'activity:\n  title: "{{ call.agnet_name }}"\n',
-        '2: activity.title: "call.agnet_name" does not exist: call has id, conversation_id, event, agent_id, '
-        "agent_name, project_id, direction, customer_number, agent_number, started_at, answered_at, ended_at, "
-        'duration_seconds, status, recording_url, channel, provider (did you mean "agent_name"?)',
+        '2: activity.title: "call.agnet_name" does not exist: call has id, conversation_id, agent_id, agent_name, '
+        "project_id, direction, customer_number, agent_number, started_at, answered_at, ended_at, duration_seconds, "
+        'status, recording_url, channel, provider, event, source (did you mean "agent_name"?)',
     ),
     (
         'activity:\n  body: "{{ outcom.summary }}"\n',

@@ -16,9 +16,9 @@ from typing import Any
 from crmsync.canonical import CALL_KEYS as EVENT_CALL_KEYS
 
 ROOTS = ("call", "transcript", "transcript_text", "outcome", "tools")
-# ``call.*`` as mappings see it (SPEC §5, in its order): an event's call keys, and after the
-# ids the type of the latest event
-CALL_KEYS = (*EVENT_CALL_KEYS[:2], "event", *EVENT_CALL_KEYS[2:])
+# ``call.*`` as mappings see it (SPEC §5): what the events tell of the call, the type of the
+# latest event, and how the call came (``webhook``, ``reconcile``, ``backfill``)
+CALL_KEYS = (*EVENT_CALL_KEYS, "event", "source")
 _PART = re.compile(r"^(?:[A-Za-z][A-Za-z0-9_-]*|\d+)$")
 _MISSING = object()
 
