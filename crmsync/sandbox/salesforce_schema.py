@@ -250,21 +250,7 @@ def _check_value(fd: FieldDef, value: Any) -> Any:
     if fd.type in STRING_TYPES:
         if not isinstance(value, str):
             raise bad_type
-        if fd.length and len(value) > fd.length:
-            raise SfApiError(
-                400,
-                "STRING_TOO_LONG",
-                f"{fd.label}: data value too large: {value} (max length={fd.length})",  # Salesforce echoes it
-                [fd.name],
-            )
-        if fd.restricted and value not in fd.picklist:
-            raise SfApiError(
-                400,
-                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                f"{fd.label}: bad value for restricted picklist field: {value}",
-                [fd.name],
-            )
-        return value
+        return _check_text(fd, value)
     if fd.type == "boolean":
         if not isinstance(value, bool):
             raise bad_type
@@ -287,17 +273,41 @@ def _check_value(fd: FieldDef, value: Any) -> Any:
     if fd.type in ("date", "datetime"):
         if not isinstance(value, str):
             raise bad_type
-        try:
-            if fd.type == "date":
-                date.fromisoformat(value)
-            else:
-                datetime.fromisoformat(value.replace("+0000", "+00:00"))
-        except ValueError:
-            raise SfApiError(
-                400,
-                "JSON_PARSER_ERROR",
-                f"Cannot deserialize instance of {fd.type} from value {value} at [field {fd.name}]",
-                [fd.name],
-            ) from None
-        return value
+        return _check_date(fd, value)
+    return value
+
+
+def _check_text(fd: FieldDef, value: str) -> str:
+    """A text or picklist value: its length, and a restricted picklist's values."""
+    if fd.length and len(value) > fd.length:
+        raise SfApiError(
+            400,
+            "STRING_TOO_LONG",
+            f"{fd.label}: data value too large: {value} (max length={fd.length})",  # Salesforce echoes it
+            [fd.name],
+        )
+    if fd.restricted and value not in fd.picklist:
+        raise SfApiError(
+            400,
+            "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+            f"{fd.label}: bad value for restricted picklist field: {value}",
+            [fd.name],
+        )
+    return value
+
+
+def _check_date(fd: FieldDef, value: str) -> str:
+    """A date (``YYYY-MM-DD``) or date-time (ISO 8601, ``+0000`` offsets too)."""
+    try:
+        if fd.type == "date":
+            date.fromisoformat(value)
+        else:
+            datetime.fromisoformat(value.replace("+0000", "+00:00"))
+    except ValueError:
+        raise SfApiError(
+            400,
+            "JSON_PARSER_ERROR",
+            f"Cannot deserialize instance of {fd.type} from value {value} at [field {fd.name}]",
+            [fd.name],
+        ) from None
     return value
